@@ -1,0 +1,24 @@
+# Two entry points for a fresh machine: `make demo` (the main job on the
+# bundled data) and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv clean
+
+$(BIN)/poncho-replay: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[postgres,notebook,dev]'
+	touch $@
+
+venv: $(BIN)/poncho-replay
+
+demo: venv
+	$(BIN)/poncho-replay demo
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,6 @@
+"""poncho_replay: load, rebuild, audit and replay poncho harness conversation storage."""
+
+from poncho_replay.errors import BadEntryError, ReplayError, SourceError, StoreError
+
+__all__ = ["BadEntryError", "ReplayError", "SourceError", "StoreError"]
+__version__ = "0.1.0"

@@ -1,0 +1,261 @@
+"""The harness's rebuild rules (SPEC §3), in pure Python, quirks included.
+
+This module is the Python half of the kit's single source of truth: the SQL
+in ``poncho_replay/sql/`` is held equal to it by property-based tests.
+
+Every function accepts entries as models or plain harness dicts, in any
+order (they are sorted by seq first, stably), and returns harness JSON
+(dicts), so its output compares exactly with a blob. Plain dicts are not
+validated: a malformed entry fails the way the harness's JavaScript fails
+(for example a missing ``message`` on an ``assistant_message``), which is
+what makes the read cutover's *partial rebuild* quirk reproducible.
+
+Quirks reproduced (named in the README):
+- an ``assistant_message`` whose content is a part list is displayed with
+  content ``""``;
+- amendments to unknown ids, and amendments without ``appendText``, add nothing;
+- ``callback_started.consumedSeqs`` count wherever that entry sits in the log;
+- the latest compaction (greatest seq) alone defines the LLM context, and
+  its ``firstKeptSeq`` may point before it, after it or past every message;
+- the read cutover assigns its three fields one at a time, so an error in a
+  later one leaves the earlier ones rebuilt (a partial rebuild).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from poncho_replay._js import truthy
+from poncho_replay.models import Conversation, DisplaySnapshot, HarnessModel, JsonDict, entry_to_dict
+
+__all__ = [
+    "FULL_TRANSCRIPT_TAIL",
+    "MAX_SAFE_INTEGER",
+    "POLICIES",
+    "Policy",
+    "RebuildState",
+    "build_display_snapshot",
+    "build_llm_context",
+    "latest_compaction",
+    "pending_subagent_results",
+    "read_cutover_enabled",
+    "rebuild_conversation",
+    "sorted_entries",
+    "state_at",
+]
+
+FULL_TRANSCRIPT_TAIL = 100_000
+"""The tail the read cutover asks for: large enough to mean "everything"."""
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""JavaScript's Number.MAX_SAFE_INTEGER: the tail the parity check and replay use."""
+
+Policy = Literal["0.58", "0.58.1", "blob"]
+POLICIES: tuple[Policy, ...] = ("0.58", "0.58.1", "blob")
+"""Rebuild policies: 0.58.0's full cutover, 0.58.1's pending-results-only
+cutover, and no cutover at all (the blob as stored)."""
+
+log = logging.getLogger("poncho_replay.entries-read")
+
+EntryLike = Mapping[str, Any] | HarnessModel
+
+
+def sorted_entries(entries: Iterable[EntryLike]) -> list[JsonDict]:
+    """Entries as harness dicts, stably sorted by seq (the order readEntries gives)."""
+    return sorted((entry_to_dict(e) for e in entries), key=lambda e: e["seq"])
+
+
+def latest_compaction(entries: Iterable[EntryLike]) -> JsonDict | None:
+    """The compaction entry with the greatest seq (the first of equals), or None."""
+    latest: JsonDict | None = None
+    for e in sorted_entries(entries):
+        if e.get("type") == "compaction" and (latest is None or e["seq"] > latest["seq"]):
+            latest = e
+    return latest
+
+
+def build_llm_context(entries: Iterable[EntryLike]) -> list[JsonDict]:
+    """The model-visible context (``buildLlmContext``).
+
+    With a compaction: the latest one's summary, then every harness message
+    with seq >= its ``firstKeptSeq`` (before or after the compaction entry).
+    Without: every harness message, in seq order.
+    """
+    ordered = sorted_entries(entries)
+    compaction = latest_compaction(ordered)
+    harness = [e for e in ordered if e.get("type") == "harness_message"]
+    if compaction is None:
+        return [e.get("message") for e in harness]
+    first_kept = compaction.get("firstKeptSeq")
+    kept = [e.get("message") for e in harness if _js_ge(e["seq"], first_kept)]
+    return [compaction.get("summaryMessage"), *kept]
+
+
+def build_display_snapshot(entries: Iterable[EntryLike], tail_n: int) -> DisplaySnapshot:
+    """The user-visible transcript tail (``buildDisplaySnapshot``).
+
+    Visible user messages and assistant messages (content: the string
+    content or ``""``, then the ``appendText`` of every amendment targeting
+    the entry's id, in seq order). ``tail_n`` <= 0 returns no messages but
+    still counts them all.
+    """
+    ordered = sorted_entries(entries)
+    amendments: dict[Any, list[JsonDict]] = {}
+    for e in ordered:
+        if e.get("type") == "assistant_amendment":
+            amendments.setdefault(e.get("targetEntryId"), []).append(e)
+
+    built: list[tuple[int, JsonDict]] = []
+    for e in ordered:
+        kind = e.get("type")
+        if kind == "user_message":
+            if truthy(e.get("hidden")):
+                continue
+            built.append((e["seq"], e.get("message")))
+        elif kind == "assistant_message":
+            message = e.get("message")
+            if message is None:
+                raise TypeError("Cannot read properties of undefined (reading 'content')")
+            content = message.get("content")
+            text = content if isinstance(content, str) else ""
+            for a in sorted(amendments.get(e.get("id"), []), key=lambda a: a["seq"]):
+                if truthy(a.get("appendText")):
+                    text += a["appendText"]
+            built.append((e["seq"], {**message, "content": text}))
+
+    total = len(built)
+    tail = built if tail_n >= total else built[total - tail_n :] if tail_n > 0 else []
+    return DisplaySnapshot.model_construct(
+        messages=[m for _, m in tail],
+        total_messages=total,
+        head_seq=tail[0][0] if tail else None,
+        _fields_set={"messages", "total_messages", "head_seq"},
+    )
+
+
+def pending_subagent_results(entries: Iterable[EntryLike]) -> list[JsonDict]:
+    """Results not consumed by any ``callback_started`` (``getPendingSubagentResults``).
+
+    A seq listed in any callback's ``consumedSeqs`` is consumed, whether the
+    callback entry comes before or after the result.
+    """
+    ordered = sorted_entries(entries)
+    consumed: set[Any] = set()
+    for e in ordered:
+        if e.get("type") == "callback_started":
+            seqs = e.get("consumedSeqs")
+            if not isinstance(seqs, (list, str)):
+                raise TypeError("e.consumedSeqs is not iterable")
+            consumed.update(s for s in seqs if not isinstance(s, bool))
+    return [e.get("result") for e in ordered if e.get("type") == "subagent_result" and e["seq"] not in consumed]
+
+
+def read_cutover_enabled(setting: bool | None = None) -> bool:
+    """Whether the read cutover applies: an explicit setting, else the environment.
+
+    The harness's kill-switch is exactly ``PONCHO_READ_ENTRIES == "0"``.
+    """
+    if setting is not None:
+        return setting
+    return os.environ.get("PONCHO_READ_ENTRIES") != "0"
+
+
+C = TypeVar("C", Conversation, dict)
+
+
+def rebuild_conversation(
+    conversation: C,
+    entries: Iterable[EntryLike],
+    *,
+    policy: Policy = "0.58",
+    cutover: bool | None = None,
+) -> C:
+    """The read cutover (``rebuildConversationFromEntries``) without mutating input.
+
+    Args:
+        conversation: the conversation as built from its stored row (model or dict).
+        entries: its entry log.
+        policy: ``"0.58"`` rebuilds ``_harnessMessages``, ``messages`` and
+            ``pendingSubagentResults``; ``"0.58.1"`` only the pending results;
+            ``"blob"`` nothing.
+        cutover: force the cutover on or off; ``None`` follows
+            ``PONCHO_READ_ENTRIES`` like the harness.
+
+    Returns:
+        A new object of the input's kind. With no entries (pre-dual-write),
+        the kill-switch, or ``policy="blob"``, it equals the input. On an
+        error, a warning ``[entries-read] <id> rebuild failed, using blob:
+        <error>`` is logged and the fields assigned before the error stay
+        rebuilt, as in the harness.
+    """
+    as_model = isinstance(conversation, HarnessModel)
+    data: JsonDict = copy.deepcopy(conversation.to_dict() if as_model else dict(conversation))
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if policy != "blob" and read_cutover_enabled(cutover):
+        _apply_cutover(data, entries, policy)
+    if not as_model:
+        return data
+    try:
+        return Conversation.model_validate(data)
+    except ValueError as exc:  # a rebuilt field that is not a valid Message
+        log.warning("[entries-read] %s rebuild failed, using blob: %s", data.get("conversationId"), exc)
+        return conversation.model_copy(deep=True)
+
+
+def _apply_cutover(data: JsonDict, entries: Iterable[EntryLike], policy: Policy) -> None:
+    try:
+        ordered = sorted_entries(entries)
+        if not ordered:
+            return  # blob fallback: pre-dual-write conversation
+        if policy == "0.58":
+            data["_harnessMessages"] = copy.deepcopy(build_llm_context(ordered))
+            data["messages"] = copy.deepcopy(build_display_snapshot(ordered, FULL_TRANSCRIPT_TAIL).messages)
+        data["pendingSubagentResults"] = copy.deepcopy(pending_subagent_results(ordered))
+    except Exception as exc:  # the harness's read path never raises
+        log.warning("[entries-read] %s rebuild failed, using blob: %s", data.get("conversationId"), exc)
+
+
+@dataclass(frozen=True)
+class RebuildState:
+    """What the log says at one seq: the three rebuilds and the latest compaction."""
+
+    seq: int
+    llm_context: list[JsonDict]
+    display: DisplaySnapshot
+    pending_subagent_results: list[JsonDict]
+    latest_compaction: JsonDict | None
+    entries: list[JsonDict] = field(repr=False)
+
+    @property
+    def messages(self) -> list[JsonDict]:
+        """The display transcript (all of it)."""
+        return self.display.messages
+
+
+def state_at(entries: Iterable[EntryLike], seq: int) -> RebuildState:
+    """The rebuilds using only entries with seq <= ``seq`` (replay one step)."""
+    upto = [e for e in sorted_entries(entries) if e["seq"] <= seq]
+    return RebuildState(
+        seq=seq,
+        llm_context=build_llm_context(upto),
+        display=build_display_snapshot(upto, MAX_SAFE_INTEGER),
+        pending_subagent_results=pending_subagent_results(upto),
+        latest_compaction=latest_compaction(upto),
+        entries=upto,
+    )
+
+
+def _js_ge(a: Any, b: Any) -> bool:
+    """``a >= b`` where ``b`` may be missing (JavaScript: comparison with undefined is false)."""
+    if b is None or isinstance(b, (dict, list)):
+        return False
+    try:
+        return a >= b
+    except TypeError:
+        return False
