@@ -1,6 +1,7 @@
 """poncho_replay: load, rebuild, audit and replay poncho harness conversation storage."""
 
 from poncho_replay.errors import BadEntryError, ReplayError, SourceError, StoreError
+from poncho_replay.workspace import Workspace, open
 
-__all__ = ["BadEntryError", "ReplayError", "SourceError", "StoreError"]
+__all__ = ["BadEntryError", "ReplayError", "SourceError", "StoreError", "Workspace", "open"]
 __version__ = "0.1.0"

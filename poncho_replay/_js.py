@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 # ECMAScript WhiteSpace + LineTerminator: what /\s/ and String.prototype.trim match.
 _JS_WS = "\t\n\x0b\x0c\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 _JS_WS_RUN = re.compile(f"[{_JS_WS}]+")
 _JS_TRIM = re.compile(f"^[{_JS_WS}]+|[{_JS_WS}]+$")
+
+_JS_DECIMAL = re.compile(r"[+-]?(Infinity|[0-9]+\.?[0-9]*([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?)")
+_JS_RADIX = re.compile(r"0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
 
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -29,7 +33,7 @@ def collapse_ws(text: str) -> str:
 def json_quote(text: str) -> str:
     """``JSON.stringify(text)`` for a string (well-formed JSON.stringify, ES2019)."""
     out = ['"']
-    for ch in text:
+    for ch in _join_surrogate_pairs(text):
         code = ord(ch)
         if ch in _SHORT_ESCAPES:
             out.append(_SHORT_ESCAPES[ch])
@@ -39,6 +43,17 @@ def json_quote(text: str) -> str:
             out.append(ch)
     out.append('"')
     return "".join(out)
+
+
+def _join_surrogate_pairs(text: str) -> str:
+    """Merge adjacent high+low surrogate code points into the astral character.
+
+    A Python ``str`` can hold a pair as two code points (for example after
+    concatenating two halves); JavaScript sees one character there.
+    """
+    if not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def utf16_slice(text: str, start: int, end: int) -> str:
@@ -64,12 +79,8 @@ def to_string(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-        return repr(value)
+    if isinstance(value, (int, float)):
+        return number_to_string(float(value))
     if isinstance(value, str):
         return value
     if isinstance(value, list):
@@ -77,6 +88,57 @@ def to_string(value: Any) -> str:
     if isinstance(value, dict):
         return "[object Object]"
     return str(value)
+
+
+def number_to_string(value: float) -> str:
+    """``Number.prototype.toString()``: shortest round-trip digits, JavaScript layout.
+
+    Differs from Python's ``repr`` on exponents (``1e-7`` not ``1e-07``),
+    integral values up to 1e21 (``123456789012345680000``, not the exact
+    binary value) and the non-finite names.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"  # also -0
+    if value < 0:
+        return "-" + number_to_string(-value)
+    _, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
+    all_digits = "".join(map(str, digit_tuple))
+    # value = 0.<all_digits> x 10**n (ECMA-262 Number::toString's n).
+    n = len(all_digits) + int(exponent)
+    digits = all_digits.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    sign = "+" if n - 1 >= 0 else "-"
+    head = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{head}e{sign}{abs(n - 1)}"
+
+
+def to_number(value: Any) -> float:
+    """``Number(value)`` for JSON values, as relational comparisons coerce them."""
+    if value is None:
+        return 0.0
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return to_number(to_string(value))
+    if isinstance(value, str):
+        body = _JS_TRIM.sub("", value)
+        if body == "":
+            return 0.0
+        if _JS_DECIMAL.fullmatch(body):
+            return float(body.replace("Infinity", "inf"))
+        if _JS_RADIX.fullmatch(body):
+            return float(int(body, 0))
+    return math.nan
 
 
 def truthy(value: Any) -> bool:

@@ -429,19 +429,48 @@ def _validate(adapter: TypeAdapter, data: Any, conversation_id: str | None) -> A
 
 def _bad(exc: ValidationError, data: Any, conversation_id: str | None, seq: int | None) -> BadEntryError:
     """Turn pydantic's report into one line naming the first bad field."""
-    if seq is None and isinstance(data, dict) and isinstance(data.get("seq"), int):
+    if seq is None and isinstance(data, dict) and type(data.get("seq")) is int:
         seq = data["seq"]
-    err = exc.errors(include_url=False)[0]
-    loc = [str(p) for p in err["loc"]]
-    # Drop the union tag pydantic puts first ("user_message.message.role" -> "message.role").
-    if loc and isinstance(data, dict) and loc[0] == data.get("type"):
-        loc = loc[1:]
-    field = ".".join(loc) or None
-    if err["type"] == "union_tag_invalid":
-        reason = f"unknown entry type {data.get('type')!r}" if isinstance(data, dict) else err["msg"]
-        field = "type"
+    # A union reports one error per branch; the deepest one is the most specific.
+    err = max(exc.errors(include_url=False), key=lambda e: len(e["loc"]))
+    path = _data_path(err["loc"], data, keep_last=err["type"] == "missing")
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        path.append("type")
+        tag = _at(data, path[:-1])
+        if err["type"] == "union_tag_not_found":
+            reason = "required field is missing"
+        elif len(path) == 1:
+            reason = f"unknown entry type {tag.get('type')!r}"
+        else:
+            reason = f"unknown type {tag.get('type')!r}"
     elif err["type"] == "missing":
         reason = "required field is missing"
     else:
         reason = err["msg"]
-    return BadEntryError(reason, field=field, conversation_id=conversation_id, seq=seq)
+    return BadEntryError(reason, field=".".join(path) or None, conversation_id=conversation_id, seq=seq)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any, *, keep_last: bool) -> list[str]:
+    """The part of pydantic's ``loc`` that names keys and indexes of ``data``.
+
+    Union branch labels (``str``, ``list[...]``, tag values) are not in the
+    data and are dropped; a missing field, by nature absent, is kept last.
+    """
+    path: list[str] = []
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+        elif not (keep_last and i == len(loc) - 1):
+            continue
+        path.append(str(part))
+    return path
+
+
+def _at(data: Any, path: list[str]) -> Any:
+    """The value at a path built by :func:`_data_path` (every step exists)."""
+    for part in path:
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from poncho_replay._js import truthy
+from poncho_replay._js import to_number, to_string, truthy
 from poncho_replay.models import Conversation, DisplaySnapshot, HarnessModel, JsonDict, entry_to_dict
 
 __all__ = [
@@ -91,8 +91,10 @@ def build_llm_context(entries: Iterable[EntryLike]) -> list[JsonDict]:
     harness = [e for e in ordered if e.get("type") == "harness_message"]
     if compaction is None:
         return [e.get("message") for e in harness]
-    first_kept = compaction.get("firstKeptSeq")
-    kept = [e.get("message") for e in harness if _js_ge(e["seq"], first_kept)]
+    if "firstKeptSeq" not in compaction:
+        return [compaction.get("summaryMessage")]  # seq >= undefined is false in JavaScript
+    first_kept = to_number(compaction["firstKeptSeq"])  # null -> 0, NaN keeps nothing
+    kept = [e.get("message") for e in harness if e["seq"] >= first_kept]
     return [compaction.get("summaryMessage"), *kept]
 
 
@@ -120,12 +122,13 @@ def build_display_snapshot(entries: Iterable[EntryLike], tail_n: int) -> Display
         elif kind == "assistant_message":
             message = e.get("message")
             if message is None:
-                raise TypeError("Cannot read properties of undefined (reading 'content')")
+                missing = "null" if "message" in e else "undefined"
+                raise TypeError(f"Cannot read properties of {missing} (reading 'content')")
             content = message.get("content")
             text = content if isinstance(content, str) else ""
             for a in sorted(amendments.get(e.get("id"), []), key=lambda a: a["seq"]):
                 if truthy(a.get("appendText")):
-                    text += a["appendText"]
+                    text += to_string(a["appendText"])  # JavaScript's += coerces
             built.append((e["seq"], {**message, "content": text}))
 
     total = len(built)
@@ -151,7 +154,8 @@ def pending_subagent_results(entries: Iterable[EntryLike]) -> list[JsonDict]:
             seqs = e.get("consumedSeqs")
             if not isinstance(seqs, (list, str)):
                 raise TypeError("e.consumedSeqs is not iterable")
-            consumed.update(s for s in seqs if not isinstance(s, bool))
+            # Only numbers can equal a seq in a JavaScript Set (true !== 1, "3" !== 3).
+            consumed.update(s for s in seqs if isinstance(s, (int, float)) and not isinstance(s, bool))
     return [e.get("result") for e in ordered if e.get("type") == "subagent_result" and e["seq"] not in consumed]
 
 
@@ -249,13 +253,3 @@ def state_at(entries: Iterable[EntryLike], seq: int) -> RebuildState:
         latest_compaction=latest_compaction(upto),
         entries=upto,
     )
-
-
-def _js_ge(a: Any, b: Any) -> bool:
-    """``a >= b`` where ``b`` may be missing (JavaScript: comparison with undefined is false)."""
-    if b is None or isinstance(b, (dict, list)):
-        return False
-    try:
-        return a >= b
-    except TypeError:
-        return False

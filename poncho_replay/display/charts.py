@@ -1,0 +1,288 @@
+"""Altair charts of compaction: one conversation's timeline over seq, and a fleet overview.
+
+Charts are returned, never displayed: a notebook shows the value, a script
+saves it with :func:`save_chart` (PNG/SVG/HTML, offline through
+vl-convert). Data is inlined as named datasets (``messages``, ``spans``,
+``compactions``, ``blob``, ``per_conversation``, ``causes``) so a test or a
+reader can find exactly what is drawn in ``chart.to_dict()``.
+
+Altair and vl-convert are the ``notebook`` extra; importing this module
+without them works, calling a chart function names what to install.
+
+Example:
+    >>> chart = compaction_chart(entries, blob)  # doctest: +SKIP
+    >>> save_chart(chart, "compaction.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from poncho_replay.display.frames import compactions_df, messages_df
+from poncho_replay.display.preview import short_id
+from poncho_replay.models import HarnessModel
+from poncho_replay.rebuild import EntryLike, sorted_entries
+
+if TYPE_CHECKING:
+    import altair as alt
+
+__all__ = ["compaction_chart", "fleet_compaction_chart", "save_chart"]
+
+MESSAGES_LANE = "harness messages"
+BLOB_LANE = "blob _harnessMessages"
+KIND_COLORS = {
+    "user": "#0969da",
+    "assistant": "#57606a",
+    "tool": "#bf8700",
+    "system": "#8250df",
+    "summarized": "#d0d7de",
+    "kept (logged firstKeptSeq)": "#2da44e",
+    "kept (blob)": "#fb8f44",
+}
+"""One colour scale for message roles and range kinds, so the chart has one legend."""
+HALF_CELL = 0.45
+"""Bars span seq ± this, so adjacent seqs read as one continuous range."""
+
+
+def _altair() -> Any:
+    try:
+        import altair as alt
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ImportError("charts need Altair: pip install 'poncho_replay[notebook]'") from exc
+    return alt
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON-ready dicts (pandas NA and NaN become None)."""
+    out = df.astype(object).where(df.notna(), None).to_dict("records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in out]
+
+
+def _tokens(value: Any) -> str:
+    return "?" if value is None else f"{value:,.0f}"
+
+
+def compaction_chart(
+    entries: Iterable[EntryLike],
+    blob: Mapping[str, Any] | HarnessModel | None = None,
+    *,
+    title: str | None = None,
+    width: int = 640,
+) -> alt.LayerChart:
+    """One conversation's compactions on a timeline over seq.
+
+    Lanes, top to bottom: the harness messages (colour = role, faded when
+    not in the final LLM context); one lane per compaction, layered ones
+    stacked in seq order, with its summarized range, its kept range from
+    ``firstKeptSeq``, a diamond at the compaction entry annotated with
+    tokens before → after, and a tick where ``firstKeptSeq`` points; and,
+    with a blob, what the blob really kept, labelled with whether the
+    logged guess matches.
+
+    Args:
+        entries: the conversation's log (models or harness dicts).
+        blob: the stored conversation, to compare the guess with what it kept.
+        title: chart title; defaults to the blob's title.
+        width: chart width in pixels.
+    """
+    alt = _altair()
+    ordered = sorted_entries(entries)
+    data = (blob.to_dict() if isinstance(blob, HarnessModel) else blob) if blob is not None else {}
+    comp = compactions_df(ordered, blob)
+    msgs = messages_df(ordered)
+    msgs = msgs[msgs["type"] == "harness_message"].assign(lane=MESSAGES_LANE)
+    lanes = [MESSAGES_LANE] + [f"compaction {r.layer} @ seq {r.seq}" for r in comp.itertuples()]
+
+    spans: list[dict[str, Any]] = []
+    marks: list[dict[str, Any]] = []
+    for r, lane in zip(_records(comp), lanes[1:]):
+        if r["summarized_from"] is not None:
+            spans.append({"lane": lane, "kind": "summarized", "start": r["summarized_from"], "end": r["summarized_to"],
+                          "count": r["summarized_count"]})  # fmt: skip
+        if r["kept_from"] is not None:
+            spans.append({"lane": lane, "kind": "kept (logged firstKeptSeq)", "start": r["kept_from"],
+                          "end": r["kept_to"], "count": r["kept_count"]})  # fmt: skip
+        label = f"{_tokens(r['tokens_before'])} → {_tokens(r['tokens_after'])} tokens"
+        marks.append({**r, "lane": lane, "label": label})
+
+    blob_rows: list[dict[str, Any]] = []
+    latest = marks[-1] if marks else None
+    harness_seqs = msgs["seq"].tolist()
+    if blob is not None and latest is not None:
+        lanes.append(BLOB_LANE)
+        real = latest["blob_first_kept_seq"]
+        if real is None:
+            note = "blob's kept messages are not the log's last harness messages"
+        elif latest["guess_matches_blob"]:
+            note = f"blob kept from seq {real}: matches the logged guess"
+        else:
+            note = f"blob kept from seq {real}; the log guessed {latest['first_kept_seq']}"
+        kept = [s for s in harness_seqs if real is not None and s >= real]
+        if kept:
+            spans.append({"lane": BLOB_LANE, "kind": "kept (blob)", "start": kept[0], "end": kept[-1], "count": len(kept)})
+        blob_rows.append({"lane": BLOB_LANE, "seq": real if real is not None else 0, "note": note,
+                          "differs": latest["guess_matches_blob"] is not True})  # fmt: skip
+
+    last = ordered[-1]["seq"] if ordered else 1
+    x_scale = alt.Scale(domain=[0, last + 1], nice=False)
+    x_axis = alt.Axis(title="seq", tickMinStep=1, format="d")
+    y = alt.Y("lane:N", sort=lanes, title=None, axis=alt.Axis(labelLimit=220))
+    color = alt.Color("kind:N", scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())), title=None)
+
+    def inline(rows: list[dict[str, Any]], name: str) -> Any:
+        return alt.InlineData(values=rows, name=name)
+
+    points = (
+        alt.Chart(inline(_records(msgs.drop(columns=["text"])), "messages"))
+        .transform_calculate(kind="datum.role")
+        .mark_circle(size=90)
+        .encode(
+            x=alt.X("seq:Q", scale=x_scale, axis=x_axis),
+            y=y,
+            color=color,
+            opacity=alt.Opacity("in_llm_context:N", scale=alt.Scale(domain=[True, False], range=[1.0, 0.3]),
+                                title="in final LLM context"),  # fmt: skip
+            tooltip=["seq:Q", "role:N", "in_llm_context:N", "preview:N"],
+        )
+    )
+    bars = (
+        alt.Chart(inline(spans, "spans"))
+        .transform_calculate(x0=f"datum.start - {HALF_CELL}", x1=f"datum.end + {HALF_CELL}")
+        .mark_bar(height=14, cornerRadius=3, opacity=0.85)
+        .encode(x=alt.X("x0:Q", scale=x_scale, axis=x_axis), x2="x1:Q", y=y, color=color,
+                tooltip=["lane:N", "kind:N", "start:Q", "end:Q", "count:Q"])  # fmt: skip
+    )
+    comp_data = inline(marks, "compactions")
+    rule = alt.Chart(comp_data).mark_rule(strokeDash=[4, 3], color="#cf222e").encode(x=alt.X("seq:Q", scale=x_scale))
+    diamond = (
+        alt.Chart(comp_data)
+        .mark_point(shape="diamond", filled=True, size=140, color="#cf222e")
+        .encode(x=alt.X("seq:Q", scale=x_scale), y=y,
+                tooltip=["seq:Q", "first_kept_seq:Q", "tokens_before:Q", "tokens_after:Q", "tokens_saved:Q"])  # fmt: skip
+    )
+    tokens = (
+        alt.Chart(comp_data)
+        .mark_text(dy=-14, fontSize=11, color="#cf222e")
+        .encode(x=alt.X("seq:Q", scale=x_scale), y=y, text="label:N")
+    )
+    first_kept = (
+        alt.Chart(comp_data)
+        .mark_tick(thickness=3, size=26, color="#1f2328")
+        .encode(x=alt.X("first_kept_seq:Q", scale=x_scale), y=y, tooltip=["first_kept_seq:Q"])
+    )
+    layers = [bars, rule, points, diamond, tokens, first_kept]
+    if blob_rows:
+        layers.append(
+            alt.Chart(inline(blob_rows, "blob"))
+            .mark_text(align="left", dx=4, dy=-14, fontSize=11)
+            .encode(x=alt.X("seq:Q", scale=x_scale), y=y, text="note:N",
+                    color=alt.Color("differs:N", scale=alt.Scale(domain=[True, False], range=["#cf222e", "#116329"]),
+                                    legend=None))  # fmt: skip
+        )
+    name = title or data.get("title") or "conversation"
+    subtitle = f"{len(comp)} compaction(s), {len(harness_seqs)} harness messages, {len(ordered)} entries"
+    return (
+        alt.layer(*layers)
+        .resolve_scale(color="independent")
+        .properties(width=width, height=alt.Step(44), title=alt.Title(f"Compaction: {name}", subtitle=subtitle))
+    )
+
+
+def fleet_compaction_chart(
+    compactions: pd.DataFrame,
+    parity: pd.DataFrame | None = None,
+    *,
+    top: int = 20,
+) -> alt.VConcatChart | alt.HConcatChart:
+    """Compactions per conversation, tokens saved, and (with an audit) divergence causes.
+
+    Args:
+        compactions: rows of :func:`~poncho_replay.display.frames.compactions_df`
+            for many conversations (``conversation_id`` set; an optional
+            ``title`` column labels the bars).
+        parity: optional audit rows with ``conversation_id`` and ``causes``
+            (a list of str per row); adds a bar per cause.
+        top: conversations shown, those with the most compactions first.
+    """
+    alt = _altair()
+    per = _per_conversation(compactions).head(top)
+    order = per["label"].tolist()
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
+    base = alt.Chart(alt.InlineData(values=_records(per), name="per_conversation"))
+    counts = base.mark_bar().encode(
+        x=alt.X("compactions:Q", title="compactions", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=y,
+        color=alt.Color("guess:N", title="logged firstKeptSeq vs blob",
+                        scale=alt.Scale(domain=["differs", "matches", "unknown"], range=["#cf222e", "#2da44e", "#afb8c1"])),
+        tooltip=["conversation_id:N", "compactions:Q", "guess_differs:Q"],
+    )  # fmt: skip
+    saved = base.mark_bar(color="#0969da").encode(
+        x=alt.X("tokens_saved:Q", title="tokens saved (before − after)"),
+        y=alt.Y("label:N", sort=order, title=None, axis=None),
+        tooltip=["conversation_id:N", "tokens_saved:Q"],
+    )
+    top_row = alt.hconcat(counts, saved).properties(title=f"Compaction across {len(per)} conversation(s)")
+    if parity is None:
+        return top_row
+    causes = _cause_counts(parity)
+    cause_bars = (
+        alt.Chart(alt.InlineData(values=_records(causes), name="causes"))
+        .mark_bar(color="#8250df")
+        .encode(x=alt.X("conversations:Q", title="conversations", axis=alt.Axis(tickMinStep=1, format="d")),
+                y=alt.Y("cause:N", sort="-x", title=None), tooltip=["cause:N", "conversations:Q"])  # fmt: skip
+        .properties(title="Divergence causes")
+    )
+    return alt.vconcat(top_row, cause_bars)
+
+
+def _per_conversation(compactions: pd.DataFrame) -> pd.DataFrame:
+    """Count, tokens saved and guess-vs-blob per conversation, most compactions first."""
+    df = compactions.copy()
+    if "title" not in df:
+        df["title"] = None
+    differs = df["guess_matches_blob"].map(lambda v: v is False) if "guess_matches_blob" in df else False
+    known = df["guess_matches_blob"].notna() if "guess_matches_blob" in df else False
+    df = df.assign(_differs=differs, _known=known)
+    per = (
+        df.groupby("conversation_id", sort=False, dropna=False)
+        .agg(title=("title", "first"), compactions=("seq", "size"),
+             tokens_saved=("tokens_saved", lambda s: s.sum(min_count=1)),
+             guess_differs=("_differs", "sum"), guess_known=("_known", "sum"))  # fmt: skip
+        .reset_index()
+    )
+    per["label"] = [t if isinstance(t, str) and t else short_id(c) for t, c in zip(per["title"], per["conversation_id"])]
+    per["guess"] = ["differs" if d else "matches" if k else "unknown" for d, k in zip(per["guess_differs"], per["guess_known"])]
+    return per.sort_values(["compactions", "conversation_id"], ascending=[False, True], kind="stable")
+
+
+def _cause_counts(parity: pd.DataFrame) -> pd.DataFrame:
+    """Conversations per divergence cause (a conversation counts once per cause)."""
+    pairs = {(cid, str(c)) for cid, cs in zip(parity["conversation_id"], parity["causes"]) if cs is not None for c in cs}
+    counts = pd.Series([c for _, c in pairs], dtype=object).value_counts()
+    return pd.DataFrame({"cause": counts.index.astype(str), "conversations": counts.to_numpy()})
+
+
+def save_chart(chart: alt.TopLevelMixin, path: str | Path, *, scale: float = 2.0) -> Path:
+    """Write a chart offline: ``.png``, ``.svg`` or a self-contained ``.html`` (JS bundled).
+
+    vl-convert renders in-process with no network: external data URLs are
+    refused, and the HTML inlines Vega's JavaScript, so files open anywhere.
+    """
+    import vl_convert as vlc
+
+    out = Path(path)
+    spec = chart.to_dict()
+    suffix = out.suffix.lower()
+    if suffix == ".png":
+        out.write_bytes(vlc.vegalite_to_png(spec, scale=scale, allowed_base_urls=[]))
+    elif suffix == ".svg":
+        out.write_text(vlc.vegalite_to_svg(spec, allowed_base_urls=[]), encoding="utf-8")
+    elif suffix == ".html":
+        out.write_text(vlc.vegalite_to_html(spec, bundle=True), encoding="utf-8")
+    else:
+        raise ValueError(f"save_chart writes .png, .svg or .html, not {out.suffix!r}")
+    return out

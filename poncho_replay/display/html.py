@@ -1,0 +1,503 @@
+"""Escaping-safe HTML views of conversations, entry logs, replay states and parity rows.
+
+Every value that comes from data goes through :func:`html.escape`, so a
+message holding ``<script>`` shows as text. File parts are named, never
+inlined. The views are plain strings (embed them in a report, or wrap them
+in :class:`~poncho_replay.display.rendered.Rendered` for a notebook).
+
+The rebuild rules are not restated here: the rebuilt context, transcript and
+pending results come from :mod:`poncho_replay.rebuild`, and which message or
+result came from which entry is found by object identity on the dicts the
+rebuild returns (plain dicts pass through it untouched).
+
+Example:
+    >>> from IPython.display import HTML  # doctest: +SKIP
+    >>> HTML(conversation_html(blob, entries))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import itertools
+import json
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from poncho_replay._js import truthy
+from poncho_replay.display.preview import entry_text, file_parts, preview, safe_text, short_id
+from poncho_replay.display.style import wrap
+from poncho_replay.dualwrite import parity_check, project_text
+from poncho_replay.models import HarnessModel, JsonDict
+from poncho_replay.rebuild import (
+    EntryLike,
+    Policy,
+    RebuildState,
+    build_llm_context,
+    pending_subagent_results,
+    rebuild_conversation,
+    sorted_entries,
+)
+
+__all__ = [
+    "conversation_html",
+    "entries_html",
+    "parity_row_html",
+    "parity_table_html",
+    "state_html",
+    "summary_html",
+]
+
+MESSAGE_CHARS = 4000
+"""Characters of one message shown in a transcript before it is cut."""
+CELL_CHARS = 300
+"""Characters of one message shown in a side-by-side diff cell."""
+EQUAL_RUN_SHOWN = 2
+"""Identical messages kept at each end of a long identical run in a diff."""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _badge(text: str, cls: str = "") -> str:
+    return f'<span class="pr-badge {cls}">{_e(text)}</span>'
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def _as_dict(blob: Mapping[str, Any] | HarnessModel) -> JsonDict:
+    return blob.to_dict() if isinstance(blob, HarnessModel) else dict(blob)
+
+
+# --- messages ---------------------------------------------------------------------
+
+
+def _message_body(message: Any, limit: int = MESSAGE_CHARS) -> str:
+    """Escaped text of a message plus a badge per file part (data never inlined)."""
+    files = "".join(
+        _badge(f"📎 {p.get('filename') or 'file'} ({p.get('mediaType', '?')})") for p in file_parts(message)
+    )
+    return _e(_cut(safe_text(message), limit)) + (f"<div>{files}</div>" if files else "")
+
+
+def _bubble(role: Any, head: str, body: str, classes: str = "") -> str:
+    role_cls = f"pr-role-{role}" if role in ("user", "assistant", "tool", "system") else "pr-event"
+    return f'<div class="pr-msg {role_cls} {classes}"><div class="pr-head">{head}</div>{body}</div>'
+
+
+def _is_summary(message: Any) -> bool:
+    meta = message.get("metadata") if isinstance(message, dict) else None
+    return isinstance(meta, dict) and meta.get("isCompactionSummary") is True
+
+
+def _role(message: Any) -> str:
+    return str(message.get("role", "?")) if isinstance(message, dict) else "?"
+
+
+# --- the log as a chat --------------------------------------------------------------
+
+
+def _transcript_html(ordered: list[JsonDict], highlight_seq: int | None = None) -> str:
+    """The log as a chat: what users saw, plus hidden, amended and compaction markers.
+
+    ``harness_message`` entries are the model's side and are shown in the
+    LLM-context view instead.
+    """
+    amendments: dict[Any, list[JsonDict]] = {}
+    assistant_ids = {e.get("id") for e in ordered if e.get("type") == "assistant_message"}
+    for e in ordered:
+        if e.get("type") == "assistant_amendment":
+            amendments.setdefault(e.get("targetEntryId"), []).append(e)
+    pending = {id(r) for r in pending_subagent_results(ordered)}
+    out = []
+    for e in ordered:
+        seq = e.get("seq")
+        step = " pr-step" if highlight_seq is not None and seq == highlight_seq else ""
+        kind = e.get("type")
+        head = f"seq {_e(seq)} · {_e(kind)}"
+        if kind == "user_message":
+            msg = e.get("message")
+            if truthy(e.get("hidden")):
+                out.append(
+                    _bubble("user", f"{head} {_badge('hidden: not displayed', 'pr-muted')}", _message_body(msg), "pr-hidden" + step)
+                )
+            else:
+                out.append(_bubble("user", head, _message_body(msg), step))
+        elif kind == "assistant_message":
+            out.append(_assistant_bubble(e, head, amendments.get(e.get("id"), []), step))
+        elif kind == "assistant_amendment" and e.get("targetEntryId") not in assistant_ids:
+            note = _badge(f"amendment to unknown entry {short_id(e.get('targetEntryId'))}: ignored", "pr-warn")
+            out.append(_bubble("event", f"{head} {note}", _e(e.get("appendText") or ""), step))
+        elif kind == "compaction":
+            out.append(_compaction_bubble(e, head, step))
+        elif kind == "subagent_result":
+            result = e.get("result")
+            state = _badge("pending", "pr-warn") if id(result) in pending else _badge("consumed", "pr-ok")
+            task = result.get("task") if isinstance(result, dict) else None
+            status = result.get("status") if isinstance(result, dict) else None
+            out.append(
+                _bubble("event", f"{head} {state} {_badge(f'status {status}')} task: {_e(task)}", _e(_cut(entry_text(e), MESSAGE_CHARS)), step)
+            )
+        elif kind == "callback_started":
+            out.append(_bubble("event", f"{head} {_badge('callback turn')}", _e(entry_text(e)), step))
+    return f'<div class="pr-chat">{"".join(out)}</div>' if out else "<p><em>No display entries.</em></p>"
+
+
+def _assistant_bubble(entry: JsonDict, head: str, amendments: list[JsonDict], step: str) -> str:
+    msg = entry.get("message")
+    content = msg.get("content") if isinstance(msg, dict) else None
+    badges = ""
+    if isinstance(content, list):
+        badges += _badge("list content: the rebuild displays it as empty (quirk)", "pr-warn")
+    if not isinstance(msg, dict):
+        badges += _badge("no message: the display rebuild fails here", "pr-bad")
+    body = _message_body(msg)
+    for a in amendments:
+        if a.get("appendText"):
+            body += f'<span class="pr-amend" title="assistant_amendment seq {_e(a.get("seq"))}">{_e(a["appendText"])}</span>'
+            badges += _badge(f"amended @ seq {a.get('seq')}", "pr-ok")
+        else:
+            badges += _badge(f"empty amendment @ seq {a.get('seq')}", "pr-muted")
+    return _bubble("assistant", f"{head} {badges}", body, step)
+
+
+def _compaction_bubble(entry: JsonDict, head: str, step: str) -> str:
+    tokens = f"tokens {_fmt(entry.get('tokensBefore'))} → {_fmt(entry.get('tokensAfter'))}"
+    marks = " ".join(
+        [
+            _badge("compaction summary", "pr-warn"),
+            _badge(f"keeps harness seq ≥ {entry.get('firstKeptSeq')}"),
+            _badge(tokens),
+        ]
+    )
+    body = f"<details><summary>summary</summary>{_message_body(entry.get('summaryMessage'))}</details>"
+    return _bubble("event", f"{head} {marks}", body, "pr-summary" + step)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?"
+    return f"{value:,.0f}"
+
+
+# --- the model's side -----------------------------------------------------------------
+
+
+def _context_html(ordered: list[JsonDict], highlight_seq: int | None = None) -> str:
+    """The rebuilt LLM context, each message labelled with the seq it came from."""
+    origin: dict[int, JsonDict] = {}
+    for e in ordered:
+        for key in ("message", "summaryMessage"):
+            if isinstance(e.get(key), dict):
+                origin[id(e[key])] = e
+    rows = []
+    for i, msg in enumerate(build_llm_context(ordered), start=1):
+        src = origin.get(id(msg), {})
+        seq = src.get("seq")
+        marks = ""
+        if src.get("type") == "compaction":
+            marks += _badge(f"compaction summary (entry seq {seq})", "pr-warn")
+        elif _is_summary(msg):
+            marks += _badge("compaction summary (as a harness message)", "pr-warn")
+        cls = "pr-row-step" if highlight_seq is not None and seq == highlight_seq else ""
+        rows.append(
+            f'<tr class="{cls}"><td>{i}</td><td>{_e(seq)}</td><td>{_e(_role(msg))}</td>'
+            f'<td class="pr-cell">{marks}{_message_body(msg, CELL_CHARS)}</td></tr>'
+        )
+    if not rows:
+        return "<p><em>Empty LLM context.</em></p>"
+    return (
+        '<table class="pr-table"><tr><th>#</th><th>from seq</th><th>role</th><th>text</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+# --- blob vs rebuild ----------------------------------------------------------------------
+
+
+def _projection(message: Any) -> str:
+    if isinstance(message, dict) and isinstance(message.get("content"), (str, list)):
+        return project_text(message)
+    return f"<malformed {type(message).__name__}>"
+
+
+def _cell(index: int | None, message: Any) -> str:
+    if index is None:
+        return '<td></td><td class="pr-cell"><em>(absent)</em></td>'
+    marks = _badge("compaction summary", "pr-warn") if _is_summary(message) else ""
+    return (
+        f"<td>{index + 1}</td><td class=\"pr-cell\"><b>{_e(_role(message))}</b> {marks}"
+        f"{_message_body(message, CELL_CHARS)}</td>"
+    )
+
+
+def _side_by_side(label: str, blob_side: Sequence[Any], rebuilt_side: Sequence[Any]) -> str:
+    """Blob and rebuild aligned message by message (difflib on role:text), or one line if equal."""
+    a = [_projection(m) for m in blob_side]
+    b = [_projection(m) for m in rebuilt_side]
+    if a == b:
+        return f'<p class="pr-agree">✓ {_e(label)}: blob and rebuild agree ({len(a)} messages).</p>'
+    rows = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            pairs = list(zip(range(i1, i2), range(j1, j2)))
+            if len(pairs) > 2 * EQUAL_RUN_SHOWN + 1:
+                hidden = len(pairs) - 2 * EQUAL_RUN_SHOWN
+                shown = pairs[:EQUAL_RUN_SHOWN] + [None] + pairs[-EQUAL_RUN_SHOWN:]
+            else:
+                hidden, shown = 0, pairs
+            for pair in shown:
+                if pair is None:
+                    rows.append(f'<tr class="pr-row-eq"><td colspan="4"><em>… {hidden} identical messages …</em></td></tr>')
+                else:
+                    rows.append(f'<tr class="pr-row-eq">{_cell(pair[0], blob_side[pair[0]])}{_cell(pair[1], rebuilt_side[pair[1]])}</tr>')
+            continue
+        for i, j in itertools.zip_longest(range(i1, i2), range(j1, j2)):
+            left = _cell(i, blob_side[i] if i is not None else None)
+            right = _cell(j, rebuilt_side[j] if j is not None else None)
+            rows.append(f'<tr class="pr-row-diff">{left}{right}</tr>')
+    return (
+        f"<h4>{_e(label)}: {_badge(f'blob {len(a)} vs rebuild {len(b)} messages', 'pr-bad')}</h4>"
+        '<table class="pr-table"><tr><th>#</th><th>blob</th><th>#</th><th>rebuild</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _list_field(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _comparison_html(blob: JsonDict, rebuilt: JsonDict) -> str:
+    parts = [
+        _side_by_side("display transcript (messages)", _list_field(blob, "messages"), _list_field(rebuilt, "messages")),
+        _side_by_side("LLM context (_harnessMessages)", _list_field(blob, "_harnessMessages"), _list_field(rebuilt, "_harnessMessages")),
+    ]
+    pb, pr = blob.get("pendingSubagentResults"), rebuilt.get("pendingSubagentResults")
+    if (pb or []) == (pr or []):
+        parts.append(f'<p class="pr-agree">✓ pending subagent results agree ({len(pb or [])}).</p>')
+    else:
+        parts.append(
+            f"<h4>pending subagent results: {_badge(f'blob {len(pb or [])} vs rebuild {len(pr or [])}', 'pr-bad')}</h4>"
+            f"<pre>blob:    {_e(json.dumps(pb, ensure_ascii=False)[:CELL_CHARS])}\n"
+            f"rebuild: {_e(json.dumps(pr, ensure_ascii=False)[:CELL_CHARS])}</pre>"
+        )
+    return "".join(parts)
+
+
+# --- public views ----------------------------------------------------------------------------
+
+
+def conversation_html(
+    blob: Mapping[str, Any] | HarnessModel,
+    entries: Iterable[EntryLike],
+    *,
+    policy: Policy = "0.58",
+) -> str:
+    """One conversation: header, the log as a chat, the LLM context, and blob vs rebuild.
+
+    Args:
+        blob: the conversation as stored (with ``_harnessMessages`` when known).
+        entries: its entry log (models or harness dicts, any order).
+        policy: the read-cutover policy whose rebuild is compared with the blob.
+
+    Returns:
+        Self-contained HTML. The harness's own parity verdict
+        (``[entries-parity] ...``) is shown in the header.
+    """
+    data = _as_dict(blob)
+    ordered = sorted_entries(entries)
+    cid = data.get("conversationId", "")
+    head = f"<h3>{_e(data.get('title', '(untitled)'))}</h3>"
+    meta = (
+        f'<div class="pr-meta">{_e(cid)} · owner {_e(data.get("ownerId"))} · tenant {_e(data.get("tenantId") or "default")}'
+        f" · {len(ordered)} entries · policy {_e(policy)}</div>"
+    )
+    if not ordered:
+        body = (
+            f"<p>{_badge('no entries: pre-dual-write, the cutover falls back to the blob', 'pr-muted')}</p>"
+            f"<h4>Blob transcript</h4>{_blob_chat(data)}"
+        )
+        return wrap(head + meta + body)
+    check = parity_check(ordered, data.get("_harnessMessages"), _list_field(data, "messages"), conversation_id=cid)
+    verdict = _badge("harness parity OK", "pr-ok") if check.ok else _badge(f"harness parity MISMATCH ({len(check.mismatches)})", "pr-bad")
+    details = "".join(f"<li><code>{_e(m)}</code></li>" for m in check.mismatches)
+    verdict_html = f"<div>{verdict}</div>" + (f"<details><summary>mismatches</summary><ul>{details}</ul></details>" if details else "")
+    rebuilt = rebuild_conversation(data, ordered, policy=policy, cutover=True)
+    body = (
+        verdict_html
+        + f"<h4>Log as a chat</h4>{_transcript_html(ordered)}"
+        + f"<details><summary>LLM context rebuilt from the log</summary>{_context_html(ordered)}</details>"
+        + f"<h4>Blob vs rebuild (policy {_e(policy)})</h4>{_comparison_html(data, rebuilt)}"
+    )
+    return wrap(head + meta + body)
+
+
+def _blob_chat(data: JsonDict) -> str:
+    bubbles = [
+        _bubble(_role(m), f"#{i} · {_e(_role(m))}", _message_body(m), "pr-summary" if _is_summary(m) else "")
+        for i, m in enumerate(_list_field(data, "messages"), start=1)
+    ]
+    return f'<div class="pr-chat">{"".join(bubbles)}</div>' if bubbles else "<p><em>No messages.</em></p>"
+
+
+def _entry_details(entry: JsonDict, seq_of_id: Mapping[Any, Any]) -> str:
+    kind = entry.get("type")
+    if kind == "user_message" and truthy(entry.get("hidden")):
+        return _badge("hidden", "pr-muted")
+    if kind == "assistant_amendment":
+        target = entry.get("targetEntryId")
+        if target in seq_of_id:
+            return _badge(f"→ seq {seq_of_id[target]}")
+        return _badge(f"→ unknown {short_id(target)}", "pr-warn")
+    if kind == "compaction":
+        tokens = f"{_fmt(entry.get('tokensBefore'))} → {_fmt(entry.get('tokensAfter'))}"
+        return _badge(f"firstKeptSeq {entry.get('firstKeptSeq')}", "pr-warn") + _badge(f"tokens {tokens}")
+    if kind == "subagent_result" and isinstance(entry.get("result"), dict):
+        return _badge(str(entry["result"].get("status")))
+    return ""
+
+
+def entries_html(entries: Iterable[EntryLike], *, highlight_seq: int | None = None, max_rows: int = 500) -> str:
+    """The entry log as a table: seq, type, turn, details, text preview.
+
+    Args:
+        entries: the log (models or dicts, any order).
+        highlight_seq: a seq to highlight (the replay step).
+        max_rows: rows shown; the rest is counted, not rendered, to keep notebooks light.
+    """
+    ordered = sorted_entries(entries)
+    seq_of_id = {e.get("id"): e.get("seq") for e in ordered}
+    rows = []
+    for e in ordered[:max_rows]:
+        msg = e.get("message") or e.get("summaryMessage")
+        role = _role(msg) if isinstance(msg, dict) else ""
+        cls = ' class="pr-row-step"' if highlight_seq is not None and e.get("seq") == highlight_seq else ""
+        rows.append(
+            f"<tr{cls}><td>{_e(e.get('seq'))}</td><td>{_badge(str(e.get('type')), _type_class(e.get('type')))}</td>"
+            f"<td><code>{_e(short_id(e.get('turnId') or ''))}</code></td><td>{_e(role)}</td>"
+            f"<td>{_entry_details(e, seq_of_id)}</td><td class=\"pr-cell\">{_e(preview(entry_text(e)))}</td></tr>"
+        )
+    more = f"<p><em>… {len(ordered) - max_rows:,} more entries not shown.</em></p>" if len(ordered) > max_rows else ""
+    return wrap(
+        f'<div class="pr-meta">{len(ordered)} entries</div>'
+        '<table class="pr-table"><tr><th>seq</th><th>type</th><th>turn</th><th>role</th><th>details</th><th>preview</th></tr>'
+        + "".join(rows)
+        + "</table>"
+        + more
+    )
+
+
+def _type_class(kind: Any) -> str:
+    return {"compaction": "pr-warn", "assistant_amendment": "pr-ok", "subagent_result": "pr-muted", "callback_started": "pr-muted"}.get(
+        str(kind), ""
+    )
+
+
+def state_html(state: RebuildState) -> str:
+    """What the log says at one seq (a replay step); the step's own entry is outlined."""
+    compaction = state.latest_compaction
+    facts = " · ".join(
+        [
+            f"{len(state.entries)} entries",
+            f"{state.display.total_messages} displayed messages",
+            f"{len(state.llm_context)} LLM-context messages",
+            f"{len(state.pending_subagent_results)} pending subagent results",
+            f"latest compaction: seq {compaction.get('seq')}" if compaction else "no compaction",
+        ]
+    )
+    step = next((e for e in state.entries if e.get("seq") == state.seq), None)
+    added = f"step adds seq {state.seq}: {_badge(str(step.get('type')))}" if step else f"no entry at seq {state.seq}"
+    pending = "".join(
+        f"<li>{_e(r.get('subagentId') if isinstance(r, dict) else r)}: {_e(preview(entry_text({'type': 'subagent_result', 'result': r})))}</li>"
+        for r in state.pending_subagent_results
+    )
+    return wrap(
+        f"<h3>State at seq {_e(state.seq)}</h3><div class=\"pr-meta\">{_e(facts)}</div><div>{added}</div>"
+        f"<h4>Log as a chat</h4>{_transcript_html(state.entries, state.seq)}"
+        f"<h4>LLM context</h4>{_context_html(state.entries, state.seq)}"
+        + (f"<h4>Pending subagent results</h4><ul>{pending}</ul>" if pending else "")
+    )
+
+
+# --- parity rows and summaries --------------------------------------------------------------
+
+_VERDICT_CLASSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("mismatch", "diverg", "differ", "fail", "error", "bad"), "pr-bad"),
+    (("partial", "stale", "warn"), "pr-warn"),
+    (("ok", "match", "agree", "equal", "same", "pass"), "pr-ok"),
+)
+"""Verdict words to colours, checked in order ("mismatch" before "match")."""
+
+
+def verdict_class(verdict: Any) -> str:
+    """The badge class for a verdict: red, amber, green, else grey (blob-only, unknown)."""
+    word = str(verdict).lower()
+    for keys, cls in _VERDICT_CLASSES:
+        if any(k in word for k in keys):
+            return cls
+    return "pr-muted"
+
+
+def _cause_badge(cause: str) -> str:
+    """A cause badge whose hue is fixed by the cause name, so it reads the same in every row."""
+    hue = zlib.crc32(cause.encode()) % 360
+    return f'<span class="pr-badge" style="background:hsl({hue},70%,90%);color:hsl({hue},60%,25%)">{_e(cause)}</span>'
+
+
+def _causes(row: Mapping[str, Any]) -> list[str]:
+    causes = row.get("causes")
+    if causes is None or isinstance(causes, str):
+        return [causes] if causes else []
+    return [str(c) for c in causes]
+
+
+_ROW_KEYS = ("conversation_id", "title", "verdict", "causes", "harness_log_line")
+
+
+def _parity_cells(row: Mapping[str, Any]) -> str:
+    extras = "".join(
+        f"{_e(k)}={_e(preview(str(v), 60))} " for k, v in row.items() if k not in _ROW_KEYS and v is not None
+    )
+    log_line = row.get("harness_log_line")
+    return (
+        f"<td>{_badge(str(row.get('verdict', '?')), verdict_class(row.get('verdict')))}</td>"
+        f"<td><b>{_e(row.get('title') or '')}</b> <code>{_e(row.get('conversation_id', ''))}</code></td>"
+        f"<td>{''.join(_cause_badge(c) for c in _causes(row))}</td>"
+        f'<td class="pr-cell">{extras}</td>'
+        f"<td><code>{_e(preview(str(log_line), CELL_CHARS)) if log_line else ''}</code></td>"
+    )
+
+
+_PARITY_HEAD = "<tr><th>verdict</th><th>conversation</th><th>causes</th><th>details</th><th>harness log line</th></tr>"
+
+
+def parity_row_html(row: Mapping[str, Any]) -> str:
+    """One parity-audit row: verdict colour, cause badges, other fields, the harness's log line.
+
+    Designed for the audit's row dicts (``conversation_id``, ``verdict``,
+    ``causes`` as a list of str, ``harness_log_line``, and any extra keys,
+    shown as ``key=value``).
+    """
+    return wrap(f'<table class="pr-table">{_PARITY_HEAD}<tr>{_parity_cells(row)}</tr></table>')
+
+
+def parity_table_html(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Many parity rows in one table (e.g. ``df.to_dict("records")``)."""
+    body = "".join(f"<tr>{_parity_cells(r)}</tr>" for r in rows)
+    return wrap(f'<table class="pr-table">{_PARITY_HEAD}{body}</table>')
+
+
+def summary_html(items: Mapping[str, Any], title: str = "Summary") -> str:
+    """A titled key/value table (a load summary: rows read, quarantined, ...)."""
+    rows = "".join(
+        f"<tr><th>{_e(k)}</th><td>{_e(f'{v:,}' if isinstance(v, int) and not isinstance(v, bool) else v)}</td></tr>"
+        for k, v in items.items()
+    )
+    return wrap(f'<h3>{_e(title)}</h3><table class="pr-table">{rows}</table>')

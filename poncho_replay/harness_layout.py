@@ -1,0 +1,361 @@
+"""The harness's own on-disk layout (SPEC §4), to write databases a loader must read.
+
+Tests, the simulator and benchmarks need databases that look exactly like
+the ones ``@poncho-ai/harness`` writes: the same DDL per migration (1-8),
+the same ``_migrations`` rows, JSON as TEXT (SQLite) or JSONB (PostgreSQL),
+ISO-8601 text timestamps in SQLite, and both ``conversations.data``
+layouts (heavy fields in their own columns after migration 3, or still
+inside ``data`` before it). Stop at ``version=7`` for a database from
+before 0.56 (no ``conversation_entries`` table).
+
+Migrations 1-3 and 8 follow the harness source (``storage/schema.ts``);
+4-7 are reconstructed from the 0.58.0 sample database's final schema
+(the columns and index they add), which is all a reader can observe.
+
+Example:
+    >>> import sqlite3
+    >>> con = sqlite3.connect(":memory:")
+    >>> create_sqlite(con, version=8)
+    >>> write_sqlite(con, [conv_dict], {conv_dict["conversationId"]: entry_dicts})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from poncho_replay.store.base import DEFAULT_OWNER, DEFAULT_TENANT
+
+Dialect = Literal["sqlite", "postgresql"]
+JsonDict = dict[str, Any]
+
+__all__ = [
+    "HEAVY_FIELDS",
+    "MIGRATION_NAMES",
+    "create_postgres",
+    "create_sqlite",
+    "conversation_row",
+    "entry_row",
+    "iso_ms",
+    "migration_statements",
+    "write_postgres",
+    "write_sqlite",
+]
+
+MIGRATION_NAMES: dict[int, str] = {
+    1: "initial_schema",
+    2: "separate_tool_result_archive",
+    3: "extract_heavy_fields_from_data_blob",
+    4: "promote_summary_fields_to_columns",
+    5: "add_reminder_recurrence",
+    6: "add_thread_anchor",
+    7: "fix_reminder_scheduled_at_precision",
+    8: "conversation_entries",
+}
+HEAVY_FIELDS: dict[str, str] = {
+    "_toolResultArchive": "tool_result_archive",
+    "_harnessMessages": "harness_messages",
+    "_continuationMessages": "continuation_messages",
+}
+"""Conversation keys that migration 3 moved out of ``data`` -> their column."""
+
+
+def migration_statements(dialect: Dialect, version: int) -> list[str]:
+    """The DDL one harness migration runs, for ``"sqlite"`` or ``"postgresql"``."""
+    json_t = "TEXT" if dialect == "sqlite" else "JSONB"
+    blob_t = "BLOB" if dialect == "sqlite" else "BYTEA"
+    auto_ts = "DEFAULT (datetime('now'))" if dialect == "sqlite" else "DEFAULT (NOW())"
+    if version == 1:
+        return [
+            f"""CREATE TABLE IF NOT EXISTS conversations (
+          id TEXT PRIMARY KEY,
+          agent_id TEXT NOT NULL,
+          tenant_id TEXT NOT NULL DEFAULT '__default__',
+          owner_id TEXT NOT NULL DEFAULT 'local-owner',
+          title TEXT NOT NULL DEFAULT 'New conversation',
+          data {json_t} NOT NULL,
+          message_count INTEGER NOT NULL DEFAULT 0,
+          created_at TIMESTAMP {auto_ts},
+          updated_at TIMESTAMP {auto_ts}
+        )""",
+            """CREATE INDEX IF NOT EXISTS idx_conversations_lookup
+          ON conversations (agent_id, tenant_id, owner_id, updated_at DESC)""",
+            f"""CREATE TABLE IF NOT EXISTS memory (
+          agent_id TEXT NOT NULL,
+          tenant_id TEXT NOT NULL DEFAULT '__default__',
+          content TEXT NOT NULL DEFAULT '',
+          updated_at TIMESTAMP {auto_ts},
+          PRIMARY KEY (agent_id, tenant_id)
+        )""",
+            f"""CREATE TABLE IF NOT EXISTS todos (
+          agent_id TEXT NOT NULL,
+          conversation_id TEXT NOT NULL,
+          data {json_t} NOT NULL,
+          PRIMARY KEY (agent_id, conversation_id)
+        )""",
+            f"""CREATE TABLE IF NOT EXISTS reminders (
+          id TEXT PRIMARY KEY,
+          agent_id TEXT NOT NULL,
+          tenant_id TEXT NOT NULL DEFAULT '__default__',
+          owner_id TEXT,
+          conversation_id TEXT NOT NULL,
+          task TEXT NOT NULL,
+          status TEXT NOT NULL DEFAULT 'pending',
+          scheduled_at REAL NOT NULL,
+          timezone TEXT,
+          created_at TIMESTAMP {auto_ts}
+        )""",
+            """CREATE INDEX IF NOT EXISTS idx_reminders_lookup
+          ON reminders (agent_id, tenant_id, status, scheduled_at)""",
+            f"""CREATE TABLE IF NOT EXISTS vfs_entries (
+          agent_id TEXT NOT NULL,
+          tenant_id TEXT NOT NULL DEFAULT '__default__',
+          path TEXT NOT NULL,
+          parent_path TEXT NOT NULL,
+          type TEXT NOT NULL DEFAULT 'file',
+          content {blob_t},
+          symlink_target TEXT,
+          mime_type TEXT,
+          size INTEGER NOT NULL DEFAULT 0,
+          mode INTEGER NOT NULL DEFAULT 438,
+          created_at TIMESTAMP {auto_ts},
+          updated_at TIMESTAMP {auto_ts},
+          PRIMARY KEY (agent_id, tenant_id, path)
+        )""",
+            """CREATE INDEX IF NOT EXISTS idx_vfs_parent
+          ON vfs_entries (agent_id, tenant_id, parent_path)""",
+        ]
+    if version == 2:
+        return [f"ALTER TABLE conversations ADD COLUMN tool_result_archive {json_t}"]
+    if version == 3:
+        # The harness also moves existing heavy fields out of `data` here; a
+        # freshly created database has no rows, so only the columns matter.
+        return [
+            f"ALTER TABLE conversations ADD COLUMN harness_messages {json_t}",
+            f"ALTER TABLE conversations ADD COLUMN continuation_messages {json_t}",
+        ]
+    if version == 4:
+        return [
+            "ALTER TABLE conversations ADD COLUMN parent_conversation_id TEXT",
+            "ALTER TABLE conversations ADD COLUMN has_pending_approvals INTEGER NOT NULL DEFAULT 0",
+            f"ALTER TABLE conversations ADD COLUMN channel_meta {json_t}",
+        ]
+    if version == 5:
+        return [
+            "ALTER TABLE reminders ADD COLUMN recurrence TEXT",
+            "ALTER TABLE reminders ADD COLUMN occurrence_count INTEGER NOT NULL DEFAULT 0",
+        ]
+    if version == 6:
+        return [
+            "ALTER TABLE conversations ADD COLUMN parent_message_id TEXT",
+            """CREATE INDEX IF NOT EXISTS idx_conversations_thread_anchor
+         ON conversations (parent_conversation_id, parent_message_id)
+         WHERE parent_message_id IS NOT NULL""",
+        ]
+    if version == 7:
+        # SQLite's REAL is already a double; PostgreSQL's REAL is 4 bytes.
+        return [] if dialect == "sqlite" else ["ALTER TABLE reminders ALTER COLUMN scheduled_at TYPE DOUBLE PRECISION"]
+    if version == 8:
+        return [
+            f"""CREATE TABLE IF NOT EXISTS conversation_entries (
+          seq INTEGER NOT NULL,
+          id TEXT NOT NULL UNIQUE,
+          agent_id TEXT NOT NULL,
+          tenant_id TEXT NOT NULL DEFAULT '__default__',
+          conversation_id TEXT NOT NULL,
+          type TEXT NOT NULL,
+          payload {json_t} NOT NULL,
+          created_at TIMESTAMP {auto_ts},
+          UNIQUE (conversation_id, seq)
+        )""",
+            """CREATE INDEX IF NOT EXISTS idx_conversation_entries_seq
+          ON conversation_entries (conversation_id, seq)""",
+        ]
+    raise ValueError(f"the harness has no migration {version}")
+
+
+_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS _migrations (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
+      )"""
+
+
+def create_sqlite(target: str | Path | sqlite3.Connection, *, version: int = 8) -> None:
+    """Create the harness tables in a SQLite file, as migrations 1..``version`` would."""
+    con = _sqlite(target)
+    try:
+        con.execute(_MIGRATIONS_TABLE)
+        for v in range(1, version + 1):
+            for stmt in migration_statements("sqlite", v):
+                con.execute(stmt)
+            con.execute("INSERT INTO _migrations (version, name) VALUES (?, ?)", (v, MIGRATION_NAMES[v]))
+        con.commit()
+    finally:
+        if not isinstance(target, sqlite3.Connection):
+            con.close()
+
+
+def write_sqlite(
+    target: str | Path | sqlite3.Connection,
+    conversations: Iterable[JsonDict],
+    entries: Mapping[str, Sequence[JsonDict]] | None = None,
+    *,
+    agent_id: str = "poncho-agent",
+    heavy_in_data: bool | None = None,
+) -> None:
+    """Insert harness conversation dicts and stored entry dicts the way the harness does.
+
+    Args:
+        target: a path or an open ``sqlite3`` connection with the harness tables.
+        conversations: conversation objects in the harness JSON shape.
+        entries: stored entries (with ``seq``/``createdAt``) per conversation id.
+        agent_id: the ``conversations.agent_id`` value (call again per agent).
+        heavy_in_data: keep ``_harnessMessages`` & co inside ``data`` (the
+            pre-migration-3 layout). ``None`` decides from the table's columns.
+    """
+    con = _sqlite(target)
+    try:
+        cols = [r[1] for r in con.execute("PRAGMA table_info(conversations)")]
+        in_data = "harness_messages" not in cols if heavy_in_data is None else heavy_in_data
+        owners: dict[str, tuple[str, str]] = {}
+        for conv in conversations:
+            row = conversation_row(conv, agent_id=agent_id, heavy_in_data=in_data)
+            owners[row["id"]] = (row["owner_id"], row["tenant_id"])
+            row = {k: v for k, v in row.items() if k in cols}
+            con.execute(
+                f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+        for cid, items in (entries or {}).items():
+            owner, tenant = owners.get(cid, (DEFAULT_OWNER, DEFAULT_TENANT))
+            con.executemany(
+                "INSERT INTO conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, payload, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [tuple(entry_row(cid, e, agent_id=owner, tenant_id=tenant).values()) for e in items],
+            )
+        con.commit()
+    finally:
+        if not isinstance(target, sqlite3.Connection):
+            con.close()
+
+
+def create_postgres(conn: Any, schema: str, *, version: int = 8) -> None:
+    """Create ``schema`` and the harness tables in it (migrations 1..``version``) via psycopg."""
+    from psycopg import sql
+
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        cur.execute(_MIGRATIONS_TABLE)
+        for v in range(1, version + 1):
+            for stmt in migration_statements("postgresql", v):
+                cur.execute(stmt)
+            cur.execute("INSERT INTO _migrations (version, name) VALUES (%s, %s)", (v, MIGRATION_NAMES[v]))
+    conn.commit()
+
+
+def write_postgres(
+    conn: Any,
+    schema: str,
+    conversations: Iterable[JsonDict],
+    entries: Mapping[str, Sequence[JsonDict]] | None = None,
+    *,
+    agent_id: str = "poncho-agent",
+    heavy_in_data: bool = False,
+) -> None:
+    """The PostgreSQL twin of :func:`write_sqlite` (JSONB columns, TIMESTAMP values)."""
+    from psycopg import sql
+
+    json_cols = {"data", "tool_result_archive", "harness_messages", "continuation_messages", "channel_meta"}
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        owners: dict[str, tuple[str, str]] = {}
+        for conv in conversations:
+            row = conversation_row(conv, agent_id=agent_id, heavy_in_data=heavy_in_data)
+            owners[row["id"]] = (row["owner_id"], row["tenant_id"])
+            values = [_pg_json(v) if k in json_cols else v for k, v in row.items()]
+            cur.execute(
+                sql.SQL("INSERT INTO conversations ({}) VALUES ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, row)), sql.SQL(", ").join(sql.Placeholder() * len(row))
+                ),
+                values,
+            )
+        for cid, items in (entries or {}).items():
+            owner, tenant = owners.get(cid, (DEFAULT_OWNER, DEFAULT_TENANT))
+            rows = [entry_row(cid, e, agent_id=owner, tenant_id=tenant) for e in items]
+            cur.executemany(
+                "INSERT INTO conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, payload, "
+                "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [(*list(r.values())[:6], _pg_json(r["payload"]), r["created_at"]) for r in rows],
+            )
+    conn.commit()
+
+
+def conversation_row(conv: JsonDict, *, agent_id: str, heavy_in_data: bool = False) -> JsonDict:
+    """The ``conversations`` row the harness's create/update would store for ``conv``."""
+    data = dict(conv)
+    heavy: dict[str, str | None] = {}
+    for key, col in HEAVY_FIELDS.items():
+        value = conv.get(key)
+        # The harness writes a column only for a truthy value (`x ? JSON.stringify(x) : null`).
+        heavy[col] = None if heavy_in_data or value is None else _js_json(value)
+        if not heavy_in_data:
+            data.pop(key, None)
+    approvals = conv.get("pendingApprovals")
+    return {
+        "id": conv["conversationId"],
+        "agent_id": agent_id,
+        "tenant_id": conv.get("tenantId") or DEFAULT_TENANT,
+        "owner_id": conv.get("ownerId") or DEFAULT_OWNER,
+        "title": conv.get("title") or "New conversation",
+        "data": _js_json(data),
+        "message_count": len(conv.get("messages") or []),
+        "created_at": iso_ms(conv["createdAt"]),
+        "updated_at": iso_ms(conv["updatedAt"]),
+        **heavy,
+        "parent_conversation_id": conv.get("parentConversationId"),
+        "has_pending_approvals": 1 if approvals else 0,
+        "channel_meta": None if conv.get("channelMeta") is None else _js_json(conv["channelMeta"]),
+        "parent_message_id": conv.get("parentMessageId"),
+    }
+
+
+def entry_row(conversation_id: str, entry: JsonDict, *, agent_id: str, tenant_id: str = DEFAULT_TENANT) -> JsonDict:
+    """The ``conversation_entries`` row for a stored entry: payload = the entry minus seq/createdAt."""
+    payload = {k: v for k, v in entry.items() if k not in ("seq", "createdAt")}
+    return {
+        "seq": entry["seq"],
+        "id": entry["id"],
+        "agent_id": agent_id,
+        "tenant_id": tenant_id,
+        "conversation_id": conversation_id,
+        "type": entry["type"],
+        "payload": _js_json(payload),
+        "created_at": iso_ms(entry["createdAt"]),
+    }
+
+
+def iso_ms(epoch_ms: int | float) -> str:
+    """JavaScript's ``new Date(ms).toISOString()``: ``2026-03-04T13:30:01.558Z``."""
+    dt = datetime.fromtimestamp(int(epoch_ms) / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch_ms) % 1000:03d}Z"
+
+
+def _js_json(value: Any) -> str:
+    """``JSON.stringify``: compact separators, non-ASCII kept as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _pg_json(value: str | None) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return None if value is None else Jsonb(json.loads(value))
+
+
+def _sqlite(target: str | Path | sqlite3.Connection) -> sqlite3.Connection:
+    return target if isinstance(target, sqlite3.Connection) else sqlite3.connect(target)

@@ -1,0 +1,125 @@
+"""Reader for a harness SQLite file (local agents), opened read-only through ADBC.
+
+Rows travel as Arrow batches (``adbc-driver-sqlite``), never as Python
+tuples. The file is opened with ``mode=ro``, so its bytes stay identical.
+Every column is read as text: SQLite lets any value sit in any column, and
+the checks in ``sql/ingest.sql`` must see what is really there. Older
+layouts are handled here by what the file lacks: no ``conversation_entries``
+table (before 0.56), no heavy-field columns (before migration 3: they stay
+inside ``data`` and the ingest moves them), no summary columns (before
+migration 4: derived from ``data`` as that migration did).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from poncho_replay.errors import SourceError
+from poncho_replay.sources.ingest import CONVERSATION_COLUMNS, ENTRY_COLUMNS, NULL_SUFFIX, Stager
+
+__all__ = ["read_sqlite"]
+
+BATCH_ROWS = 20_000
+
+# What migrations 4 and 6 filled their columns from, for files older than them.
+_DERIVED = {
+    "parent_conversation_id": "CASE WHEN json_valid(data) THEN json_extract(data, '$.parentConversationId') END",
+    "has_pending_approvals": (
+        "CASE WHEN json_valid(data) AND json_array_length(data, '$.pendingApprovals') > 0 THEN 1 ELSE 0 END"
+    ),
+    "channel_meta": "CASE WHEN json_valid(data) THEN json_extract(data, '$.channelMeta') END",
+    "parent_message_id": "CASE WHEN json_valid(data) THEN json_extract(data, '$.parentMessageId') END",
+}
+
+
+def read_sqlite(
+    path: str | Path,
+    stager: Stager,
+    *,
+    agent_id: str | None = None,
+    advance: Callable[[int], None] = lambda n: None,
+) -> None:
+    """Stage every conversation and entry row of a harness SQLite file.
+
+    Args:
+        path: the database file.
+        stager: where the raw batches go.
+        agent_id: keep only this agent's conversations (and their entries,
+            selected by conversation id: entry rows carry the owner id).
+        advance: progress callback, called with each batch's row count.
+    """
+    import adbc_driver_sqlite.dbapi as adbc
+
+    file = Path(path)
+    if not file.is_file():
+        raise SourceError(f"no SQLite file at {file}")
+    try:
+        con = adbc.connect(uri=file.resolve().as_uri() + "?mode=ro")
+    except Exception as exc:
+        raise SourceError(f"cannot open {file} read-only: {exc}") from exc
+    try:
+        tables = {r[0] for r in _rows(con, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "conversations" not in tables:
+            raise SourceError(f"{file} has no conversations table: not a harness database")
+        present = {r[1] for r in _rows(con, "PRAGMA table_info(conversations)")}
+        where = " WHERE agent_id = ?" if agent_id is not None else ""
+        params = (agent_id,) if agent_id is not None else ()
+        select = ", ".join(_column(c, present) for c in CONVERSATION_COLUMNS)
+        _stream(con, f"SELECT {select} FROM conversations{where} ORDER BY rowid", params, stager, "conversations", advance)
+        if "conversation_entries" in tables:
+            select = ", ".join(_column(c, set(ENTRY_COLUMNS)) for c in ENTRY_COLUMNS)
+            where = " WHERE conversation_id IN (SELECT id FROM conversations WHERE agent_id = ?)" if params else ""
+            sql = f"SELECT {select} FROM conversation_entries{where} ORDER BY rowid"
+            _stream(con, sql, params, stager, "conversation_entries", advance)
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise SourceError(f"cannot read {file}: {exc}") from exc
+    finally:
+        con.close()
+
+
+def count_rows(path: str | Path) -> int | None:
+    """Conversations + entries in the file (the progress bar's total), or None if unreadable."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True) as con:
+            n = con.execute("SELECT count(*) FROM conversations").fetchone()[0]
+            has = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'conversation_entries'").fetchone()
+            return n + (con.execute("SELECT count(*) FROM conversation_entries").fetchone()[0] if has else 0)
+    except sqlite3.Error:
+        return None
+
+
+def _column(name: str, present: set[str]) -> str:
+    """Text value plus a NULL flag (ADBC infers a type per batch; an all-NULL batch would break it)."""
+    if name in present:
+        expr = name
+    else:
+        expr = _DERIVED.get(name, "NULL")
+    return f"ifnull(CAST({expr} AS TEXT), '') AS {name}, ({expr}) IS NULL AS {name}{NULL_SUFFIX}"
+
+
+def _rows(con, sql: str) -> list[tuple]:
+    cur = con.cursor()
+    try:
+        cur.execute(sql)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _stream(con, sql: str, params: tuple, stager: Stager, table: str, advance: Callable[[int], None]) -> None:
+    cur = con.cursor()
+    try:
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
+        cur.execute(sql, parameters=params or None)
+        reader: pa.RecordBatchReader = cur.fetch_record_batch()
+        for batch in reader:
+            advance(stager.add(table, batch))
+    finally:
+        cur.close()

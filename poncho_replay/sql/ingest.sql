@@ -1,0 +1,195 @@
+-- Ingest of one loaded source: staged raw rows -> checked -> tables + quarantine.
+--
+-- Readers fill _stage_conversations / _stage_entries (every column VARCHAR,
+-- exactly as the source holds it, plus the row's ordinal). Each block below
+-- is one statement, run by poncho_replay.sources.ingest in order; $source is
+-- always a bound parameter. Nothing is repaired silently: a row either loads
+-- as it was, or goes to quarantine with a reason from a fixed vocabulary.
+
+-- name: stage
+CREATE OR REPLACE TEMP TABLE _stage_conversations (
+    ordinal BIGINT, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR, owner_id VARCHAR, title VARCHAR,
+    data VARCHAR, message_count VARCHAR, created_at VARCHAR, updated_at VARCHAR,
+    tool_result_archive VARCHAR, harness_messages VARCHAR, continuation_messages VARCHAR,
+    parent_conversation_id VARCHAR, has_pending_approvals VARCHAR, channel_meta VARCHAR,
+    parent_message_id VARCHAR
+);
+CREATE OR REPLACE TEMP TABLE _stage_entries (
+    ordinal BIGINT, seq VARCHAR, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR,
+    conversation_id VARCHAR, type VARCHAR, payload VARCHAR, created_at VARCHAR
+);
+
+-- name: check_conversations
+CREATE OR REPLACE TEMP TABLE _checked_conversations AS
+WITH base AS (
+    SELECT s.*, CASE
+        WHEN s.data IS NOT NULL AND NOT json_valid(s.data) THEN {'reason': 'invalid_json', 'field': 'data'}
+        WHEN s.id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
+        WHEN s.agent_id IS NULL THEN {'reason': 'missing_field', 'field': 'agent_id'}
+        WHEN s.tenant_id IS NULL THEN {'reason': 'missing_field', 'field': 'tenant_id'}
+        WHEN s.owner_id IS NULL THEN {'reason': 'missing_field', 'field': 'owner_id'}
+        WHEN s.title IS NULL THEN {'reason': 'missing_field', 'field': 'title'}
+        WHEN s.data IS NULL THEN {'reason': 'missing_field', 'field': 'data'}
+        WHEN json_type(s.data) <> 'OBJECT' THEN {'reason': 'wrong_type', 'field': 'data'}
+        WHEN s.tool_result_archive IS NOT NULL AND NOT json_valid(s.tool_result_archive)
+            THEN {'reason': 'invalid_json', 'field': 'tool_result_archive'}
+        WHEN s.harness_messages IS NOT NULL AND NOT json_valid(s.harness_messages)
+            THEN {'reason': 'invalid_json', 'field': 'harness_messages'}
+        WHEN s.continuation_messages IS NOT NULL AND NOT json_valid(s.continuation_messages)
+            THEN {'reason': 'invalid_json', 'field': 'continuation_messages'}
+        WHEN s.channel_meta IS NOT NULL AND NOT json_valid(s.channel_meta)
+            THEN {'reason': 'invalid_json', 'field': 'channel_meta'}
+        WHEN NOT pr_is_int_text(s.message_count) THEN {'reason': 'wrong_type', 'field': 'message_count'}
+        WHEN NOT pr_is_int_text(s.has_pending_approvals)
+            THEN {'reason': 'wrong_type', 'field': 'has_pending_approvals'}
+        WHEN s.created_at IS NOT NULL AND pr_ts(s.created_at) IS NULL
+            THEN {'reason': 'wrong_type', 'field': 'created_at'}
+        WHEN s.updated_at IS NOT NULL AND pr_ts(s.updated_at) IS NULL
+            THEN {'reason': 'wrong_type', 'field': 'updated_at'}
+    END AS problem
+    FROM _stage_conversations s
+)
+SELECT * REPLACE (CASE
+    WHEN problem IS NULL AND row_number() OVER (PARTITION BY problem IS NULL, id ORDER BY ordinal) > 1
+        THEN {'reason': 'duplicate_conversation', 'field': 'id'}
+    ELSE problem END AS problem)
+FROM base;
+
+-- name: check_entries
+CREATE OR REPLACE TEMP TABLE _checked_entries AS
+WITH base AS (
+    SELECT s.*, CASE
+        WHEN s.payload IS NOT NULL AND NOT json_valid(s.payload) THEN {'reason': 'invalid_json', 'field': 'payload'}
+        WHEN s.id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
+        WHEN s.conversation_id IS NULL THEN {'reason': 'missing_field', 'field': 'conversation_id'}
+        WHEN s.agent_id IS NULL THEN {'reason': 'missing_field', 'field': 'agent_id'}
+        WHEN s.tenant_id IS NULL THEN {'reason': 'missing_field', 'field': 'tenant_id'}
+        WHEN NOT pr_is_int_text(s.seq) THEN {'reason': 'bad_seq', 'field': 'seq'}
+        WHEN s.payload IS NULL THEN {'reason': 'missing_field', 'field': 'payload'}
+        WHEN json_type(s.payload) <> 'OBJECT' THEN {'reason': 'wrong_type', 'field': 'payload'}
+        WHEN s.created_at IS NOT NULL AND pr_ts(s.created_at) IS NULL
+            THEN {'reason': 'wrong_type', 'field': 'created_at'}
+        WHEN json_type(s.payload, '$.type') IS NULL THEN {'reason': 'missing_field', 'field': 'type'}
+        WHEN json_type(s.payload, '$.type') <> 'VARCHAR'
+            -- (the IN subquery is computed for every row, hence the json_valid guard)
+            OR json_extract_string(CASE WHEN json_valid(s.payload) THEN s.payload END, '$.type')
+                NOT IN (SELECT DISTINCT type FROM pr_entry_rules())
+            THEN {'reason': 'unknown_type', 'field': 'type'}
+        WHEN s.type IS DISTINCT FROM json_extract_string(s.payload, '$.type')
+            THEN {'reason': 'type_mismatch', 'field': 'type'}
+    END AS problem
+    FROM _stage_entries s
+),
+typed AS (
+    -- CASE keeps JSON functions away from rows already found broken.
+    SELECT ordinal, payload, CASE WHEN problem IS NULL THEN json_extract_string(payload, '$.type') END AS ptype
+    FROM base
+),
+field_checks AS (
+    SELECT t.ordinal, r.pos, r.field,
+        pr_field_problem(json_extract(t.payload, '$.' || r.field), r.kind, r.required) AS reason
+    FROM typed t JOIN pr_entry_rules() r ON r.type = t.ptype
+),
+field_problems AS (
+    SELECT ordinal, arg_min({'reason': reason, 'field': field}, pos) AS problem
+    FROM field_checks WHERE reason IS NOT NULL GROUP BY ordinal
+)
+SELECT b.* REPLACE (coalesce(b.problem, f.problem) AS problem)
+FROM base b LEFT JOIN field_problems f USING (ordinal);
+
+-- name: first_problem
+SELECT tbl, conversation_id, seq, problem.reason, problem.field FROM (
+    SELECT 'conversations' AS tbl, 0 AS k, ordinal, id AS conversation_id, NULL AS seq, problem
+    FROM _checked_conversations WHERE problem IS NOT NULL
+    UNION ALL
+    SELECT 'conversation_entries', 1, ordinal, conversation_id, seq, problem
+    FROM _checked_entries WHERE problem IS NOT NULL
+) ORDER BY k, ordinal LIMIT 1;
+
+-- name: clear_source
+DELETE FROM conversations WHERE source = $source;
+-- name: clear_entries
+DELETE FROM conversation_entries WHERE source = $source;
+-- name: clear_quarantine
+DELETE FROM quarantine WHERE source = $source;
+
+-- name: insert_conversations
+INSERT INTO conversations BY NAME
+WITH moved AS (
+    -- Before migration 3 the heavy fields live inside `data`; the harness's
+    -- get() then uses them as they are. Move them to their columns (the
+    -- DuckDB store's layout) only when the column itself is empty.
+    SELECT c.*,
+        coalesce(c.tool_result_archive, CASE WHEN json_type(c.data, '$._toolResultArchive') <> 'NULL'
+            THEN json_extract(c.data, '$._toolResultArchive')::VARCHAR END) AS tra,
+        coalesce(c.harness_messages, CASE WHEN json_type(c.data, '$._harnessMessages') <> 'NULL'
+            THEN json_extract(c.data, '$._harnessMessages')::VARCHAR END) AS hm,
+        coalesce(c.continuation_messages, CASE WHEN json_type(c.data, '$._continuationMessages') <> 'NULL'
+            THEN json_extract(c.data, '$._continuationMessages')::VARCHAR END) AS cm,
+        (c.tool_result_archive IS NULL AND json_exists(c.data, '$._toolResultArchive')) AS rm_tra,
+        (c.harness_messages IS NULL AND json_exists(c.data, '$._harnessMessages')) AS rm_hm,
+        (c.continuation_messages IS NULL AND json_exists(c.data, '$._continuationMessages')) AS rm_cm
+    FROM _checked_conversations c WHERE c.problem IS NULL
+)
+SELECT $source AS source, id, agent_id, tenant_id, owner_id, title,
+    CASE WHEN rm_tra OR rm_hm OR rm_cm THEN json_remove(json_remove(json_remove(data,
+        CASE WHEN rm_tra THEN '$._toolResultArchive' ELSE '$.__pr_absent' END),
+        CASE WHEN rm_hm THEN '$._harnessMessages' ELSE '$.__pr_absent' END),
+        CASE WHEN rm_cm THEN '$._continuationMessages' ELSE '$.__pr_absent' END)::VARCHAR
+    ELSE data END AS data,
+    CAST(message_count AS INTEGER) AS message_count,
+    pr_ts(created_at) AS created_at, pr_ts(updated_at) AS updated_at,
+    tra AS tool_result_archive, hm AS harness_messages, cm AS continuation_messages,
+    parent_conversation_id, CAST(has_pending_approvals AS INTEGER) AS has_pending_approvals,
+    channel_meta, parent_message_id
+FROM moved ORDER BY ordinal;
+
+-- name: insert_entries
+INSERT INTO conversation_entries BY NAME
+WITH ranked AS (
+    SELECT *, CAST(seq AS BIGINT) AS seq_i,
+        row_number() OVER (PARTITION BY conversation_id, CAST(seq AS BIGINT) ORDER BY ordinal) = 1
+            AND row_number() OVER (PARTITION BY id ORDER BY ordinal) = 1 AS first
+    FROM _checked_entries WHERE problem IS NULL
+)
+SELECT $source AS source, seq_i AS seq, id, agent_id, tenant_id, conversation_id, type, payload,
+    pr_ts(created_at) AS created_at,
+    -- The schema header: duplicates keep a unique positive dup, firsts keep 0.
+    CASE WHEN first THEN 0 ELSE row_number() OVER (PARTITION BY first ORDER BY ordinal) END AS dup,
+    ordinal
+FROM ranked ORDER BY ordinal;
+
+-- name: insert_quarantine
+INSERT INTO quarantine
+SELECT $source, 'conversations', coalesce(id, '#' || ordinal), id, NULL, problem.reason, problem.field,
+    to_json({'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id, 'owner_id': owner_id, 'title': title,
+        'data': data, 'message_count': message_count, 'created_at': created_at, 'updated_at': updated_at,
+        'tool_result_archive': tool_result_archive, 'harness_messages': harness_messages,
+        'continuation_messages': continuation_messages, 'parent_conversation_id': parent_conversation_id,
+        'has_pending_approvals': has_pending_approvals, 'channel_meta': channel_meta,
+        'parent_message_id': parent_message_id})::VARCHAR
+FROM _checked_conversations WHERE problem IS NOT NULL
+UNION ALL
+SELECT $source, 'conversation_entries', coalesce(id, '#' || ordinal), conversation_id, TRY_CAST(seq AS BIGINT),
+    problem.reason, problem.field,
+    to_json({'seq': seq, 'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id,
+        'conversation_id': conversation_id, 'type': type, 'payload': payload, 'created_at': created_at})::VARCHAR
+FROM _checked_entries WHERE problem IS NOT NULL;
+
+-- name: counts
+SELECT 'conversations' AS tbl, count(*) AS read, count(*) FILTER (WHERE problem IS NULL) AS loaded
+FROM _checked_conversations
+UNION ALL
+SELECT 'conversation_entries', count(*), count(*) FILTER (WHERE problem IS NULL) FROM _checked_entries;
+
+-- name: quarantine_counts
+SELECT reason, count(*) FROM quarantine WHERE source = $source GROUP BY reason ORDER BY reason;
+
+-- name: anomaly_counts
+SELECT kind, count(*) FROM anomalies WHERE source = $source GROUP BY kind ORDER BY kind;
+
+-- name: drop_stage
+DROP TABLE IF EXISTS _stage_conversations;
+DROP TABLE IF EXISTS _stage_entries;
+DROP TABLE IF EXISTS _checked_conversations;
+DROP TABLE IF EXISTS _checked_entries;

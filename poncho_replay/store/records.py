@@ -1,0 +1,210 @@
+"""How conversations and entries become stored records, and back (SPEC §4).
+
+One place for the harness's column rules, so the in-memory reference and
+the DuckDB engine cannot drift apart: which fields leave the ``data`` blob
+for their own columns, which values count as present (JavaScript
+truthiness, so ``{}`` and ``[]`` are stored), how a summary and a status
+snapshot are read from columns alone, and how an entry batch is validated
+and stamped with seq and createdAt.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from poncho_replay._js import truthy
+from poncho_replay.errors import BadEntryError
+from poncho_replay.models import (
+    ConversationSummary,
+    Entry,
+    JsonDict,
+    StatusSnapshot,
+    entry_to_dict,
+    parse_entry,
+    parse_new_entry,
+)
+from poncho_replay.store.base import DEFAULT_TENANT
+
+HEAVY_FIELDS = ("_toolResultArchive", "_harnessMessages", "_continuationMessages")
+"""Conversation fields the harness keeps out of ``data`` (migration 3 on)."""
+INIT_FIELDS = ("parentConversationId", "parentMessageId", "threadMeta", "subagentMeta", "channelMeta")
+"""``create(init=...)`` keys copied onto a new conversation when given."""
+RUN_STATUSES = ("running", "idle")
+
+
+def normalize_tenant(tenant_id: str | None) -> str:
+    """A null tenant is stored as ``"__default__"``."""
+    return DEFAULT_TENANT if tenant_id is None else tenant_id
+
+
+def shown_tenant(stored: str | None) -> str | None:
+    """The stored tenant as readers see it: ``"__default__"`` becomes null."""
+    return None if stored == DEFAULT_TENANT else stored
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON like ``JSON.stringify`` (non-ASCII kept as is)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class ConversationRow:
+    """One ``conversations`` row with JSON columns decoded and times in epoch ms."""
+
+    id: str
+    agent_id: str
+    tenant_id: str
+    owner_id: str
+    title: str
+    data: JsonDict
+    message_count: int
+    created_at: int | None
+    updated_at: int
+    tool_result_archive: Any = None
+    harness_messages: Any = None
+    continuation_messages: Any = None
+    parent_conversation_id: str | None = None
+    has_pending_approvals: int = 0
+    channel_meta: Any = None
+    parent_message_id: str | None = None
+
+
+def new_conversation(
+    conversation_id: str, owner_id: str, title: str, tenant_id: str | None, init: JsonDict | None, now: int
+) -> JsonDict:
+    """The object ``create`` stores and returns (title already normalised)."""
+    init = init or {}
+    conv: JsonDict = {
+        "conversationId": conversation_id,
+        "title": title,
+        "messages": copy.deepcopy(init.get("messages") or []),
+        "ownerId": owner_id,
+        "tenantId": tenant_id,
+        "createdAt": now,
+        "updatedAt": now,
+    }
+    conv.update({k: copy.deepcopy(init[k]) for k in INIT_FIELDS if init.get(k) is not None})
+    return conv
+
+
+def conversation_to_row(conv: JsonDict, agent_id: str) -> ConversationRow:
+    """The columns ``update`` writes for a conversation object.
+
+    Heavy fields move to their own columns and are null when falsy in
+    JavaScript terms; ``message_count`` and ``has_pending_approvals`` are
+    derived from the object. The caller applies the archive-keeping rule.
+    """
+    stripped = {k: v for k, v in conv.items() if k not in HEAVY_FIELDS}
+    heavy = {k: copy.deepcopy(conv[k]) if truthy(conv.get(k)) else None for k in HEAVY_FIELDS}
+    return ConversationRow(
+        id=conv["conversationId"],
+        agent_id=agent_id,
+        tenant_id=normalize_tenant(conv.get("tenantId")),
+        owner_id=conv["ownerId"],
+        title=conv["title"],
+        data=copy.deepcopy(stripped),
+        message_count=len(conv.get("messages") or []),
+        created_at=conv["createdAt"],
+        updated_at=conv["updatedAt"],
+        tool_result_archive=heavy["_toolResultArchive"],
+        harness_messages=heavy["_harnessMessages"],
+        continuation_messages=heavy["_continuationMessages"],
+        parent_conversation_id=conv.get("parentConversationId"),
+        has_pending_approvals=1 if conv.get("pendingApprovals") else 0,
+        channel_meta=copy.deepcopy(conv["channelMeta"]) if truthy(conv.get("channelMeta")) else None,
+        parent_message_id=conv.get("parentMessageId"),
+    )
+
+
+def row_to_conversation(row: ConversationRow, *, with_archive: bool) -> JsonDict:
+    """A fresh conversation object from a row: ``data`` plus the heavy columns.
+
+    A column overrides ``data`` only when set, so rows from before migration
+    3 (heavy fields still inside ``data``) read the same way they do upstream.
+    """
+    conv = copy.deepcopy(row.data)
+    columns = {"_harnessMessages": row.harness_messages, "_continuationMessages": row.continuation_messages}
+    if with_archive:
+        columns["_toolResultArchive"] = row.tool_result_archive
+    conv.update({k: copy.deepcopy(v) for k, v in columns.items() if v is not None})
+    return conv
+
+
+def row_to_summary(row: ConversationRow) -> ConversationSummary:
+    """A summary from columns only (``rowToSummary``): absent keys stay absent."""
+    summary: JsonDict = {"conversationId": row.id, "title": row.title, "updatedAt": row.updated_at}
+    if row.created_at is not None:
+        summary["createdAt"] = row.created_at
+    summary.update(
+        ownerId=row.owner_id,
+        tenantId=shown_tenant(row.tenant_id),
+        messageCount=row.message_count,
+        hasPendingApprovals=bool(row.has_pending_approvals),
+    )
+    if row.parent_conversation_id:
+        summary["parentConversationId"] = row.parent_conversation_id
+    if truthy(row.channel_meta):
+        summary["channelMeta"] = copy.deepcopy(row.channel_meta)
+    return ConversationSummary.model_validate(summary)
+
+
+def row_to_status(row: ConversationRow, run_status: Any, has_continuation: bool) -> StatusSnapshot:
+    """``getStatusSnapshot``: columns plus ``runStatus`` extracted from ``data``."""
+    return StatusSnapshot.model_validate(
+        {
+            "conversationId": row.id,
+            "updatedAt": row.updated_at,
+            "messageCount": row.message_count,
+            "hasPendingApprovals": bool(row.has_pending_approvals),
+            "hasContinuationMessages": has_continuation,
+            "parentConversationId": row.parent_conversation_id,
+            "ownerId": row.owner_id,
+            "tenantId": shown_tenant(row.tenant_id),
+            "runStatus": run_status if run_status in RUN_STATUSES else None,
+        }
+    )
+
+
+def validate_batch(conversation_id: str, entries: Sequence[JsonDict | Any]) -> list[JsonDict]:
+    """The payloads of a batch to append, or ``BadEntryError`` for the first bad one.
+
+    Every entry must have the harness shape and ids must differ within the
+    batch; checking all of them before any write is what makes a bad batch
+    write nothing. The payload is the entry exactly as given (unknown keys kept).
+    """
+    payloads: list[JsonDict] = []
+    seen: set[str] = set()
+    for entry in entries:
+        parse_new_entry(entry, conversation_id=conversation_id)
+        payload = copy.deepcopy(entry_to_dict(entry))
+        if payload["id"] in seen:
+            raise BadEntryError(
+                f"id {payload['id']!r} appears twice in one batch", field="id", conversation_id=conversation_id
+            )
+        seen.add(payload["id"])
+        payloads.append(payload)
+    return payloads
+
+
+def stored_entry(payload: JsonDict, seq: int, created_at: int) -> JsonDict:
+    """An entry as read back: the payload with ``seq`` and ``createdAt`` from the columns."""
+    return {**payload, "seq": seq, "createdAt": created_at}
+
+
+def stamp(conversation_id: str, payloads: Sequence[JsonDict], first_seq: int, now: int) -> list[Entry]:
+    """The stored entries ``appendEntries`` returns: consecutive seqs, one createdAt."""
+    return [
+        parse_entry(stored_entry(p, first_seq + i, now), conversation_id=conversation_id)
+        for i, p in enumerate(payloads)
+    ]
+
+
+def duplicate_id_error(conversation_id: str, ids: Sequence[str]) -> BadEntryError:
+    """The error for a batch reusing ids already stored (ids are unique table-wide)."""
+    return BadEntryError(
+        f"id already used by a stored entry: {', '.join(sorted(ids))}", field="id", conversation_id=conversation_id
+    )

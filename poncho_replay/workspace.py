@@ -1,0 +1,135 @@
+"""The researcher's entry point: a DuckDB database with harness data loaded into it.
+
+Example:
+    >>> import poncho_replay
+    >>> ws = poncho_replay.open()                      # in memory; or a .duckdb path
+    >>> summary = ws.load("fixtures/harness-0.58-sample/poncho-sample.db")  # doctest: +SKIP
+    >>> ws.sql("SELECT type, count(*) AS n FROM conversation_entries GROUP BY type")  # doctest: +SKIP
+    >>> ws.export("out/", format="parquet")            # doctest: +SKIP
+
+The class stays small on purpose: loading lives in :mod:`poncho_replay.sources`,
+rules in SQL files; other features attach here by delegating to their modules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pandas as pd
+
+from poncho_replay.errors import SourceError
+from poncho_replay.sources import export as export_source
+from poncho_replay.sources.ingest import LoadSummary, Stager, ensure_schema, progress_bar
+from poncho_replay.sources.postgres import is_postgres_url, read_postgres, redact_url
+from poncho_replay.sources.sqlite import count_rows, read_sqlite
+
+__all__ = ["Workspace", "open"]
+
+SourceKind = Literal["sqlite", "postgres", "jsonl", "parquet"]
+
+
+def open(path: str | Path = ":memory:") -> Workspace:  # noqa: A001 - the public name DESIGN asks for
+    """A :class:`Workspace` over the DuckDB database at ``path`` (created if missing)."""
+    return Workspace(duckdb.connect(str(path)))
+
+
+class Workspace:
+    """Harness data in DuckDB tables: ``conversations``, ``conversation_entries``, ``quarantine``.
+
+    Every loaded source keeps its rows apart under its name (the ``source``
+    column); loading the same source again replaces its rows atomically.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        ensure_schema(con)
+
+    def __repr__(self) -> str:
+        sources = [r[0] for r in self.con.execute("SELECT DISTINCT source FROM conversations ORDER BY 1").fetchall()]
+        return f"<Workspace sources={sources}>"
+
+    def load(
+        self,
+        source: str | Path,
+        *,
+        name: str | None = None,
+        agent_id: str | None = None,
+        strict: bool = False,
+        progress: bool | None = None,
+    ) -> LoadSummary:
+        """Load a harness SQLite file, a ``postgresql://`` URL, or a JSONL/Parquet export folder.
+
+        Args:
+            source: where the rows are.
+            name: the ``source`` value the rows get (default: the path, or the
+                URL with its password removed).
+            agent_id: keep one agent's conversations (SQLite and PostgreSQL).
+            strict: raise ``BadEntryError`` on the first bad row instead of
+                quarantining it; nothing is written then.
+            progress: draw a progress bar (default: only in a terminal).
+
+        Returns:
+            The counts: rows read, loaded, quarantined by reason, anomalies by kind.
+        """
+        kind = detect_kind(source)
+        label = name or (redact_url(str(source)) if kind == "postgres" else str(Path(source).resolve()))
+        stager = Stager(self.con)
+        total = count_rows(source) if kind == "sqlite" else None
+        with progress_bar(progress, total, f"loading {label}") as advance:
+            if kind == "sqlite":
+                read_sqlite(source, stager, agent_id=agent_id, advance=advance)
+            elif kind == "postgres":
+                read_postgres(str(source), stager, agent_id=agent_id, advance=advance)
+            else:
+                if agent_id is not None:
+                    raise SourceError("agent_id= filters harness databases, not exports")
+                export_source.read_export(Path(source), kind, stager, advance=advance)
+        return stager.finish(label, kind, strict=strict)
+
+    def export(self, path: str | Path, format: Literal["jsonl", "parquet"] = "jsonl", *, source: str | None = None) -> Path:
+        """Write ``conversations`` and ``conversation_entries`` to a folder (see :mod:`.sources.export`)."""
+        return export_source.write_export(self.con, Path(path), format, source=source)
+
+    @property
+    def conversations(self) -> pd.DataFrame:
+        """Every conversation row, all sources."""
+        return self.sql("SELECT * FROM conversations ORDER BY source, id")
+
+    @property
+    def entries(self) -> pd.DataFrame:
+        """Every entry row, all sources, in log order."""
+        return self.sql("SELECT * FROM conversation_entries ORDER BY source, conversation_id, seq, dup")
+
+    @property
+    def quarantine(self) -> pd.DataFrame:
+        """Rows that could not be parsed, with the reason and their raw text."""
+        return self.sql("SELECT * FROM quarantine ORDER BY source, \"table\", row_key")
+
+    @property
+    def anomalies(self) -> pd.DataFrame:
+        """Rows that loaded but break a harness rule (see ``sql/anomalies.sql``)."""
+        return self.sql("SELECT * FROM anomalies ORDER BY source, kind, conversation_id, seq")
+
+    def sql(self, query: str, params: Any = None) -> pd.DataFrame:
+        """Run a query on the workspace (values as ``params``, never spliced in)."""
+        return self.con.execute(query, params).df() if params is not None else self.con.execute(query).df()
+
+
+def detect_kind(source: str | Path) -> SourceKind:
+    """Which reader a source needs, from its URL scheme or its contents."""
+    if isinstance(source, str) and is_postgres_url(source):
+        return "postgres"
+    path = Path(source)
+    if path.is_dir():
+        kind = export_source.detect(path)
+        if kind is None:
+            raise SourceError(f"{path} holds no conversations/entries .jsonl or .parquet files")
+        return kind
+    if not path.is_file():
+        raise SourceError(f"no such source: {path}")
+    with path.open("rb") as fh:
+        if fh.read(16) == b"SQLite format 3\x00":
+            return "sqlite"
+    raise SourceError(f"{path} is neither a SQLite database nor an export folder")

@@ -1,0 +1,199 @@
+"""Quarantine (rows that cannot be parsed) and anomalies (rows that parse but break a rule)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import poncho_replay
+from poncho_replay.errors import BadEntryError, ReplayError
+from poncho_replay.harness_layout import conversation_row, entry_row
+from poncho_replay.models import parse_entry
+from poncho_replay.sources.ingest import Stager
+from tests.load_data import conversation, log
+from tests.strategies import entry_logs
+
+ENTRY_COLS = ("seq", "id", "agent_id", "tenant_id", "conversation_id", "type", "payload", "created_at")
+
+
+def loose_db(path: Path) -> sqlite3.Connection:
+    """Harness column names without the constraints: what a damaged dump or restore can hold."""
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE conversations (id, agent_id, tenant_id, owner_id, title, data, message_count, created_at, "
+        "updated_at, tool_result_archive, harness_messages, continuation_messages, parent_conversation_id, "
+        "has_pending_approvals, channel_meta, parent_message_id)"
+    )
+    con.execute(f"CREATE TABLE conversation_entries ({', '.join(ENTRY_COLS)})")
+    return con
+
+
+def add_conv(con: sqlite3.Connection, conv: dict[str, Any], **override: Any) -> None:
+    row = {**conversation_row(conv, agent_id="agent"), **override}
+    con.execute(f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+
+def add_entry(con: sqlite3.Connection, cid: str, entry: dict[str, Any], **override: Any) -> None:
+    row = {**entry_row(cid, entry, agent_id="owner-a"), **override}
+    con.execute(f"INSERT INTO conversation_entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+
+def payload(entry: dict[str, Any], **changes: Any) -> str:
+    body = {k: v for k, v in entry.items() if k not in ("seq", "createdAt")}
+    for key, value in changes.items():
+        if value is ...:
+            body.pop(key)
+        else:
+            body[key] = value
+    return json.dumps(body)
+
+
+@pytest.fixture()
+def damaged(tmp_path: Path) -> Path:
+    """One row per quarantine reason, in conversation c1 (seqs 10-17) and c-dup."""
+    path = tmp_path / "damaged.db"
+    con = loose_db(path)
+    add_conv(con, conversation("c1"))
+    add_conv(con, conversation("c-dup"))
+    add_conv(con, conversation("c-dup"), title="second copy")  # duplicate_conversation
+    add_conv(con, conversation("c-bad"), data="{not json")  # invalid_json (data)
+    add_conv(con, conversation("c-cnt"), message_count="many")  # wrong_type
+    good = log("c1")
+    for e in good:
+        add_entry(con, "c1", e)
+    add_entry(con, "c1", {**good[1], "id": "q-json", "seq": 10}, payload="{broken")
+    add_entry(con, "c1", {**good[1], "id": "q-type", "seq": 11, "type": "mystery"})
+    add_entry(con, "c1", {**good[1], "id": "q-miss", "seq": 12}, payload=payload(good[1], turnId=...))
+    add_entry(con, "c1", {**good[1], "id": "q-wrong", "seq": 13}, payload=payload(good[1], turnId=7))
+    add_entry(con, "c1", {**good[1], "id": "q-seq", "seq": 14}, seq="fourteen")
+    add_entry(con, "c1", {**good[1], "id": "q-mis", "seq": 15}, type="user_message")
+    add_entry(con, "c1", {**good[1], "id": "q-role", "seq": 16}, payload=payload(good[1], message={"role": "bot", "content": "x"}))
+    con.commit()
+    con.close()
+    return path
+
+
+def test_every_reason_is_quarantined_with_raw_text(damaged: Path) -> None:
+    ws = poncho_replay.open()
+    summary = ws.load(damaged)
+    assert summary.quarantined == {
+        "bad_seq": 1, "duplicate_conversation": 1, "invalid_json": 2, "missing_field": 1,
+        "type_mismatch": 1, "unknown_type": 1, "wrong_type": 3,
+    }  # fmt: skip
+    assert summary.read == {"conversations": 5, "conversation_entries": 11}
+    assert summary.loaded == {"conversations": 2, "conversation_entries": 4}
+    q = {r["row_key"]: r for r in ws.quarantine.to_dict("records") if r["table"] == "conversation_entries"}
+    assert q["q-json"]["reason"] == "invalid_json" and json.loads(q["q-json"]["raw"])["payload"] == "{broken"
+    assert (q["q-miss"]["reason"], q["q-miss"]["detail"]) == ("missing_field", "turnId")
+    assert (q["q-wrong"]["reason"], q["q-wrong"]["detail"]) == ("wrong_type", "turnId")
+    assert (q["q-role"]["reason"], q["q-role"]["detail"]) == ("wrong_type", "message")
+    assert q["q-seq"]["reason"] == "bad_seq" and pd.isna(q["q-seq"]["seq"])
+    assert q["q-wrong"]["conversation_id"] == "c1" and q["q-wrong"]["seq"] == 13
+    convs = {r["row_key"]: r for r in ws.quarantine.to_dict("records") if r["table"] == "conversations"}
+    assert convs["c-dup"]["reason"] == "duplicate_conversation"
+    assert json.loads(convs["c-dup"]["raw"])["title"] == "second copy"  # the first copy is the one loaded
+    assert convs["c-bad"]["reason"] == "invalid_json"
+    assert (convs["c-cnt"]["reason"], convs["c-cnt"]["detail"]) == ("wrong_type", "message_count")
+
+
+def test_strict_raises_on_first_bad_row_and_writes_nothing(damaged: Path) -> None:
+    ws = poncho_replay.open()
+    with pytest.raises(BadEntryError) as info:
+        ws.load(damaged, strict=True, name="dmg")
+    msg = str(info.value)
+    # First bad row by table then position: the duplicate conversation c-dup.
+    assert "dmg" in msg and "conversations" in msg and "c-dup" in msg and "duplicate_conversation" in msg
+    assert ws.con.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
+    assert ws.con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+
+
+def test_strict_names_entry_seq(tmp_path: Path) -> None:
+    con = loose_db(tmp_path / "s.db")
+    add_conv(con, conversation("c1"))
+    good = log("c1")
+    add_entry(con, "c1", good[0])
+    add_entry(con, "c1", good[1], payload=payload(good[1], turnId=None))
+    con.commit()
+    with pytest.raises(ReplayError) as info:
+        poncho_replay.open().load(tmp_path / "s.db", strict=True, name="s")
+    assert (info.value.conversation_id, info.value.seq) == ("c1", 2)
+    assert "wrong_type" in str(info.value) and "conversation_entries" in str(info.value)
+
+
+def test_every_anomaly_kind(tmp_path: Path) -> None:
+    con = loose_db(tmp_path / "a.db")
+    add_conv(con, conversation("c1"))
+    add_conv(con, conversation("lonely"))
+    e = log("c1")
+    add_entry(con, "c1", e[0])
+    add_entry(con, "c1", {**e[1], "id": "dup-seq"}, seq=1)  # duplicate_seq at 1
+    add_entry(con, "c1", e[1])
+    add_entry(con, "c1", {**e[3], "seq": 5})  # seqs 3..4 missing
+    add_entry(con, "c1", {**e[2], "id": e[3]["id"], "seq": 6})  # duplicate_id
+    add_entry(con, "ghost", log("ghost")[0])  # orphan_entries
+    con.commit()
+    ws = poncho_replay.open()
+    summary = ws.load(tmp_path / "a.db")
+    assert summary.quarantined == {}
+    assert summary.loaded["conversation_entries"] == 6  # anomalies still load
+    assert summary.anomalies == {"duplicate_id": 1, "duplicate_seq": 1, "no_entries": 1, "orphan_entries": 1, "seq_gap": 1}
+    found = {(r["kind"], r["conversation_id"], r["seq"]) for r in ws.anomalies.to_dict("records")}
+    assert ("duplicate_seq", "c1", 1) in found and ("seq_gap", "c1", 3) in found
+    assert ("orphan_entries", "ghost", None) in {(k, c, None) for k, c, _ in found}
+    assert ws.anomalies.query("kind == 'seq_gap'")["detail"].tolist() == ["seqs 3..4 missing"]
+    # The second holder of a seq or an id keeps a unique positive dup; first holders keep 0.
+    dups = dict(ws.con.execute("SELECT id, dup FROM conversation_entries WHERE dup > 0").fetchall())
+    assert dups == {"dup-seq": 1, e[3]["id"]: 2}
+
+
+# --- the SQL rules agree with the models ------------------------------------------
+
+
+def _sql_verdict(ws: poncho_replay.Workspace, entries: list[dict[str, Any]]) -> list[bool]:
+    """Which entries the set-based checks accept, in order."""
+    stager = Stager(ws.con)
+    rows = [entry_row("c", e, agent_id="o") for e in entries]
+    stager.add("conversation_entries", pa.table({c: [str(r[c]) for r in rows] for c in ENTRY_COLS}))
+    stager.finish("agree", "test")
+    bad = {r[0] for r in ws.con.execute("SELECT row_key FROM quarantine WHERE source = 'agree'").fetchall()}
+    return [r["id"] not in bad for r in rows]
+
+
+def _model_verdict(entry: dict[str, Any]) -> bool:
+    try:
+        parse_entry(entry)
+        return True
+    except BadEntryError:
+        return False
+
+
+BREAKS = st.sampled_from(
+    [None, 5, 5.0, "5", True, [], {}, [1, "x"], {"role": "user"}, {"role": "user", "content": [{"type": "x"}]},
+     {"role": "user", "content": "x", "metadata": {"tokenCount": "3"}}, {"role": "tool", "content": [], "metadata": None}]
+)  # fmt: skip
+
+
+@settings(max_examples=60)
+@given(log=entry_logs(), data=st.data())
+def test_sql_checks_agree_with_models(log: list[dict[str, Any]], data: st.DataObject) -> None:
+    mutated = []
+    for i, entry in enumerate(log):
+        entry = {**entry, "id": f"e{i}"}
+        keys = [k for k in entry if k not in ("id", "seq", "createdAt", "type")]
+        if keys and data.draw(st.booleans()):
+            key = data.draw(st.sampled_from(keys))
+            if data.draw(st.booleans()):
+                entry.pop(key)
+            else:
+                entry[key] = data.draw(BREAKS)
+        mutated.append(entry)
+    ws = poncho_replay.open()
+    assert _sql_verdict(ws, mutated) == [_model_verdict(e) for e in mutated]
