@@ -23,7 +23,11 @@ def entry(conversation: str, n: int) -> dict[str, Any]:
         "id": f"{conversation}-{n}",
         "type": "harness_message",
         "turnId": f"t{n // 10}",
-        "message": {"role": "user", "content": "lorem ipsum " * 20, "metadata": {"id": f"m{n}", "timestamp": n}},
+        "message": {
+            "role": "user",
+            "content": "lorem ipsum " * 20,
+            "metadata": {"id": f"m{n}", "timestamp": n},
+        },
     }
 
 
@@ -56,7 +60,9 @@ def main() -> None:
             "DuckDBStore(:memory:)": lambda: DuckDBStore(":memory:"),
             "DuckDBStore(file)": lambda: DuckDBStore(Path(tmp) / "bench.duckdb"),
         }
-        print(f"{'store':24} {'batch=1 (entries/s)':>20} {'batch=100 (entries/s)':>22} {'read 1,000 (ms)':>16}")
+        print(
+            f"{'store':24} {'batch=1 (entries/s)':>20} {'batch=100 (entries/s)':>22} {'read 1,000 (ms)':>16}"
+        )
         for name, make in makers.items():
             store = make()
             one = append_rate(store, min(args.entries, 2000), 1, "single")

@@ -80,7 +80,7 @@ def to_string(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, (int, float)):
-        return number_to_string(float(value))
+        return number_to_string(_as_double(value))
     if isinstance(value, str):
         return value
     if isinstance(value, list):
@@ -127,7 +127,7 @@ def to_number(value: Any) -> float:
     if value is None:
         return 0.0
     if isinstance(value, (bool, int, float)):
-        return float(value)
+        return _as_double(value)
     if isinstance(value, list):
         return to_number(to_string(value))
     if isinstance(value, str):
@@ -137,8 +137,16 @@ def to_number(value: Any) -> float:
         if _JS_DECIMAL.fullmatch(body):
             return float(body.replace("Infinity", "inf"))
         if _JS_RADIX.fullmatch(body):
-            return float(int(body, 0))
+            return _as_double(int(body, 0))
     return math.nan
+
+
+def _as_double(value: float) -> float:
+    """A JSON number as JavaScript holds it: a double, huge integers becoming Infinity."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def truthy(value: Any) -> bool:

@@ -274,10 +274,16 @@ def write_postgres(
     json_cols = {"data", "tool_result_archive", "harness_messages", "continuation_messages", "channel_meta"}
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = 'conversations'",
+            (schema,),
+        )
+        cols = {r[0] for r in cur.fetchall()}
         owners: dict[str, tuple[str, str]] = {}
         for conv in conversations:
             row = conversation_row(conv, agent_id=agent_id, heavy_in_data=heavy_in_data)
             owners[row["id"]] = (row["owner_id"], row["tenant_id"])
+            row = {k: v for k, v in row.items() if k in cols}
             values = [_pg_json(v) if k in json_cols else v for k, v in row.items()]
             cur.execute(
                 sql.SQL("INSERT INTO conversations ({}) VALUES ({})").format(

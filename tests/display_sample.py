@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from poncho_replay.bundled import sample_db
@@ -30,15 +30,17 @@ GARDEN = "43b163de-17bf-47d6-8f68-df9e0e076552"
 
 
 def _epoch_ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rows() -> tuple[dict[str, JsonDict], dict[str, list[JsonDict]]]:
     con = sqlite3.connect(f"file:{sample_db()}?mode=ro", uri=True)
     try:
         blobs: dict[str, JsonDict] = {}
-        for cid, data, harness in con.execute("SELECT id, data, harness_messages FROM conversations"):
+        for cid, data, harness in con.execute(
+            "SELECT id, data, harness_messages FROM conversations"
+        ):
             blob = json.loads(data)
             if harness is not None:
                 blob["_harnessMessages"] = json.loads(harness)
@@ -47,7 +49,9 @@ def _rows() -> tuple[dict[str, JsonDict], dict[str, list[JsonDict]]]:
         for cid, eid, seq, created, payload in con.execute(
             "SELECT conversation_id, id, seq, created_at, payload FROM conversation_entries ORDER BY conversation_id, seq"
         ):
-            logs[cid].append({**json.loads(payload), "id": eid, "seq": seq, "createdAt": _epoch_ms(created)})
+            logs[cid].append(
+                {**json.loads(payload), "id": eid, "seq": seq, "createdAt": _epoch_ms(created)}
+            )
         return blobs, logs
     finally:
         con.close()

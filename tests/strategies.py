@@ -46,7 +46,7 @@ NOT_JS_WHITESPACE = "\x85\u180e\u200b"
 """Whitespace-looking characters JavaScript's ``\\s`` does NOT match (Python's ``\\s`` matches U+0085)."""
 ASTRAL = ("😀", "🧳", "👍🏽", "🏳️‍🌈", "𝒜", "𐍈", "🇩🇪")
 """Characters outside the BMP (two UTF-16 code units each), alone and in ZWJ/flag sequences."""
-TRICKY = '"\\\x00\x01\x1f\x7f/<>&\'é旅ß\u0301\u200d\u2029'
+TRICKY = "\"\\\x00\x01\x1f\x7f/<>&'é旅ß\u0301\u200d\u2029"
 """JSON-escaping and non-ASCII material: quotes, backslash, control chars, combining marks."""
 
 BASE_TIME_MS = 1_772_600_000_000
@@ -55,7 +55,9 @@ BASE_TIME_MS = 1_772_600_000_000
 _special_char = st.sampled_from(list(JS_WHITESPACE + NOT_JS_WHITESPACE + TRICKY) + list(ASTRAL))
 
 
-def js_text(*, min_size: int = 0, max_size: int = 16, lone_surrogates: bool = False) -> st.SearchStrategy[str]:
+def js_text(
+    *, min_size: int = 0, max_size: int = 16, lone_surrogates: bool = False
+) -> st.SearchStrategy[str]:
     """Text mixing ASCII, JavaScript whitespace, look-alikes, astral emoji and escapes.
 
     ``lone_surrogates=True`` also draws unpaired surrogates (valid in a
@@ -65,8 +67,10 @@ def js_text(*, min_size: int = 0, max_size: int = 16, lone_surrogates: bool = Fa
     blacklist = () if lone_surrogates else ("Cs",)
     plain = st.characters(blacklist_categories=blacklist)
     pieces = st.one_of(st.text(alphabet="ab xy.\n", min_size=1, max_size=4), _special_char, plain)
-    return st.lists(pieces, min_size=min_size, max_size=max_size).map("".join).filter(
-        lambda s: len(s) >= min_size
+    return (
+        st.lists(pieces, min_size=min_size, max_size=max_size)
+        .map("".join)
+        .filter(lambda s: len(s) >= min_size)
     )
 
 
@@ -81,12 +85,21 @@ def json_values(*, max_leaves: int = 6) -> st.SearchStrategy[Any]:
     )
     return st.recursive(
         leaves,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        ),
         max_leaves=max_leaves,
     )
 
 
-UNKNOWN_KEYS = ("_subagentCallback", "subagentId", "task", "_richToolResults", "x-custom", "Ünïcode")
+UNKNOWN_KEYS = (
+    "_subagentCallback",
+    "subagentId",
+    "task",
+    "_richToolResults",
+    "x-custom",
+    "Ünïcode",
+)
 """Keys the harness (or a future version) writes that the models do not declare.
 
 None of them is a snake_case field name: the models accept field names as
@@ -122,7 +135,11 @@ def file_parts(draw: st.DrawFn) -> JsonDict:
     """A file part: inline base64, a data: URI or an upload reference; filename optional."""
     part: JsonDict = {
         "type": "file",
-        "data": draw(st.sampled_from(("iVBORw0KGgo=", "data:image/png;base64,AAAA", "poncho-upload://u/1.pdf"))),
+        "data": draw(
+            st.sampled_from(
+                ("iVBORw0KGgo=", "data:image/png;base64,AAAA", "poncho-upload://u/1.pdf")
+            )
+        ),
         "mediaType": draw(st.sampled_from(("image/png", "application/pdf", "text/plain"))),
     }
     if draw(st.booleans()):
@@ -185,7 +202,9 @@ def messages(
 
 
 @st.composite
-def pending_results(draw: st.DrawFn, subagent_ids: tuple[str, ...] = ("sa-1", "sa-2", "sa-3")) -> JsonDict:
+def pending_results(
+    draw: st.DrawFn, subagent_ids: tuple[str, ...] = ("sa-1", "sa-2", "sa-3")
+) -> JsonDict:
     """A ``PendingSubagentResult``; ``result``/``error`` absent, null or set."""
     result: JsonDict = {
         "subagentId": draw(st.sampled_from(subagent_ids)),
@@ -195,7 +214,13 @@ def pending_results(draw: st.DrawFn, subagent_ids: tuple[str, ...] = ("sa-1", "s
     }
     _optional(draw, result, "result", js_text(max_size=12) | json_values(max_leaves=3))
     _optional(draw, result, "error", js_text(max_size=12))
-    result.update(draw(st.dictionaries(st.sampled_from(("conversationId", "x-extra")), js_text(max_size=5), max_size=1)))
+    result.update(
+        draw(
+            st.dictionaries(
+                st.sampled_from(("conversationId", "x-extra")), js_text(max_size=5), max_size=1
+            )
+        )
+    )
     return result
 
 
@@ -246,7 +271,12 @@ def entry_logs(
     for seq in range(1, n + 1):
         kind = draw(st.sampled_from(weighted))
         created_at += draw(st.integers(0, 5000))
-        entry: JsonDict = {"id": f"{id_prefix}{seq}", "seq": seq, "createdAt": created_at, "type": kind}
+        entry: JsonDict = {
+            "id": f"{id_prefix}{seq}",
+            "seq": seq,
+            "createdAt": created_at,
+            "type": kind,
+        }
         if kind == "user_message":
             turn = f"turn-{seq}"
             entry["message"] = draw(_USER_MESSAGES)
@@ -274,7 +304,9 @@ def entry_logs(
             entry["turnId"] = turn
         elif kind == "compaction":
             entry["summaryMessage"] = draw(_SUMMARY_MESSAGES)
-            entry["firstKeptSeq"] = draw(st.integers(0, n + 3))  # before, at, after, past everything
+            entry["firstKeptSeq"] = draw(
+                st.integers(0, n + 3)
+            )  # before, at, after, past everything
             _optional(draw, entry, "tokensBefore", st.integers(0, 200_000))
             _optional(draw, entry, "tokensAfter", st.integers(0, 200_000))
         elif kind == "subagent_result":
@@ -285,7 +317,15 @@ def entry_logs(
             pick = st.sampled_from(result_seqs) | any_seq if result_seqs else any_seq
             entry["consumedSeqs"] = draw(st.lists(pick, max_size=4))
         if unknown and draw(st.integers(0, 7)) == 0:
-            entry.update(draw(st.dictionaries(st.sampled_from(("x-extra", "_debug")), json_values(max_leaves=2), max_size=1)))
+            entry.update(
+                draw(
+                    st.dictionaries(
+                        st.sampled_from(("x-extra", "_debug")),
+                        json_values(max_leaves=2),
+                        max_size=1,
+                    )
+                )
+            )
         entries.append(entry)
     return entries
 
@@ -325,7 +365,10 @@ _CONVERSATION_OPTIONALS: tuple[tuple[str, st.SearchStrategy[Any]], ...] = (
     ("_continuationMessages", st.lists(messages(), max_size=2)),
     ("_continuationCount", st.integers(0, 3)),
     ("_harnessMessages", st.lists(messages(), max_size=4)),
-    ("_toolResultArchive", st.dictionaries(st.text(alphabet="abc", max_size=3), json_values(max_leaves=2), max_size=2)),
+    (
+        "_toolResultArchive",
+        st.dictionaries(st.text(alphabet="abc", max_size=3), json_values(max_leaves=2), max_size=2),
+    ),
 )
 
 
@@ -333,7 +376,8 @@ _CONVERSATION_OPTIONALS: tuple[tuple[str, st.SearchStrategy[Any]], ...] = (
 def conversations(draw: st.DrawFn, conversation_id: str | None = None) -> JsonDict:
     """A conversation blob (SPEC §4): every optional field absent, null or set, plus unknown keys."""
     conv: JsonDict = {
-        "conversationId": conversation_id or draw(st.text(alphabet="0123456789abcdef-", min_size=1, max_size=12)),
+        "conversationId": conversation_id
+        or draw(st.text(alphabet="0123456789abcdef-", min_size=1, max_size=12)),
         "title": draw(js_text(max_size=12)),
         "messages": draw(st.lists(messages(roles=("user", "assistant")), max_size=4)),
         "ownerId": draw(st.sampled_from(("local-owner", "owner-ines"))),
@@ -343,5 +387,13 @@ def conversations(draw: st.DrawFn, conversation_id: str | None = None) -> JsonDi
     }
     for key, value in _CONVERSATION_OPTIONALS:
         _optional(draw, conv, key, value)
-    conv.update(draw(st.dictionaries(st.sampled_from(("_richToolResults", "x-custom", "agentId")), json_values(max_leaves=2), max_size=2)))
+    conv.update(
+        draw(
+            st.dictionaries(
+                st.sampled_from(("_richToolResults", "x-custom", "agentId")),
+                json_values(max_leaves=2),
+                max_size=2,
+            )
+        )
+    )
     return conv

@@ -299,8 +299,8 @@ def _logs(draw: st.DrawFn, malformed: bool) -> list[Row]:
 
 def _python_side(entries: list[JsonDict], upto: int | None) -> tuple[list[Any], list[Any] | None, list[Any] | None]:
     """LLM context, display transcript and pending results from rebuild.py; None where Python raises."""
-    if upto is not None:
-        entries = state_at(entries, upto).entries
+    if upto is not None:  # state_at's filter; state_at itself would raise on malformed logs
+        entries = [e for e in entries if e["seq"] <= upto]
     display: list[Any] | None
     pending: list[Any] | None
     try:
@@ -332,6 +332,10 @@ def _check(con: duckdb.DuckDBPyConnection, rows: list[Row], as_of: Any) -> None:
         assert display.get(key, []) == (want_display or []), key
         assert ((*key, "pending") in failed) == (want_pending is None), key
         assert pending.get(key, []) == (want_pending or []), key
+        if upto is not None and want_display is not None and want_pending is not None:
+            state = state_at(entries, upto)  # the replay API itself, where it does not raise
+            assert (state.llm_context, state.messages, state.pending_subagent_results) == (
+                llm.get(key, []), display.get(key, []), pending.get(key, []))
     assert set(llm) | set(display) | set(pending) <= keys
 
 

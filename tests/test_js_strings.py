@@ -112,6 +112,7 @@ def test_utf16_slice_cuts_an_emoji_in_half_like_javascript() -> None:
         (0.000001, "0.000001"),
         (123456789012345680000.0, "123456789012345680000"),
         (2.0**53 + 2, "9007199254740994"),
+        (10**400, "Infinity"),  # a JSON integer too big for a double
         (1.5e300, "1.5e+300"),
         (math.inf, "Infinity"),
         (-math.inf, "-Infinity"),
@@ -138,6 +139,7 @@ def test_to_string_matches_javascript_string(value: object, expected: str) -> No
         ("-Infinity", -math.inf),
         ([], 0.0),
         ([4], 4.0),
+        ("0x" + "f" * 300, math.inf),
     ],
 )
 def test_to_number_matches_javascript_number(value: object, expected: float) -> None:
@@ -185,13 +187,27 @@ def _canonical(text: str) -> str:
 
 @pytest.mark.skipif(_NODE is None, reason="node is not installed")
 @settings(max_examples=25)
-@given(st.lists(st.tuples(js_text(max_size=80, lone_surrogates=True), st.integers(0, 60), st.integers(0, 170)), min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(
+            js_text(max_size=80, lone_surrogates=True), st.integers(0, 60), st.integers(0, 170)
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_js_helpers_agree_with_node(items: list[tuple[str, int, int]]) -> None:
     # json.dumps escapes everything non-ASCII, lone surrogates included, so Node reads the same units.
     run = subprocess.run(
-        [_NODE, "-e", _NODE_SCRIPT], input=json.dumps(items), capture_output=True, text=True, check=True
+        [_NODE, "-e", _NODE_SCRIPT],
+        input=json.dumps(items),
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    for (text, a, b), (quoted, cut, collapsed, length, sliced) in zip(items, json.loads(run.stdout), strict=True):
+    for (text, a, b), (quoted, cut, collapsed, length, sliced) in zip(
+        items, json.loads(run.stdout), strict=True
+    ):
         assert json_quote(text) == quoted
         assert utf16_slice(json_quote(text), 0, 120) == cut
         assert _canonical(collapse_ws(text)) == collapsed

@@ -38,11 +38,26 @@ from tests.strategies import as_new_entry, conversations, entry_logs, messages, 
 
 STAMP = {"seq": 4, "createdAt": 1772632201558}
 USER = {"role": "user", "content": "hi"}
-RESULT = {"subagentId": "sa-1", "task": "compare", "status": "completed", "result": "done", "timestamp": 1}
+RESULT = {
+    "subagentId": "sa-1",
+    "task": "compare",
+    "status": "completed",
+    "result": "done",
+    "timestamp": 1,
+}
 
 ONE_OF_EACH = [
     ({"id": "u", "type": "user_message", "message": USER, "turnId": "t1"}, UserMessageEntry),
-    ({"id": "a", "type": "assistant_message", "message": USER | {"role": "assistant"}, "turnId": "t1", "runId": "r1"}, AssistantMessageEntry),
+    (
+        {
+            "id": "a",
+            "type": "assistant_message",
+            "message": USER | {"role": "assistant"},
+            "turnId": "t1",
+            "runId": "r1",
+        },
+        AssistantMessageEntry,
+    ),
     ({"id": "m", "type": "assistant_amendment", "targetEntryId": "a"}, AssistantAmendmentEntry),
     ({"id": "h", "type": "harness_message", "message": USER, "turnId": "t1"}, HarnessMessageEntry),
     ({"id": "c", "type": "compaction", "summaryMessage": USER, "firstKeptSeq": 3}, CompactionEntry),
@@ -68,7 +83,14 @@ def test_absent_optionals_stay_absent_and_nulls_stay_null() -> None:
     null = absent | {"hidden": None}
     assert parse_entry(null).to_dict()["hidden"] is None
     comp = {"id": "c", "type": "compaction", "summaryMessage": USER, "firstKeptSeq": 1} | STAMP
-    assert set(parse_entry(comp).to_dict()) == {"id", "type", "summaryMessage", "firstKeptSeq", "seq", "createdAt"}
+    assert set(parse_entry(comp).to_dict()) == {
+        "id",
+        "type",
+        "summaryMessage",
+        "firstKeptSeq",
+        "seq",
+        "createdAt",
+    }
 
 
 def test_unknown_keys_survive_at_every_level() -> None:
@@ -88,12 +110,22 @@ def test_unknown_keys_survive_at_every_level() -> None:
         },
     } | STAMP
     assert parse_entry(copy.deepcopy(entry)).to_dict() == entry
-    sub = {"id": "s", "type": "subagent_result", "result": RESULT | {"conversationId": "child"}} | STAMP
+    sub = {
+        "id": "s",
+        "type": "subagent_result",
+        "result": RESULT | {"conversationId": "child"},
+    } | STAMP
     assert parse_entry(sub).to_dict() == sub
 
 
 def test_key_order_of_the_input_does_not_matter() -> None:
-    entry = {"id": "a", "type": "assistant_message", "message": USER, "turnId": "t", "runId": "r"} | STAMP
+    entry = {
+        "id": "a",
+        "type": "assistant_message",
+        "message": USER,
+        "turnId": "t",
+        "runId": "r",
+    } | STAMP
     reordered = dict(reversed(list(entry.items())))
     assert parse_entry(reordered).to_dict() == entry
     assert parse_entry(reordered) == parse_entry(entry)
@@ -104,7 +136,12 @@ def test_message_models_and_text() -> None:
         "role": "user",
         "content": [
             {"type": "text", "text": "Hello "},
-            {"type": "file", "data": "poncho-upload://u/1.pdf", "mediaType": "application/pdf", "filename": "a.pdf"},
+            {
+                "type": "file",
+                "data": "poncho-upload://u/1.pdf",
+                "mediaType": "application/pdf",
+                "filename": "a.pdf",
+            },
             {"type": "text", "text": "wörld 😀"},
         ],
     }
@@ -116,8 +153,21 @@ def test_message_models_and_text() -> None:
 
 def test_message_text_on_plain_dicts_follows_javascript_join() -> None:
     # Unvalidated dicts: a non-string text is rendered as String(text) by Array.join, null as "".
-    assert message_text({"role": "user", "content": [{"type": "text", "text": 5}, {"type": "text", "text": None}]}) == "5"
-    assert message_text({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "x"}]}) == "x"
+    assert (
+        message_text(
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": 5}, {"type": "text", "text": None}],
+            }
+        )
+        == "5"
+    )
+    assert (
+        message_text(
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "x"}]}
+        )
+        == "x"
+    )
 
 
 @pytest.mark.parametrize(
@@ -126,26 +176,52 @@ def test_message_text_on_plain_dicts_follows_javascript_join() -> None:
         ({"type": "harness_message", "message": USER}, "turnId", "required field is missing"),
         ({"type": "bogus"}, "type", "unknown entry type 'bogus'"),
         ({}, "type", "required field is missing"),
-        ({"type": "harness_message", "message": {"role": "robot", "content": "x"}, "turnId": "t"}, "message.role", None),
-        ({"type": "harness_message", "message": {"role": "user", "content": 5}, "turnId": "t"}, "message.content", None),
         (
-            {"type": "harness_message", "message": {"role": "user", "content": [{"type": "text"}]}, "turnId": "t"},
+            {
+                "type": "harness_message",
+                "message": {"role": "robot", "content": "x"},
+                "turnId": "t",
+            },
+            "message.role",
+            None,
+        ),
+        (
+            {"type": "harness_message", "message": {"role": "user", "content": 5}, "turnId": "t"},
+            "message.content",
+            None,
+        ),
+        (
+            {
+                "type": "harness_message",
+                "message": {"role": "user", "content": [{"type": "text"}]},
+                "turnId": "t",
+            },
             "message.content.0.text",
             "required field is missing",
         ),
         (
-            {"type": "harness_message", "message": {"role": "user", "content": ["x", {"type": "video"}]}, "turnId": "t"},
+            {
+                "type": "harness_message",
+                "message": {"role": "user", "content": ["x", {"type": "video"}]},
+                "turnId": "t",
+            },
             "message.content.0",
             None,
         ),
         ({"type": "compaction", "summaryMessage": USER, "firstKeptSeq": "3"}, "firstKeptSeq", None),
-        ({"type": "compaction", "summaryMessage": USER, "firstKeptSeq": True}, "firstKeptSeq", None),
+        (
+            {"type": "compaction", "summaryMessage": USER, "firstKeptSeq": True},
+            "firstKeptSeq",
+            None,
+        ),
         ({"type": "callback_started", "consumedSeqs": [1, "2"]}, "consumedSeqs.1", None),
         ({"type": "subagent_result", "result": RESULT | {"status": "done"}}, "result.status", None),
         ({"type": "user_message", "message": USER, "turnId": "t", "hidden": "yes"}, "hidden", None),
     ],
 )
-def test_bad_entries_name_the_field_conversation_and_seq(data: dict, field: str, reason: str | None) -> None:
+def test_bad_entries_name_the_field_conversation_and_seq(
+    data: dict, field: str, reason: str | None
+) -> None:
     with pytest.raises(BadEntryError) as info:
         parse_entry({"id": "e7", "seq": 7, "createdAt": 0} | data, conversation_id="conv-1")
     err = info.value
@@ -158,19 +234,28 @@ def test_bad_entries_name_the_field_conversation_and_seq(data: dict, field: str,
 
 def test_a_non_integer_seq_is_named_without_claiming_a_seq() -> None:
     with pytest.raises(BadEntryError) as info:
-        parse_entry({"id": "e", "seq": "5", "createdAt": 0, "type": "callback_started", "consumedSeqs": []})
+        parse_entry(
+            {"id": "e", "seq": "5", "createdAt": 0, "type": "callback_started", "consumedSeqs": []}
+        )
     assert (info.value.field, info.value.seq) == ("seq", None)
     assert str(info.value) == "field 'seq': Input should be a valid integer"
 
 
 def test_new_entries_need_no_seq() -> None:
-    entry = parse_new_entry({"id": "a", "type": "assistant_message", "message": USER, "turnId": "t", "runId": "r"})
+    entry = parse_new_entry(
+        {"id": "a", "type": "assistant_message", "message": USER, "turnId": "t", "runId": "r"}
+    )
     assert isinstance(entry, NewAssistantMessage)
     with pytest.raises(BadEntryError) as info:
-        parse_new_entry({"id": "a", "type": "assistant_message", "message": USER, "turnId": "t"}, conversation_id="c")
+        parse_new_entry(
+            {"id": "a", "type": "assistant_message", "message": USER, "turnId": "t"},
+            conversation_id="c",
+        )
     assert info.value.field == "runId"
     with pytest.raises(BadEntryError):
-        parse_entry({"id": "a", "type": "assistant_message", "message": USER, "turnId": "t", "runId": "r"})
+        parse_entry(
+            {"id": "a", "type": "assistant_message", "message": USER, "turnId": "t", "runId": "r"}
+        )
 
 
 BLOB = {
@@ -222,7 +307,13 @@ def test_snapshot_and_summary_models_use_the_harness_shape() -> None:
     assert StatusSnapshot.from_dict(status).to_dict() == status
     with pytest.raises(BadEntryError):
         StatusSnapshot.from_dict(status | {"runStatus": "paused"})
-    summary = {"conversationId": "c1", "title": "t", "updatedAt": 2, "ownerId": "o", "messageCount": 1}
+    summary = {
+        "conversationId": "c1",
+        "title": "t",
+        "updatedAt": 2,
+        "ownerId": "o",
+        "messageCount": 1,
+    }
     assert ConversationSummary.from_dict(summary).to_dict() == summary
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -37,11 +39,26 @@ def msg(text: Any, role: str = "user", **extra: Any) -> dict:
 
 
 def hm(seq: int, text: str, role: str = "user") -> dict:
-    return {"id": f"h{seq}", "seq": seq, "createdAt": seq, "type": "harness_message", "message": msg(text, role), "turnId": "t"}
+    return {
+        "id": f"h{seq}",
+        "seq": seq,
+        "createdAt": seq,
+        "type": "harness_message",
+        "message": msg(text, role),
+        "turnId": "t",
+    }
 
 
 def um(seq: int, text: str, **extra: Any) -> dict:
-    return {"id": f"u{seq}", "seq": seq, "createdAt": seq, "type": "user_message", "message": msg(text), "turnId": "t", **extra}
+    return {
+        "id": f"u{seq}",
+        "seq": seq,
+        "createdAt": seq,
+        "type": "user_message",
+        "message": msg(text),
+        "turnId": "t",
+        **extra,
+    }
 
 
 def am(seq: int, content: Any, **msg_extra: Any) -> dict:
@@ -57,7 +74,13 @@ def am(seq: int, content: Any, **msg_extra: Any) -> dict:
 
 
 def amend(seq: int, target: str, *text: str) -> dict:
-    entry = {"id": f"m{seq}", "seq": seq, "createdAt": seq, "type": "assistant_amendment", "targetEntryId": target}
+    entry = {
+        "id": f"m{seq}",
+        "seq": seq,
+        "createdAt": seq,
+        "type": "assistant_amendment",
+        "targetEntryId": target,
+    }
     if text:
         entry["appendText"] = text[0]
     return entry
@@ -75,12 +98,30 @@ def comp(seq: int, first_kept: Any, summary: str = "S") -> dict:
 
 
 def sr(seq: int, subagent_id: str) -> dict:
-    result = {"subagentId": subagent_id, "task": f"task {seq}", "status": "completed", "result": f"r{seq}", "timestamp": seq}
-    return {"id": f"s{seq}", "seq": seq, "createdAt": seq, "type": "subagent_result", "result": result}
+    result = {
+        "subagentId": subagent_id,
+        "task": f"task {seq}",
+        "status": "completed",
+        "result": f"r{seq}",
+        "timestamp": seq,
+    }
+    return {
+        "id": f"s{seq}",
+        "seq": seq,
+        "createdAt": seq,
+        "type": "subagent_result",
+        "result": result,
+    }
 
 
 def cb(seq: int, consumed: Any) -> dict:
-    return {"id": f"k{seq}", "seq": seq, "createdAt": seq, "type": "callback_started", "consumedSeqs": consumed}
+    return {
+        "id": f"k{seq}",
+        "seq": seq,
+        "createdAt": seq,
+        "type": "callback_started",
+        "consumedSeqs": consumed,
+    }
 
 
 def texts(messages: list[dict]) -> list[str]:
@@ -91,7 +132,14 @@ def texts(messages: list[dict]) -> list[str]:
 
 
 def test_llm_context_without_compaction_is_every_harness_message_only() -> None:
-    log = [um(1, "user says"), hm(2, "h2"), am(3, "bubble"), hm(4, "h4", "assistant"), sr(5, "x"), cb(6, [5])]
+    log = [
+        um(1, "user says"),
+        hm(2, "h2"),
+        am(3, "bubble"),
+        hm(4, "h4", "assistant"),
+        sr(5, "x"),
+        cb(6, [5]),
+    ]
     assert build_llm_context(log) == [msg("h2"), msg("h4", "assistant")]
     assert build_llm_context([]) == []
 
@@ -115,7 +163,15 @@ def test_llm_context_first_kept_seq_past_every_harness_message_keeps_only_the_su
 def test_layered_compactions_only_the_latest_counts() -> None:
     # The first summary was re-appended as a harness message, and the second
     # compaction's firstKeptSeq points at it (the sample DB's "Thesis outline").
-    log = [hm(1, "h1"), hm(2, "h2"), comp(3, 2, "S1"), hm(4, "S1"), hm(5, "h5"), comp(6, 4, "S2"), hm(7, "h7")]
+    log = [
+        hm(1, "h1"),
+        hm(2, "h2"),
+        comp(3, 2, "S1"),
+        hm(4, "S1"),
+        hm(5, "h5"),
+        comp(6, 4, "S2"),
+        hm(7, "h7"),
+    ]
     assert texts(build_llm_context(log)) == ["S2", "S1", "h5", "h7"]
     assert latest_compaction(log) == log[5]
     # ... even when the latest compaction keeps more than the earlier one did.
@@ -163,7 +219,11 @@ def test_assistant_list_content_becomes_empty_string_but_user_list_content_stays
     log = [um(1, parts), am(2, copy.deepcopy(parts), metadata={"id": "msg-2", "runId": "r"})]
     snap = build_display_snapshot(log, 10)
     assert snap.messages[0] == msg(parts)
-    assert snap.messages[1] == {"role": "assistant", "content": "", "metadata": {"id": "msg-2", "runId": "r"}}
+    assert snap.messages[1] == {
+        "role": "assistant",
+        "content": "",
+        "metadata": {"id": "msg-2", "runId": "r"},
+    }
     assert log[1]["message"]["content"] == parts  # the entry itself is not touched
 
 
@@ -181,13 +241,36 @@ def test_amendments_append_in_seq_order_and_only_to_their_target() -> None:
         amend(10, "a9", "only this"),
         amend(11, "a3", "!"),
     ]
-    assert texts(build_display_snapshot(log, 10).messages) == ["q", "Helloearly , world!", "only this"]
-    assert texts(build_display_snapshot(list(reversed(log)), 10).messages) == ["q", "Helloearly , world!", "only this"]
+    assert texts(build_display_snapshot(log, 10).messages) == [
+        "q",
+        "Helloearly , world!",
+        "only this",
+    ]
+    assert texts(build_display_snapshot(list(reversed(log)), 10).messages) == [
+        "q",
+        "Helloearly , world!",
+        "only this",
+    ]
+
+
+def test_a_non_string_append_text_is_coerced_like_javascript_plus_equals() -> None:
+    log = [am(1, "n="), amend(2, "a1", "x"), amend(3, "a1", "y")]
+    log[1]["appendText"] = 5
+    log[2]["appendText"] = [1, None]
+    assert texts(build_display_snapshot(log, 1).messages) == ["n=51,"]
 
 
 @pytest.mark.parametrize(
     ("tail_n", "expected", "head"),
-    [(0, [], None), (-1, [], None), (1, ["a4"], 4), (2, ["u3", "a4"], 3), (3, ["a2", "u3", "a4"], 2), (4, ["u1", "a2", "u3", "a4"], 1), (99, ["u1", "a2", "u3", "a4"], 1)],
+    [
+        (0, [], None),
+        (-1, [], None),
+        (1, ["a4"], 4),
+        (2, ["u3", "a4"], 3),
+        (3, ["a2", "u3", "a4"], 2),
+        (4, ["u1", "a2", "u3", "a4"], 1),
+        (99, ["u1", "a2", "u3", "a4"], 1),
+    ],
 )
 def test_display_tail(tail_n: int, expected: list[str], head: int | None) -> None:
     log = [um(1, "u1"), am(2, "a2"), um(3, "u3"), am(4, "a4"), hm(5, "h")]
@@ -216,13 +299,22 @@ def test_consumed_seqs_count_wherever_the_callback_sits() -> None:
 
 
 def test_consumption_is_by_seq_not_by_subagent_id() -> None:
-    log = [sr(1, "a"), sr(2, "a"), cb(3, [2, 2, 99, 3])]  # repeats, unknown and non-result seqs are harmless
+    log = [
+        sr(1, "a"),
+        sr(2, "a"),
+        cb(3, [2, 2, 99, 3]),
+    ]  # repeats, unknown and non-result seqs are harmless
     assert [r["task"] for r in pending_subagent_results(log)] == ["task 1"]
     assert pending_subagent_results([]) == []
 
 
 def test_only_numbers_consume_on_unvalidated_dicts() -> None:
-    log = [sr(1, "a"), sr(2, "b"), sr(3, "c"), cb(4, ["1", True, [3], 2.0])]  # "1" !== 1, true !== 1
+    log = [
+        sr(1, "a"),
+        sr(2, "b"),
+        sr(3, "c"),
+        cb(4, ["1", True, [3], 2.0]),
+    ]  # "1" !== 1, true !== 1
     assert [r["subagentId"] for r in pending_subagent_results(log)] == ["a", "c"]
 
 
@@ -248,7 +340,15 @@ def blob(**extra: Any) -> dict:
     }
 
 
-LOG = [um(1, "q"), hm(2, "q"), hm(3, "ans", "assistant"), am(4, "ans"), sr(5, "x"), sr(6, "y"), cb(7, [5])]
+LOG = [
+    um(1, "q"),
+    hm(2, "q"),
+    hm(3, "ans", "assistant"),
+    am(4, "ans"),
+    sr(5, "x"),
+    sr(6, "y"),
+    cb(7, [5]),
+]
 
 
 def test_cutover_replaces_the_three_fields_and_nothing_else() -> None:
@@ -256,7 +356,11 @@ def test_cutover_replaces_the_three_fields_and_nothing_else() -> None:
     assert out["_harnessMessages"] == [msg("q"), msg("ans", "assistant")]
     assert out["messages"] == [msg("q"), msg("ans", "assistant")]
     assert out["pendingSubagentResults"] == [LOG[5]["result"]]
-    untouched = {k: v for k, v in blob().items() if k not in ("_harnessMessages", "messages", "pendingSubagentResults")}
+    untouched = {
+        k: v
+        for k, v in blob().items()
+        if k not in ("_harnessMessages", "messages", "pendingSubagentResults")
+    }
     assert {k: out[k] for k in untouched} == untouched
 
 
@@ -274,7 +378,9 @@ def test_cutover_sets_pending_results_even_when_the_blob_had_none() -> None:
 
 
 @pytest.mark.parametrize("value", ["1", "", "false", "00", " 0"])
-def test_only_exactly_zero_switches_the_cutover_off(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+def test_only_exactly_zero_switches_the_cutover_off(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("PONCHO_READ_ENTRIES", value)
     assert rebuild_conversation(blob(), LOG)["messages"] == [msg("q"), msg("ans", "assistant")]
 
@@ -282,7 +388,10 @@ def test_only_exactly_zero_switches_the_cutover_off(monkeypatch: pytest.MonkeyPa
 def test_kill_switch_and_cutover_argument(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PONCHO_READ_ENTRIES", "0")
     assert rebuild_conversation(blob(), LOG) == blob()
-    assert rebuild_conversation(blob(), LOG, cutover=True)["_harnessMessages"] == [msg("q"), msg("ans", "assistant")]
+    assert rebuild_conversation(blob(), LOG, cutover=True)["_harnessMessages"] == [
+        msg("q"),
+        msg("ans", "assistant"),
+    ]
     monkeypatch.delenv("PONCHO_READ_ENTRIES")
     assert rebuild_conversation(blob(), LOG, cutover=False) == blob()
 
@@ -314,10 +423,15 @@ def test_partial_rebuild_when_an_assistant_entry_has_no_message(
     log = [*LOG[:3], broken, *LOG[4:]]
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         out = rebuild_conversation(blob(), log)
-    assert out["_harnessMessages"] == [msg("q"), msg("ans", "assistant")]  # assigned before the error
+    assert out["_harnessMessages"] == [
+        msg("q"),
+        msg("ans", "assistant"),
+    ]  # assigned before the error
     assert out["messages"] == blob()["messages"]  # the blob's
     assert out["pendingSubagentResults"] == [BLOB_RESULT]  # the blob's
-    assert caplog.messages == [f"[entries-read] c1 rebuild failed, using blob: Cannot read properties of {word} (reading 'content')"]
+    assert caplog.messages == [
+        f"[entries-read] c1 rebuild failed, using blob: Cannot read properties of {word} (reading 'content')"
+    ]
 
 
 def test_partial_rebuild_on_a_model_conversation(caplog: pytest.LogCaptureFixture) -> None:
@@ -329,12 +443,16 @@ def test_partial_rebuild_on_a_model_conversation(caplog: pytest.LogCaptureFixtur
     assert len(caplog.messages) == 1
 
 
-def test_broken_consumed_seqs_keeps_the_blob_pending_results(caplog: pytest.LogCaptureFixture) -> None:
+def test_broken_consumed_seqs_keeps_the_blob_pending_results(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         out = rebuild_conversation(blob(), [*LOG, cb(8, None)])
     assert out["messages"] == [msg("q"), msg("ans", "assistant")]
     assert out["pendingSubagentResults"] == [BLOB_RESULT]
-    assert caplog.messages == ["[entries-read] c1 rebuild failed, using blob: e.consumedSeqs is not iterable"]
+    assert caplog.messages == [
+        "[entries-read] c1 rebuild failed, using blob: e.consumedSeqs is not iterable"
+    ]
 
 
 # --- state_at (replay) -------------------------------------------------------------------
@@ -343,7 +461,11 @@ def test_broken_consumed_seqs_keeps_the_blob_pending_results(caplog: pytest.LogC
 def test_state_at_uses_only_entries_up_to_the_seq() -> None:
     log = [um(1, "q"), hm(2, "h2"), hm(3, "h3"), sr(4, "x"), comp(5, 3), cb(6, [4]), am(7, "a")]
     at4 = state_at(log, 4)
-    assert (texts(at4.llm_context), texts(at4.messages), at4.latest_compaction) == (["h2", "h3"], ["q"], None)
+    assert (texts(at4.llm_context), texts(at4.messages), at4.latest_compaction) == (
+        ["h2", "h3"],
+        ["q"],
+        None,
+    )
     assert [r["subagentId"] for r in at4.pending_subagent_results] == ["x"]
     at6 = state_at(log, 6)
     assert texts(at6.llm_context) == ["S", "h3"]
@@ -352,7 +474,11 @@ def test_state_at_uses_only_entries_up_to_the_seq() -> None:
     assert texts(state_at(log, 7).messages) == ["q", "a"]
     assert [e["seq"] for e in state_at(list(reversed(log)), 3).entries] == [1, 2, 3]
     empty = state_at(log, 0)
-    assert (empty.llm_context, empty.display.total_messages, empty.pending_subagent_results) == ([], 0, [])
+    assert (empty.llm_context, empty.display.total_messages, empty.pending_subagent_results) == (
+        [],
+        0,
+        [],
+    )
 
 
 # --- property-based: the SPEC read plainly, on random logs -------------------------------
@@ -369,7 +495,10 @@ def _spec_llm(entries: list[dict]) -> list[dict]:
     if not compactions:
         return [e["message"] for e in harness]
     latest = compactions[-1]
-    return [latest["summaryMessage"], *(e["message"] for e in harness if e["seq"] >= latest["firstKeptSeq"])]
+    return [
+        latest["summaryMessage"],
+        *(e["message"] for e in harness if e["seq"] >= latest["firstKeptSeq"]),
+    ]
 
 
 def _spec_display(entries: list[dict]) -> list[tuple[int, dict]]:
@@ -381,7 +510,11 @@ def _spec_display(entries: list[dict]) -> list[tuple[int, dict]]:
         elif e["type"] == "assistant_message":
             content = e["message"]["content"] if isinstance(e["message"]["content"], str) else ""
             for a in ordered:
-                if a["type"] == "assistant_amendment" and a["targetEntryId"] == e["id"] and a.get("appendText"):
+                if (
+                    a["type"] == "assistant_amendment"
+                    and a["targetEntryId"] == e["id"]
+                    and a.get("appendText")
+                ):
                     content += a["appendText"]
             out.append((e["seq"], {**e["message"], "content": content}))
     return out
@@ -389,7 +522,11 @@ def _spec_display(entries: list[dict]) -> list[tuple[int, dict]]:
 
 def _spec_pending(entries: list[dict]) -> list[dict]:
     consumed = {s for e in entries if e["type"] == "callback_started" for s in e["consumedSeqs"]}
-    return [e["result"] for e in _by_seq(entries) if e["type"] == "subagent_result" and e["seq"] not in consumed]
+    return [
+        e["result"]
+        for e in _by_seq(entries)
+        if e["type"] == "subagent_result" and e["seq"] not in consumed
+    ]
 
 
 @given(shuffled(entry_logs()))
@@ -421,7 +558,9 @@ def test_display_tail_is_consistent_for_every_tail_n(entries: list[dict]) -> Non
 
 
 @given(entry_logs(), st.data())
-def test_state_at_max_seq_is_the_full_rebuild_and_prefixes_agree(entries: list[dict], data: st.DataObject) -> None:
+def test_state_at_max_seq_is_the_full_rebuild_and_prefixes_agree(
+    entries: list[dict], data: st.DataObject
+) -> None:
     max_seq = max((e["seq"] for e in entries), default=0)
     state = state_at(entries, max_seq)
     assert state.llm_context == build_llm_context(entries)
@@ -435,8 +574,15 @@ def test_state_at_max_seq_is_the_full_rebuild_and_prefixes_agree(entries: list[d
     assert at.display.total_messages == len(_spec_display(prefix))
 
 
-@given(conversations(), entry_logs(max_size=12), st.sampled_from(["0.58", "0.58.1", "blob"]), st.booleans())
-def test_rebuild_conversation_never_mutates_its_input(conv: dict, entries: list[dict], policy: str, as_model: bool) -> None:
+@given(
+    conversations(),
+    entry_logs(max_size=12),
+    st.sampled_from(["0.58", "0.58.1", "blob"]),
+    st.booleans(),
+)
+def test_rebuild_conversation_never_mutates_its_input(
+    conv: dict, entries: list[dict], policy: str, as_model: bool
+) -> None:
     conv_before, entries_before = copy.deepcopy(conv), copy.deepcopy(entries)
     source = parse_conversation(conv) if as_model else conv
     out = rebuild_conversation(source, entries, policy=policy)  # type: ignore[arg-type]
@@ -456,3 +602,49 @@ def test_rebuild_conversation_never_mutates_its_input(conv: dict, entries: list[
     # Mutating the output must not reach the input either.
     out["messages"].append({"role": "user", "content": "later"})
     assert conv == conv_before
+
+
+class _Capture(logging.Handler):
+    """Collects the read path's warnings inside a hypothesis example (no fixtures there)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@given(conversations(conversation_id="c-prop"), entry_logs(min_size=1, max_size=12))
+def test_kill_switch_and_cutover_argument_on_random_conversations(
+    conv: dict, entries: list[dict]
+) -> None:
+    rebuilt = rebuild_conversation(conv, entries)
+    assert rebuild_conversation(conv, entries, cutover=False) == conv
+    with mock.patch.dict(os.environ, {"PONCHO_READ_ENTRIES": "0"}):
+        assert rebuild_conversation(conv, entries) == conv
+        assert rebuild_conversation(conv, entries, cutover=True) == rebuilt
+    assert rebuilt["_harnessMessages"] == _spec_llm(entries)
+
+
+@given(conversations(conversation_id="c-prop"), entry_logs(max_size=12), st.data())
+def test_partial_rebuild_on_random_logs(
+    conv: dict, entries: list[dict], data: st.DataObject
+) -> None:
+    broken = {"id": "broken", "seq": data.draw(st.integers(1, len(entries) + 1)), "createdAt": 0}
+    broken |= {"type": "assistant_message", "turnId": "t", "runId": "r"}
+    log = [*entries, broken]
+    capture = _Capture()
+    logging.getLogger(LOGGER).addHandler(capture)
+    try:
+        out = rebuild_conversation(conv, log)
+    finally:
+        logging.getLogger(LOGGER).removeHandler(capture)
+    assert out["_harnessMessages"] == _spec_llm(log)
+    assert out["messages"] == conv["messages"]
+    assert out.get("pendingSubagentResults", "absent") == conv.get(
+        "pendingSubagentResults", "absent"
+    )
+    assert capture.messages == [
+        "[entries-read] c-prop rebuild failed, using blob: Cannot read properties of undefined (reading 'content')"
+    ]

@@ -40,7 +40,9 @@ def _hammer(stores: list[Any], conversation_id: str) -> list[list[str]]:
         try:
             for i in range(APPENDS_PER_THREAD):
                 ids = [f"w{n}-{i}-{k}" for k in range(rng.randint(1, 3))]
-                store.append_entries(conversation_id, "owner", None, [harness(x, "user", x) for x in ids])
+                store.append_entries(
+                    conversation_id, "owner", None, [harness(x, "user", x) for x in ids]
+                )
                 with lock:
                     batches.append(ids)
         except BaseException as exc:  # noqa: BLE001 - reported below, on the main thread

@@ -44,8 +44,13 @@ def test_file_store_reopens_with_everything(tmp_path: Path) -> None:
         conv["_toolResultArchive"] = {"tr": {"size": 1}}
         conv["_harnessMessages"] = [msg("user", "h")]
         store.update(conv)
-        stored = store.append_entries(conv["conversationId"], "o", "northwind", [harness("e1", "user", "h")])
-        before = (store.get_with_archive(conv["conversationId"]).to_dict(), [e.to_dict() for e in stored])
+        stored = store.append_entries(
+            conv["conversationId"], "o", "northwind", [harness("e1", "user", "h")]
+        )
+        before = (
+            store.get_with_archive(conv["conversationId"]).to_dict(),
+            [e.to_dict() for e in stored],
+        )
     with DuckDBStore(path, agent_id="a", read_cutover=False) as reopened:
         after = (
             reopened.get_with_archive(conv["conversationId"]).to_dict(),
@@ -56,7 +61,9 @@ def test_file_store_reopens_with_everything(tmp_path: Path) -> None:
 
 
 def test_rows_have_the_harness_layout(con: Any) -> None:
-    store = DuckDBStore(connection=con, agent_id="agent-x", read_cutover=False, clock=FakeClock(T0 + 1))
+    store = DuckDBStore(
+        connection=con, agent_id="agent-x", read_cutover=False, clock=FakeClock(T0 + 1)
+    )
     conv = store.create("owner-ines", "t").to_dict()
     cid = conv["conversationId"]
     conv["_harnessMessages"] = [msg("user", "h")]
@@ -74,14 +81,20 @@ def test_rows_have_the_harness_layout(con: Any) -> None:
     data = json.loads(row[3])
     assert not {"_harnessMessages", "_toolResultArchive", "_continuationMessages"} & data.keys()
     assert data["tenantId"] is None
-    assert (json.loads(row[4]), json.loads(row[5]), json.loads(row[6])) == ({}, [msg("user", "h")], [])
+    assert (json.loads(row[4]), json.loads(row[5]), json.loads(row[6])) == (
+        {},
+        [msg("user", "h")],
+        [],
+    )
     assert row[7] == datetime(2026, 3, 4, 13, 30, 0, 1000)  # T0 + 1 ms, exact
 
     e = con.execute(
         "SELECT source, seq, id, agent_id, tenant_id, conversation_id, type, payload, created_at, dup FROM conversation_entries"
     ).fetchone()
     assert e[:7] == ("store", 1, "e1", "owner-ines", "__default__", cid, "harness_message")
-    assert json.loads(e[7]) == entry  # the new entry as given: id and type included, no seq/createdAt
+    assert (
+        json.loads(e[7]) == entry
+    )  # the new entry as given: id and type included, no seq/createdAt
     assert (e[8], e[9]) == (datetime(2026, 3, 4, 13, 30, 0, 1000), 0)
 
 
@@ -154,9 +167,19 @@ def test_partial_rebuild_quirk_on_a_loaded_log(con: Any, caplog: pytest.LogCaptu
     # context was already replaced. The read never raises.
     _load_conversation(con, BLOB, harness_messages=json.dumps([msg("user", "BLOB")]))
     _load_entry(con, "old", 1, harness("h1", "user", "from log"))
-    _load_entry(con, "old", 2, {"id": "a1", "type": "assistant_message", "turnId": "t", "runId": "r"})
-    _load_entry(con, "old", 3, {"id": "s1", "type": "subagent_result", "result": {
-        "subagentId": "s", "task": "x", "status": "completed", "timestamp": T0}})
+    _load_entry(
+        con, "old", 2, {"id": "a1", "type": "assistant_message", "turnId": "t", "runId": "r"}
+    )
+    _load_entry(
+        con,
+        "old",
+        3,
+        {
+            "id": "s1",
+            "type": "subagent_result",
+            "result": {"subagentId": "s", "task": "x", "status": "completed", "timestamp": T0},
+        },
+    )
     store = DuckDBStore(connection=con, agent_id="a", read_cutover=True, source="sample")
     with caplog.at_level(logging.WARNING):
         got = store.get("old").to_dict()
@@ -166,7 +189,9 @@ def test_partial_rebuild_quirk_on_a_loaded_log(con: Any, caplog: pytest.LogCaptu
     assert "[entries-read] old rebuild failed, using blob:" in caplog.text
 
 
-def test_seq_conflicts_retry_then_raise_naming_the_conversation(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seq_conflicts_retry_then_raise_naming_the_conversation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     store = DuckDBStore(":memory:", agent_id="a")
     store.append_entries("busy", "o", None, [harness("e1", "user", "x")])
     calls = []
@@ -177,7 +202,9 @@ def test_seq_conflicts_retry_then_raise_naming_the_conversation(monkeypatch: pyt
 
     monkeypatch.setattr(store, "_max_seq", stale_max_seq)
     with pytest.raises(StoreError, match="conversation busy") as err:
-        store.append_entries("busy", "o", None, [harness("e2", "user", "y"), harness("e3", "user", "z")])
+        store.append_entries(
+            "busy", "o", None, [harness("e2", "user", "y"), harness("e3", "user", "z")]
+        )
     assert isinstance(err.value.__cause__, duckdb.Error)
     assert calls == ["busy"] * MAX_APPEND_ATTEMPTS
     monkeypatch.undo()

@@ -2,7 +2,7 @@
 
 Charts are returned, never displayed: a notebook shows the value, a script
 saves it with :func:`save_chart` (PNG/SVG/HTML, offline through
-vl-convert). Data is inlined as named datasets (``messages``, ``spans``,
+vl-convert). Data is inlined once, as the chart's top-level named datasets (``messages``, ``spans``,
 ``compactions``, ``blob``, ``per_conversation``, ``causes``) so a test or a
 reader can find exactly what is drawn in ``chart.to_dict()``.
 
@@ -101,11 +101,25 @@ def compaction_chart(
     marks: list[dict[str, Any]] = []
     for r, lane in zip(_records(comp), lanes[1:]):
         if r["summarized_from"] is not None:
-            spans.append({"lane": lane, "kind": "summarized", "start": r["summarized_from"], "end": r["summarized_to"],
-                          "count": r["summarized_count"]})  # fmt: skip
+            spans.append(
+                {
+                    "lane": lane,
+                    "kind": "summarized",
+                    "start": r["summarized_from"],
+                    "end": r["summarized_to"],
+                    "count": r["summarized_count"],
+                }
+            )
         if r["kept_from"] is not None:
-            spans.append({"lane": lane, "kind": "kept (logged firstKeptSeq)", "start": r["kept_from"],
-                          "end": r["kept_to"], "count": r["kept_count"]})  # fmt: skip
+            spans.append(
+                {
+                    "lane": lane,
+                    "kind": "kept (logged firstKeptSeq)",
+                    "start": r["kept_from"],
+                    "end": r["kept_to"],
+                    "count": r["kept_count"],
+                }
+            )
         label = f"{_tokens(r['tokens_before'])} → {_tokens(r['tokens_after'])} tokens"
         marks.append({**r, "lane": lane, "label": label})
 
@@ -123,72 +137,128 @@ def compaction_chart(
             note = f"blob kept from seq {real}; the log guessed {latest['first_kept_seq']}"
         kept = [s for s in harness_seqs if real is not None and s >= real]
         if kept:
-            spans.append({"lane": BLOB_LANE, "kind": "kept (blob)", "start": kept[0], "end": kept[-1], "count": len(kept)})
-        blob_rows.append({"lane": BLOB_LANE, "seq": real if real is not None else 0, "note": note,
-                          "differs": latest["guess_matches_blob"] is not True})  # fmt: skip
+            spans.append(
+                {
+                    "lane": BLOB_LANE,
+                    "kind": "kept (blob)",
+                    "start": kept[0],
+                    "end": kept[-1],
+                    "count": len(kept),
+                }
+            )
+        blob_rows.append(
+            {
+                "lane": BLOB_LANE,
+                "seq": real if real is not None else 0,
+                "note": note,
+                "differs": latest["guess_matches_blob"] is not True,
+            }
+        )
 
     last = ordered[-1]["seq"] if ordered else 1
-    x_scale = alt.Scale(domain=[0, last + 1], nice=False)
+    x_scale = alt.Scale(domain=[0, last + 2], nice=False)  # room for the last label
     x_axis = alt.Axis(title="seq", tickMinStep=1, format="d")
     y = alt.Y("lane:N", sort=lanes, title=None, axis=alt.Axis(labelLimit=220))
-    color = alt.Color("kind:N", scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())), title=None)
+    color = alt.Color(
+        "kind:N",
+        scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())),
+        title=None,
+    )
 
-    def inline(rows: list[dict[str, Any]], name: str) -> Any:
-        return alt.InlineData(values=rows, name=name)
+    datasets: dict[str, list[dict[str, Any]]] = {
+        "messages": _records(msgs.drop(columns=["text"])),
+        "spans": spans,
+        "compactions": marks,
+        "blob": blob_rows,
+    }
 
     points = (
-        alt.Chart(inline(_records(msgs.drop(columns=["text"])), "messages"))
+        alt.Chart(alt.NamedData("messages"))
         .transform_calculate(kind="datum.role")
         .mark_circle(size=90)
         .encode(
             x=alt.X("seq:Q", scale=x_scale, axis=x_axis),
             y=y,
             color=color,
-            opacity=alt.Opacity("in_llm_context:N", scale=alt.Scale(domain=[True, False], range=[1.0, 0.3]),
-                                title="in final LLM context"),  # fmt: skip
+            opacity=alt.Opacity(
+                "in_llm_context:N",
+                scale=alt.Scale(domain=[True, False], range=[1.0, 0.3]),
+                title="in final LLM context",
+            ),
             tooltip=["seq:Q", "role:N", "in_llm_context:N", "preview:N"],
         )
     )
     bars = (
-        alt.Chart(inline(spans, "spans"))
+        alt.Chart(alt.NamedData("spans"))
         .transform_calculate(x0=f"datum.start - {HALF_CELL}", x1=f"datum.end + {HALF_CELL}")
         .mark_bar(height=14, cornerRadius=3, opacity=0.85)
-        .encode(x=alt.X("x0:Q", scale=x_scale, axis=x_axis), x2="x1:Q", y=y, color=color,
-                tooltip=["lane:N", "kind:N", "start:Q", "end:Q", "count:Q"])  # fmt: skip
+        .encode(
+            x=alt.X("x0:Q", scale=x_scale, axis=x_axis),
+            x2="x1:Q",
+            y=y,
+            color=color,
+            tooltip=["lane:N", "kind:N", "start:Q", "end:Q", "count:Q"],
+        )
     )
-    comp_data = inline(marks, "compactions")
-    rule = alt.Chart(comp_data).mark_rule(strokeDash=[4, 3], color="#cf222e").encode(x=alt.X("seq:Q", scale=x_scale))
+    comp_data = alt.NamedData("compactions")
+    rule = (
+        alt.Chart(comp_data)
+        .mark_rule(strokeDash=[4, 3], color="#cf222e")
+        .encode(x=alt.X("seq:Q", scale=x_scale))
+    )
     diamond = (
         alt.Chart(comp_data)
         .mark_point(shape="diamond", filled=True, size=140, color="#cf222e")
-        .encode(x=alt.X("seq:Q", scale=x_scale), y=y,
-                tooltip=["seq:Q", "first_kept_seq:Q", "tokens_before:Q", "tokens_after:Q", "tokens_saved:Q"])  # fmt: skip
+        .encode(
+            x=alt.X("seq:Q", scale=x_scale),
+            y=y,
+            tooltip=[
+                "seq:Q",
+                "first_kept_seq:Q",
+                "tokens_before:Q",
+                "tokens_after:Q",
+                "tokens_saved:Q",
+            ],
+        )
     )
     tokens = (
         alt.Chart(comp_data)
-        .mark_text(dy=-14, fontSize=11, color="#cf222e")
+        .mark_text(align="left", dx=8, dy=-13, fontSize=11, color="#cf222e")
         .encode(x=alt.X("seq:Q", scale=x_scale), y=y, text="label:N")
+    )
+    first_kept_label = (
+        alt.Chart(comp_data)
+        .transform_calculate(text="'firstKeptSeq ' + datum.first_kept_seq")
+        .mark_text(dy=19, fontSize=10, color="#1f2328")
+        .encode(x=alt.X("first_kept_seq:Q", scale=x_scale), y=y, text="text:N")
     )
     first_kept = (
         alt.Chart(comp_data)
         .mark_tick(thickness=3, size=26, color="#1f2328")
         .encode(x=alt.X("first_kept_seq:Q", scale=x_scale), y=y, tooltip=["first_kept_seq:Q"])
     )
-    layers = [bars, rule, points, diamond, tokens, first_kept]
+    layers = [bars, rule, points, diamond, tokens, first_kept, first_kept_label]
     if blob_rows:
+        note_color = "#cf222e" if blob_rows[0]["differs"] else "#116329"
         layers.append(
-            alt.Chart(inline(blob_rows, "blob"))
-            .mark_text(align="left", dx=4, dy=-14, fontSize=11)
-            .encode(x=alt.X("seq:Q", scale=x_scale), y=y, text="note:N",
-                    color=alt.Color("differs:N", scale=alt.Scale(domain=[True, False], range=["#cf222e", "#116329"]),
-                                    legend=None))  # fmt: skip
+            alt.Chart(alt.NamedData("blob"))
+            .transform_calculate(x="0.2")
+            .mark_text(align="left", dy=-14, fontSize=11, fontWeight="bold", color=note_color)
+            .encode(x=alt.X("x:Q", scale=x_scale), y=y, text="note:N")
         )
     name = title or data.get("title") or "conversation"
-    subtitle = f"{len(comp)} compaction(s), {len(harness_seqs)} harness messages, {len(ordered)} entries"
+    subtitle = (
+        f"{len(comp)} compaction(s), {len(harness_seqs)} harness messages, {len(ordered)} entries"
+    )
     return (
         alt.layer(*layers)
-        .resolve_scale(color="independent")
-        .properties(width=width, height=alt.Step(44), title=alt.Title(f"Compaction: {name}", subtitle=subtitle))
+        .properties(
+            width=width,
+            height=alt.Step(44),
+            title=alt.Title(f"Compaction: {name}", subtitle=subtitle),
+            datasets=datasets,
+        )
+        .configure_legend(orient="bottom", columns=4)
     )
 
 
@@ -212,31 +282,55 @@ def fleet_compaction_chart(
     per = _per_conversation(compactions).head(top)
     order = per["label"].tolist()
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
-    base = alt.Chart(alt.InlineData(values=_records(per), name="per_conversation"))
+    datasets = {"per_conversation": _records(per)}
+    base = alt.Chart(alt.NamedData("per_conversation"))
     counts = base.mark_bar().encode(
-        x=alt.X("compactions:Q", title="compactions", axis=alt.Axis(tickMinStep=1, format="d")),
+        x=alt.X("compactions:Q", title="compactions", axis=_integer_axis(per["compactions"].max())),
         y=y,
-        color=alt.Color("guess:N", title="logged firstKeptSeq vs blob",
-                        scale=alt.Scale(domain=["differs", "matches", "unknown"], range=["#cf222e", "#2da44e", "#afb8c1"])),
+        color=alt.Color(
+            "guess:N",
+            title="logged firstKeptSeq vs blob",
+            scale=alt.Scale(
+                domain=["differs", "matches", "unknown"], range=["#cf222e", "#2da44e", "#afb8c1"]
+            ),
+        ),
         tooltip=["conversation_id:N", "compactions:Q", "guess_differs:Q"],
-    )  # fmt: skip
+    )
     saved = base.mark_bar(color="#0969da").encode(
         x=alt.X("tokens_saved:Q", title="tokens saved (before − after)"),
         y=alt.Y("label:N", sort=order, title=None, axis=None),
         tooltip=["conversation_id:N", "tokens_saved:Q"],
     )
-    top_row = alt.hconcat(counts, saved).properties(title=f"Compaction across {len(per)} conversation(s)")
+    top_row = alt.hconcat(counts, saved).properties(
+        title=f"Compaction across {len(per)} conversation(s)"
+    )
     if parity is None:
-        return top_row
+        return top_row.properties(datasets=datasets)
     causes = _cause_counts(parity)
+    datasets["causes"] = _records(causes)
     cause_bars = (
-        alt.Chart(alt.InlineData(values=_records(causes), name="causes"))
+        alt.Chart(alt.NamedData("causes"))
         .mark_bar(color="#8250df")
-        .encode(x=alt.X("conversations:Q", title="conversations", axis=alt.Axis(tickMinStep=1, format="d")),
-                y=alt.Y("cause:N", sort="-x", title=None), tooltip=["cause:N", "conversations:Q"])  # fmt: skip
+        .encode(
+            x=alt.X(
+                "conversations:Q",
+                title="conversations",
+                axis=_integer_axis(causes["conversations"].max()),
+            ),
+            y=alt.Y("cause:N", sort="-x", title=None),
+            tooltip=["cause:N", "conversations:Q"],
+        )
         .properties(title="Divergence causes")
     )
-    return alt.vconcat(top_row, cause_bars)
+    return alt.vconcat(top_row, cause_bars).properties(datasets=datasets)
+
+
+def _integer_axis(highest: Any) -> alt.Axis:
+    """An axis of whole counts: ticks at integers only (at most about ten)."""
+    alt = _altair()
+    top = int(highest) if pd.notna(highest) else 1
+    step = max(1, -(-top // 10))
+    return alt.Axis(values=list(range(0, top + step, step)), format="d")
 
 
 def _per_conversation(compactions: pd.DataFrame) -> pd.DataFrame:
@@ -244,24 +338,43 @@ def _per_conversation(compactions: pd.DataFrame) -> pd.DataFrame:
     df = compactions.copy()
     if "title" not in df:
         df["title"] = None
-    differs = df["guess_matches_blob"].map(lambda v: v is False) if "guess_matches_blob" in df else False
+    differs = (
+        df["guess_matches_blob"].map(lambda v: v is False) if "guess_matches_blob" in df else False
+    )
     known = df["guess_matches_blob"].notna() if "guess_matches_blob" in df else False
     df = df.assign(_differs=differs, _known=known)
     per = (
         df.groupby("conversation_id", sort=False, dropna=False)
-        .agg(title=("title", "first"), compactions=("seq", "size"),
-             tokens_saved=("tokens_saved", lambda s: s.sum(min_count=1)),
-             guess_differs=("_differs", "sum"), guess_known=("_known", "sum"))  # fmt: skip
+        .agg(
+            title=("title", "first"),
+            compactions=("seq", "size"),
+            tokens_saved=("tokens_saved", lambda s: s.sum(min_count=1)),
+            guess_differs=("_differs", "sum"),
+            guess_known=("_known", "sum"),
+        )
         .reset_index()
     )
-    per["label"] = [t if isinstance(t, str) and t else short_id(c) for t, c in zip(per["title"], per["conversation_id"])]
-    per["guess"] = ["differs" if d else "matches" if k else "unknown" for d, k in zip(per["guess_differs"], per["guess_known"])]
-    return per.sort_values(["compactions", "conversation_id"], ascending=[False, True], kind="stable")
+    per["label"] = [
+        t if isinstance(t, str) and t else short_id(c)
+        for t, c in zip(per["title"], per["conversation_id"])
+    ]
+    per["guess"] = [
+        "differs" if d else "matches" if k else "unknown"
+        for d, k in zip(per["guess_differs"], per["guess_known"])
+    ]
+    return per.sort_values(
+        ["compactions", "conversation_id"], ascending=[False, True], kind="stable"
+    )
 
 
 def _cause_counts(parity: pd.DataFrame) -> pd.DataFrame:
     """Conversations per divergence cause (a conversation counts once per cause)."""
-    pairs = {(cid, str(c)) for cid, cs in zip(parity["conversation_id"], parity["causes"]) if cs is not None for c in cs}
+    pairs = {
+        (cid, str(c))
+        for cid, cs in zip(parity["conversation_id"], parity["causes"])
+        if cs is not None
+        for c in cs
+    }
     counts = pd.Series([c for _, c in pairs], dtype=object).value_counts()
     return pd.DataFrame({"cause": counts.index.astype(str), "conversations": counts.to_numpy()})
 

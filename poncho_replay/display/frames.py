@@ -22,10 +22,16 @@ import pandas as pd
 from poncho_replay._js import truthy
 from poncho_replay.display.preview import entry_text, preview
 from poncho_replay.dualwrite import project_text
-from poncho_replay.models import HarnessModel, JsonDict
+from poncho_replay.models import HarnessModel
 from poncho_replay.rebuild import EntryLike, build_llm_context, sorted_entries
 
-__all__ = ["COMPACTION_COLUMNS", "MESSAGE_COLUMNS", "blob_first_kept_seq", "compactions_df", "messages_df"]
+__all__ = [
+    "COMPACTION_COLUMNS",
+    "MESSAGE_COLUMNS",
+    "blob_first_kept_seq",
+    "compactions_df",
+    "messages_df",
+]
 
 MESSAGE_COLUMNS = [
     "conversation_id", "seq", "entry_id", "type", "role", "turn_id", "hidden",
@@ -41,7 +47,9 @@ _MESSAGE_KEYS = {"user_message": "message", "assistant_message": "message", "har
                  "compaction": "summaryMessage"}  # fmt: skip
 
 
-def messages_df(entries: Iterable[EntryLike], *, conversation_id: str | None = None) -> pd.DataFrame:
+def messages_df(
+    entries: Iterable[EntryLike], *, conversation_id: str | None = None
+) -> pd.DataFrame:
     """One row per message-bearing entry (user, assistant, harness, compaction summary).
 
     ``in_llm_context`` says whether the message is part of the LLM context
@@ -87,7 +95,9 @@ def _projection(message: Any) -> str | None:
     return None
 
 
-def blob_first_kept_seq(entries: Iterable[EntryLike], blob: Mapping[str, Any] | HarnessModel) -> int | None:
+def blob_first_kept_seq(
+    entries: Iterable[EntryLike], blob: Mapping[str, Any] | HarnessModel
+) -> int | None:
     """The seq the blob's compaction really kept from, read back from the log.
 
     The blob's ``_harnessMessages`` after its leading compaction summary are
@@ -161,7 +171,9 @@ def compactions_df(
                 "first_kept_seq": first_kept,
                 "tokens_before": before,
                 "tokens_after": after,
-                "tokens_saved": before - after if before is not None and after is not None else None,
+                "tokens_saved": before - after
+                if before is not None and after is not None
+                else None,
                 "summarized_from": summarized[0] if summarized else None,
                 "summarized_to": summarized[-1] if summarized else None,
                 "summarized_count": len(summarized),

@@ -53,8 +53,20 @@ MESSAGE_CHARS = 4000
 """Characters of one message shown in a transcript before it is cut."""
 CELL_CHARS = 300
 """Characters of one message shown in a side-by-side diff cell."""
+MAX_SHOWN = 200
+"""Chat items and context messages a view renders; earlier ones are counted, so a
+10,000-entry conversation stays light in a notebook."""
 EQUAL_RUN_SHOWN = 2
 """Identical messages kept at each end of a long identical run in a diff."""
+
+
+def _earlier_note(count: int, what: str) -> str:
+    """The note that replaces all but the last :data:`MAX_SHOWN` items of a long view."""
+    if count <= MAX_SHOWN:
+        return ""
+    return (
+        f"<p><em>… {count - MAX_SHOWN:,} earlier {what} not shown (replay with .at(seq)).</em></p>"
+    )
 
 
 def _e(value: Any) -> str:
@@ -66,7 +78,9 @@ def _badge(text: str, cls: str = "") -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    return (
+        text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    )
 
 
 def _as_dict(blob: Mapping[str, Any] | HarnessModel) -> JsonDict:
@@ -79,7 +93,8 @@ def _as_dict(blob: Mapping[str, Any] | HarnessModel) -> JsonDict:
 def _message_body(message: Any, limit: int = MESSAGE_CHARS) -> str:
     """Escaped text of a message plus a badge per file part (data never inlined)."""
     files = "".join(
-        _badge(f"📎 {p.get('filename') or 'file'} ({p.get('mediaType', '?')})") for p in file_parts(message)
+        _badge(f"📎 {p.get('filename') or 'file'} ({p.get('mediaType', '?')})")
+        for p in file_parts(message)
     )
     return _e(_cut(safe_text(message), limit)) + (f"<div>{files}</div>" if files else "")
 
@@ -123,28 +138,48 @@ def _transcript_html(ordered: list[JsonDict], highlight_seq: int | None = None) 
             msg = e.get("message")
             if truthy(e.get("hidden")):
                 out.append(
-                    _bubble("user", f"{head} {_badge('hidden: not displayed', 'pr-muted')}", _message_body(msg), "pr-hidden" + step)
+                    _bubble(
+                        "user",
+                        f"{head} {_badge('hidden: not displayed', 'pr-muted')}",
+                        _message_body(msg),
+                        "pr-hidden" + step,
+                    )
                 )
             else:
                 out.append(_bubble("user", head, _message_body(msg), step))
         elif kind == "assistant_message":
             out.append(_assistant_bubble(e, head, amendments.get(e.get("id"), []), step))
         elif kind == "assistant_amendment" and e.get("targetEntryId") not in assistant_ids:
-            note = _badge(f"amendment to unknown entry {short_id(e.get('targetEntryId'))}: ignored", "pr-warn")
+            note = _badge(
+                f"amendment to unknown entry {short_id(e.get('targetEntryId'))}: ignored", "pr-warn"
+            )
             out.append(_bubble("event", f"{head} {note}", _e(e.get("appendText") or ""), step))
         elif kind == "compaction":
             out.append(_compaction_bubble(e, head, step))
         elif kind == "subagent_result":
             result = e.get("result")
-            state = _badge("pending", "pr-warn") if id(result) in pending else _badge("consumed", "pr-ok")
+            state = (
+                _badge("pending", "pr-warn")
+                if id(result) in pending
+                else _badge("consumed", "pr-ok")
+            )
             task = result.get("task") if isinstance(result, dict) else None
             status = result.get("status") if isinstance(result, dict) else None
             out.append(
-                _bubble("event", f"{head} {state} {_badge(f'status {status}')} task: {_e(task)}", _e(_cut(entry_text(e), MESSAGE_CHARS)), step)
+                _bubble(
+                    "event",
+                    f"{head} {state} {_badge(f'status {status}')} task: {_e(task)}",
+                    _e(_cut(entry_text(e), MESSAGE_CHARS)),
+                    step,
+                )
             )
         elif kind == "callback_started":
-            out.append(_bubble("event", f"{head} {_badge('callback turn')}", _e(entry_text(e)), step))
-    return f'<div class="pr-chat">{"".join(out)}</div>' if out else "<p><em>No display entries.</em></p>"
+            out.append(
+                _bubble("event", f"{head} {_badge('callback turn')}", _e(entry_text(e)), step)
+            )
+    if not out:
+        return "<p><em>No display entries.</em></p>"
+    return f'{_earlier_note(len(out), "chat items")}<div class="pr-chat">{"".join(out[-MAX_SHOWN:])}</div>'
 
 
 def _assistant_bubble(entry: JsonDict, head: str, amendments: list[JsonDict], step: str) -> str:
@@ -174,7 +209,9 @@ def _compaction_bubble(entry: JsonDict, head: str, step: str) -> str:
             _badge(tokens),
         ]
     )
-    body = f"<details><summary>summary</summary>{_message_body(entry.get('summaryMessage'))}</details>"
+    body = (
+        f"<details><summary>summary</summary>{_message_body(entry.get('summaryMessage'))}</details>"
+    )
     return _bubble("event", f"{head} {marks}", body, "pr-summary" + step)
 
 
@@ -211,8 +248,9 @@ def _context_html(ordered: list[JsonDict], highlight_seq: int | None = None) -> 
     if not rows:
         return "<p><em>Empty LLM context.</em></p>"
     return (
-        '<table class="pr-table"><tr><th>#</th><th>from seq</th><th>role</th><th>text</th></tr>'
-        + "".join(rows)
+        _earlier_note(len(rows), "context messages")
+        + '<table class="pr-table"><tr><th>#</th><th>from seq</th><th>role</th><th>text</th></tr>'
+        + "".join(rows[-MAX_SHOWN:])
         + "</table>"
     )
 
@@ -231,7 +269,7 @@ def _cell(index: int | None, message: Any) -> str:
         return '<td></td><td class="pr-cell"><em>(absent)</em></td>'
     marks = _badge("compaction summary", "pr-warn") if _is_summary(message) else ""
     return (
-        f"<td>{index + 1}</td><td class=\"pr-cell\"><b>{_e(_role(message))}</b> {marks}"
+        f'<td>{index + 1}</td><td class="pr-cell"><b>{_e(_role(message))}</b> {marks}'
         f"{_message_body(message, CELL_CHARS)}</td>"
     )
 
@@ -253,9 +291,13 @@ def _side_by_side(label: str, blob_side: Sequence[Any], rebuilt_side: Sequence[A
                 hidden, shown = 0, pairs
             for pair in shown:
                 if pair is None:
-                    rows.append(f'<tr class="pr-row-eq"><td colspan="4"><em>… {hidden} identical messages …</em></td></tr>')
+                    rows.append(
+                        f'<tr class="pr-row-eq"><td colspan="4"><em>… {hidden} identical messages …</em></td></tr>'
+                    )
                 else:
-                    rows.append(f'<tr class="pr-row-eq">{_cell(pair[0], blob_side[pair[0]])}{_cell(pair[1], rebuilt_side[pair[1]])}</tr>')
+                    rows.append(
+                        f'<tr class="pr-row-eq">{_cell(pair[0], blob_side[pair[0]])}{_cell(pair[1], rebuilt_side[pair[1]])}</tr>'
+                    )
             continue
         for i, j in itertools.zip_longest(range(i1, i2), range(j1, j2)):
             left = _cell(i, blob_side[i] if i is not None else None)
@@ -276,8 +318,16 @@ def _list_field(data: Mapping[str, Any], key: str) -> list[Any]:
 
 def _comparison_html(blob: JsonDict, rebuilt: JsonDict) -> str:
     parts = [
-        _side_by_side("display transcript (messages)", _list_field(blob, "messages"), _list_field(rebuilt, "messages")),
-        _side_by_side("LLM context (_harnessMessages)", _list_field(blob, "_harnessMessages"), _list_field(rebuilt, "_harnessMessages")),
+        _side_by_side(
+            "display transcript (messages)",
+            _list_field(blob, "messages"),
+            _list_field(rebuilt, "messages"),
+        ),
+        _side_by_side(
+            "LLM context (_harnessMessages)",
+            _list_field(blob, "_harnessMessages"),
+            _list_field(rebuilt, "_harnessMessages"),
+        ),
     ]
     pb, pr = blob.get("pendingSubagentResults"), rebuilt.get("pendingSubagentResults")
     if (pb or []) == (pr or []):
@@ -325,10 +375,18 @@ def conversation_html(
             f"<h4>Blob transcript</h4>{_blob_chat(data)}"
         )
         return wrap(head + meta + body)
-    check = parity_check(ordered, data.get("_harnessMessages"), _list_field(data, "messages"), conversation_id=cid)
-    verdict = _badge("harness parity OK", "pr-ok") if check.ok else _badge(f"harness parity MISMATCH ({len(check.mismatches)})", "pr-bad")
+    check = parity_check(
+        ordered, data.get("_harnessMessages"), _list_field(data, "messages"), conversation_id=cid
+    )
+    verdict = (
+        _badge("harness parity OK", "pr-ok")
+        if check.ok
+        else _badge(f"harness parity MISMATCH ({len(check.mismatches)})", "pr-bad")
+    )
     details = "".join(f"<li><code>{_e(m)}</code></li>" for m in check.mismatches)
-    verdict_html = f"<div>{verdict}</div>" + (f"<details><summary>mismatches</summary><ul>{details}</ul></details>" if details else "")
+    verdict_html = f"<div>{verdict}</div>" + (
+        f"<details><summary>mismatches</summary><ul>{details}</ul></details>" if details else ""
+    )
     rebuilt = rebuild_conversation(data, ordered, policy=policy, cutover=True)
     body = (
         verdict_html
@@ -341,10 +399,19 @@ def conversation_html(
 
 def _blob_chat(data: JsonDict) -> str:
     bubbles = [
-        _bubble(_role(m), f"#{i} · {_e(_role(m))}", _message_body(m), "pr-summary" if _is_summary(m) else "")
+        _bubble(
+            _role(m),
+            f"#{i} · {_e(_role(m))}",
+            _message_body(m),
+            "pr-summary" if _is_summary(m) else "",
+        )
         for i, m in enumerate(_list_field(data, "messages"), start=1)
     ]
-    return f'<div class="pr-chat">{"".join(bubbles)}</div>' if bubbles else "<p><em>No messages.</em></p>"
+    return (
+        f'<div class="pr-chat">{"".join(bubbles)}</div>'
+        if bubbles
+        else "<p><em>No messages.</em></p>"
+    )
 
 
 def _entry_details(entry: JsonDict, seq_of_id: Mapping[Any, Any]) -> str:
@@ -358,13 +425,17 @@ def _entry_details(entry: JsonDict, seq_of_id: Mapping[Any, Any]) -> str:
         return _badge(f"→ unknown {short_id(target)}", "pr-warn")
     if kind == "compaction":
         tokens = f"{_fmt(entry.get('tokensBefore'))} → {_fmt(entry.get('tokensAfter'))}"
-        return _badge(f"firstKeptSeq {entry.get('firstKeptSeq')}", "pr-warn") + _badge(f"tokens {tokens}")
+        return _badge(f"firstKeptSeq {entry.get('firstKeptSeq')}", "pr-warn") + _badge(
+            f"tokens {tokens}"
+        )
     if kind == "subagent_result" and isinstance(entry.get("result"), dict):
         return _badge(str(entry["result"].get("status")))
     return ""
 
 
-def entries_html(entries: Iterable[EntryLike], *, highlight_seq: int | None = None, max_rows: int = 500) -> str:
+def entries_html(
+    entries: Iterable[EntryLike], *, highlight_seq: int | None = None, max_rows: int = 500
+) -> str:
     """The entry log as a table: seq, type, turn, details, text preview.
 
     Args:
@@ -378,13 +449,21 @@ def entries_html(entries: Iterable[EntryLike], *, highlight_seq: int | None = No
     for e in ordered[:max_rows]:
         msg = e.get("message") or e.get("summaryMessage")
         role = _role(msg) if isinstance(msg, dict) else ""
-        cls = ' class="pr-row-step"' if highlight_seq is not None and e.get("seq") == highlight_seq else ""
+        cls = (
+            ' class="pr-row-step"'
+            if highlight_seq is not None and e.get("seq") == highlight_seq
+            else ""
+        )
         rows.append(
             f"<tr{cls}><td>{_e(e.get('seq'))}</td><td>{_badge(str(e.get('type')), _type_class(e.get('type')))}</td>"
             f"<td><code>{_e(short_id(e.get('turnId') or ''))}</code></td><td>{_e(role)}</td>"
-            f"<td>{_entry_details(e, seq_of_id)}</td><td class=\"pr-cell\">{_e(preview(entry_text(e)))}</td></tr>"
+            f'<td>{_entry_details(e, seq_of_id)}</td><td class="pr-cell">{_e(preview(entry_text(e)))}</td></tr>'
         )
-    more = f"<p><em>… {len(ordered) - max_rows:,} more entries not shown.</em></p>" if len(ordered) > max_rows else ""
+    more = (
+        f"<p><em>… {len(ordered) - max_rows:,} more entries not shown.</em></p>"
+        if len(ordered) > max_rows
+        else ""
+    )
     return wrap(
         f'<div class="pr-meta">{len(ordered)} entries</div>'
         '<table class="pr-table"><tr><th>seq</th><th>type</th><th>turn</th><th>role</th><th>details</th><th>preview</th></tr>'
@@ -395,9 +474,12 @@ def entries_html(entries: Iterable[EntryLike], *, highlight_seq: int | None = No
 
 
 def _type_class(kind: Any) -> str:
-    return {"compaction": "pr-warn", "assistant_amendment": "pr-ok", "subagent_result": "pr-muted", "callback_started": "pr-muted"}.get(
-        str(kind), ""
-    )
+    return {
+        "compaction": "pr-warn",
+        "assistant_amendment": "pr-ok",
+        "subagent_result": "pr-muted",
+        "callback_started": "pr-muted",
+    }.get(str(kind), "")
 
 
 def state_html(state: RebuildState) -> str:
@@ -413,13 +495,17 @@ def state_html(state: RebuildState) -> str:
         ]
     )
     step = next((e for e in state.entries if e.get("seq") == state.seq), None)
-    added = f"step adds seq {state.seq}: {_badge(str(step.get('type')))}" if step else f"no entry at seq {state.seq}"
+    added = (
+        f"step adds seq {state.seq}: {_badge(str(step.get('type')))}"
+        if step
+        else f"no entry at seq {state.seq}"
+    )
     pending = "".join(
         f"<li>{_e(r.get('subagentId') if isinstance(r, dict) else r)}: {_e(preview(entry_text({'type': 'subagent_result', 'result': r})))}</li>"
         for r in state.pending_subagent_results
     )
     return wrap(
-        f"<h3>State at seq {_e(state.seq)}</h3><div class=\"pr-meta\">{_e(facts)}</div><div>{added}</div>"
+        f'<h3>State at seq {_e(state.seq)}</h3><div class="pr-meta">{_e(facts)}</div><div>{added}</div>'
         f"<h4>Log as a chat</h4>{_transcript_html(state.entries, state.seq)}"
         f"<h4>LLM context</h4>{_context_html(state.entries, state.seq)}"
         + (f"<h4>Pending subagent results</h4><ul>{pending}</ul>" if pending else "")
@@ -463,7 +549,9 @@ _ROW_KEYS = ("conversation_id", "title", "verdict", "causes", "harness_log_line"
 
 def _parity_cells(row: Mapping[str, Any]) -> str:
     extras = "".join(
-        f"{_e(k)}={_e(preview(str(v), 60))} " for k, v in row.items() if k not in _ROW_KEYS and v is not None
+        f"{_e(k)}={_e(preview(str(v), 60))} "
+        for k, v in row.items()
+        if k not in _ROW_KEYS and v is not None
     )
     log_line = row.get("harness_log_line")
     return (

@@ -18,7 +18,9 @@ __all__ = ["conversation_text", "entries_text", "parity_row_text", "state_text"]
 
 
 def _entry_line(entry: Mapping[str, Any]) -> str:
-    flags = " [hidden]" if entry.get("type") == "user_message" and truthy(entry.get("hidden")) else ""
+    flags = (
+        " [hidden]" if entry.get("type") == "user_message" and truthy(entry.get("hidden")) else ""
+    )
     if entry.get("type") == "compaction":
         flags = f" [firstKeptSeq {entry.get('firstKeptSeq')}]"
     return f"  {entry.get('seq'):>5}  {entry.get('type')}{flags}: {preview(entry_text(dict(entry)), 60)}"
@@ -38,7 +40,9 @@ def conversation_text(blob: Mapping[str, Any] | HarnessModel, entries: Iterable[
     data = blob.to_dict() if isinstance(blob, HarnessModel) else blob
     messages = data.get("messages")
     count = len(messages) if isinstance(messages, list) else "?"
-    head = f"Conversation {data.get('title')!r} ({data.get('conversationId')}): {count} blob messages"
+    head = (
+        f"Conversation {data.get('title')!r} ({data.get('conversationId')}): {count} blob messages"
+    )
     return head + "\n" + entries_text(entries)
 
 
@@ -58,5 +62,9 @@ def state_text(state: RebuildState) -> str:
 def parity_row_text(row: Mapping[str, Any]) -> str:
     """``<verdict> <conversation> [causes]``."""
     causes = row.get("causes")
-    listed = ", ".join(map(str, causes)) if causes is not None and not isinstance(causes, str) else causes or ""
+    listed = (
+        ", ".join(map(str, causes))
+        if causes is not None and not isinstance(causes, str)
+        else causes or ""
+    )
     return f"{row.get('verdict')} {row.get('conversation_id')} [{listed}]"

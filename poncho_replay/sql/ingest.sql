@@ -85,10 +85,16 @@ typed AS (
     SELECT ordinal, payload, CASE WHEN problem IS NULL THEN json_extract_string(payload, '$.type') END AS ptype
     FROM base
 ),
-field_checks AS (
-    SELECT t.ordinal, r.pos, r.field,
-        pr_field_problem(json_extract(t.payload, '$.' || r.field), r.kind, r.required) AS reason
+field_values AS (
+    -- Extract each field once; the macros below refer to it many times.
+    SELECT t.ordinal, r.pos, r.field, r.kind, r.required, json_extract(t.payload, '$.' || r.field) AS v
     FROM typed t JOIN pr_entry_rules() r ON r.type = t.ptype
+),
+message_parts AS (
+    SELECT *, CASE WHEN kind = 'message' THEN pr_message_parts(v) END AS mp FROM field_values
+),
+field_checks AS (
+    SELECT ordinal, pos, field, pr_field_problem(v, kind, required, mp) AS reason FROM message_parts
 ),
 field_problems AS (
     SELECT ordinal, arg_min({'reason': reason, 'field': field}, pos) AS problem

@@ -39,12 +39,17 @@ CREATE OR REPLACE MACRO pr_metadata_ok(m) AS pr_opt(m, json_type(m) = 'OBJECT'
     AND pr_opt(json_extract(m, '$.sections'), pr_all(json_extract(m, '$.sections'), lambda x: pr_section_ok(x)))
     AND pr_opt(json_extract(m, '$.isCompactionSummary'), json_type(m, '$.isCompactionSummary') = 'BOOLEAN'));
 
-CREATE OR REPLACE MACRO pr_message_ok(m) AS coalesce(json_type(m) = 'OBJECT', false)
-    AND json_type(m, '$.role') = 'VARCHAR'
-    AND json_extract_string(m, '$.role') IN ('user', 'assistant', 'system', 'tool')
-    AND (pr_is_str(json_extract(m, '$.content'))
-         OR pr_all(json_extract(m, '$.content'), lambda p: pr_part_ok(p)))
-    AND pr_metadata_ok(json_extract(m, '$.metadata'));
+-- A message's role, content and metadata, parsed once (see pr_message_ok).
+CREATE OR REPLACE MACRO pr_message_parts(m) AS CASE WHEN json_type(m) = 'OBJECT'
+    THEN json_extract(m, ['$.role', '$.content', '$.metadata']) END;
+
+-- p = pr_message_parts(message): the checks then only touch small values.
+CREATE OR REPLACE MACRO pr_message_ok(p) AS p IS NOT NULL
+    AND coalesce(json_type(p[1]) = 'VARCHAR', false)
+    AND json_extract_string(p[1], '$') IN ('user', 'assistant', 'system', 'tool')
+    AND (coalesce(json_type(p[2]) = 'VARCHAR', false)
+         OR pr_all(p[2], lambda x: pr_part_ok(x)))
+    AND pr_metadata_ok(p[3]);
 
 CREATE OR REPLACE MACRO pr_subagent_result_ok(r) AS coalesce(json_type(r) = 'OBJECT', false)
     AND pr_is_str(json_extract(r, '$.subagentId'))
@@ -53,12 +58,13 @@ CREATE OR REPLACE MACRO pr_subagent_result_ok(r) AS coalesce(json_type(r) = 'OBJ
     AND json_extract_string(r, '$.status') IN ('completed', 'error', 'stopped')
     AND pr_is_num(json_extract(r, '$.timestamp'));
 
-CREATE OR REPLACE MACRO pr_kind_ok(v, kind) AS CASE kind
+-- mp: pr_message_parts(v), computed once by the caller when kind = 'message'.
+CREATE OR REPLACE MACRO pr_kind_ok(v, kind, mp) AS CASE kind
     WHEN 'string' THEN pr_is_str(v)
     WHEN 'int' THEN pr_is_int(v)
     WHEN 'number' THEN pr_is_num(v)
     WHEN 'bool' THEN coalesce(json_type(v) = 'BOOLEAN', false)
-    WHEN 'message' THEN pr_message_ok(v)
+    WHEN 'message' THEN pr_message_ok(mp)
     WHEN 'subagent_result' THEN pr_subagent_result_ok(v)
     WHEN 'int_list' THEN pr_all(v, lambda x: pr_is_int(x))
     END;
@@ -85,10 +91,10 @@ CREATE OR REPLACE MACRO pr_entry_rules() AS TABLE
     ) AS t(type, pos, field, kind, required);
 
 -- NULL when the field is fine, else the quarantine reason.
-CREATE OR REPLACE MACRO pr_field_problem(v, kind, required) AS CASE
+CREATE OR REPLACE MACRO pr_field_problem(v, kind, required, mp) AS CASE
     WHEN v IS NULL THEN CASE WHEN required THEN 'missing_field' END
     WHEN json_type(v) = 'NULL' AND NOT required THEN NULL
-    WHEN pr_kind_ok(v, kind) THEN NULL
+    WHEN pr_kind_ok(v, kind, mp) THEN NULL
     ELSE 'wrong_type' END;
 
 -- Timestamps as the harness stores them: ISO-8601 text ('...T...Z'),

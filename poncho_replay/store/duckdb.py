@@ -24,7 +24,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 
@@ -46,7 +46,13 @@ __all__ = ["MAX_APPEND_ATTEMPTS", "DuckDBStore"]
 MAX_APPEND_ATTEMPTS = 10
 """Compute-max(seq)-and-insert attempts before an append gives up (upstream: 3)."""
 
-_JSON_COLUMNS = ("data", "tool_result_archive", "harness_messages", "continuation_messages", "channel_meta")
+_JSON_COLUMNS = (
+    "data",
+    "tool_result_archive",
+    "harness_messages",
+    "continuation_messages",
+    "channel_meta",
+)
 _ROW_FIELDS = {f for f in ConversationRow.__dataclass_fields__}
 _CONFLICTS = (duckdb.TransactionException, duckdb.ConstraintException)
 _LOCK_STRIPES = [threading.Lock() for _ in range(64)]
@@ -115,7 +121,7 @@ class DuckDBStore(RowStore):
         if self._owns_connection:
             self._con.close()
 
-    def __enter__(self) -> DuckDBStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -141,7 +147,9 @@ class DuckDBStore(RowStore):
     def _rows(self, query: str, **params: Any) -> list[ConversationRow]:
         cur = self._cursor()
         try:
-            cur.execute(_queries()[query], {"source": self.source, "agent": self.agent_id, **params})
+            cur.execute(
+                _queries()[query], {"source": self.source, "agent": self.agent_id, **params}
+            )
             names = [d[0] for d in cur.description]
             return [_to_row(dict(zip(names, values, strict=True))) for values in cur.fetchall()]
         except duckdb.Error as exc:
@@ -172,7 +180,9 @@ class DuckDBStore(RowStore):
         return self._rows(
             "summary_rows",
             all_tenants=all_tenants,
-            tenant_id=None if all_tenants else (tenant_id if tenant_id is not None else "__default__"),
+            tenant_id=None
+            if all_tenants
+            else (tenant_id if tenant_id is not None else "__default__"),
             owner_id=owner_id,
         )
 
@@ -182,7 +192,10 @@ class DuckDBStore(RowStore):
     def get_status_snapshot(self, conversation_id: str) -> StatusSnapshot | None:
         cur = self._cursor()
         try:
-            cur.execute(_queries()["status_row"], {"source": self.source, "agent": self.agent_id, "id": conversation_id})
+            cur.execute(
+                _queries()["status_row"],
+                {"source": self.source, "agent": self.agent_id, "id": conversation_id},
+            )
             names = [d[0] for d in cur.description]
             found = cur.fetchone()
         except duckdb.Error as exc:
@@ -190,13 +203,21 @@ class DuckDBStore(RowStore):
         if found is None:
             return None
         values = dict(zip(names, found, strict=True))
-        run_status, has_continuation = values.pop("run_status"), values.pop("has_continuation_messages")
+        run_status, has_continuation = (
+            values.pop("run_status"),
+            values.pop("has_continuation_messages"),
+        )
         return row_to_status(_to_row(values), run_status, bool(has_continuation))
 
     # --- entries ---------------------------------------------------------------------------
 
     def _append_payloads(
-        self, conversation_id: str, agent_id: str, tenant_id: str, payloads: list[JsonDict], now: int
+        self,
+        conversation_id: str,
+        agent_id: str,
+        tenant_id: str,
+        payloads: list[JsonDict],
+        now: int,
     ) -> int:
         ids = [p["id"] for p in payloads]
         batch = {
@@ -216,7 +237,10 @@ class DuckDBStore(RowStore):
                 try:
                     cur.begin()
                     first = self._max_seq(cur, conversation_id) + 1
-                    cur.execute(_queries()["insert_entries"], {**batch, "seqs": list(range(first, first + len(ids)))})
+                    cur.execute(
+                        _queries()["insert_entries"],
+                        {**batch, "seqs": list(range(first, first + len(ids)))},
+                    )
                     cur.commit()
                     return first
                 except _CONFLICTS as exc:
@@ -229,7 +253,9 @@ class DuckDBStore(RowStore):
                         raise duplicate_id_error(conversation_id, reused) from exc
                 except duckdb.Error as exc:
                     _rollback(cur)
-                    raise StoreError(f"conversation {conversation_id}: append failed: {exc}") from exc
+                    raise StoreError(
+                        f"conversation {conversation_id}: append failed: {exc}"
+                    ) from exc
         raise StoreError(
             f"conversation {conversation_id}: append gave up after {MAX_APPEND_ATTEMPTS} attempts "
             f"(concurrent writers kept taking the same seqs): {last}"
@@ -255,7 +281,10 @@ class DuckDBStore(RowStore):
             after_seq=after_seq,
             limit=limit,
         )
-        return [stored_entry({**json.loads(payload), "id": id_}, seq, created) for seq, id_, payload, created in rows]
+        return [
+            stored_entry({**json.loads(payload), "id": id_}, seq, created)
+            for seq, id_, payload, created in rows
+        ]
 
 
 def _to_row(values: dict[str, Any]) -> ConversationRow:

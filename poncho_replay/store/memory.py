@@ -106,7 +106,8 @@ class MemoryStore(RowStore):
             rows = [
                 r
                 for r in self._rows.values()
-                if r.parent_conversation_id == parent_conversation_id and r.parent_message_id is not None
+                if r.parent_conversation_id == parent_conversation_id
+                and r.parent_message_id is not None
             ]
             return _newest_first(rows)
 
@@ -115,10 +116,17 @@ class MemoryStore(RowStore):
             row = self._rows.get(conversation_id)
             if row is None:
                 return None
-            return row_to_status(row, row.data.get("runStatus"), row.continuation_messages is not None)
+            return row_to_status(
+                row, row.data.get("runStatus"), row.continuation_messages is not None
+            )
 
     def _append_payloads(
-        self, conversation_id: str, agent_id: str, tenant_id: str, payloads: list[JsonDict], now: int
+        self,
+        conversation_id: str,
+        agent_id: str,
+        tenant_id: str,
+        payloads: list[JsonDict],
+        now: int,
     ) -> int:
         with self._lock:
             reused = [p["id"] for p in payloads if p["id"] in self._entry_ids]
@@ -145,7 +153,7 @@ class MemoryStore(RowStore):
             if after_seq is not None:
                 log = [e for e in log if e.seq > after_seq]
             if limit is not None:
-                log = log
+                log = log[:limit]
             return [stored_entry(copy.deepcopy(e.payload), e.seq, e.created_at) for e in log]
 
 

@@ -31,7 +31,13 @@ from poncho_replay.store.base import DEFAULT_TENANT
 
 HEAVY_FIELDS = ("_toolResultArchive", "_harnessMessages", "_continuationMessages")
 """Conversation fields the harness keeps out of ``data`` (migration 3 on)."""
-INIT_FIELDS = ("parentConversationId", "parentMessageId", "threadMeta", "subagentMeta", "channelMeta")
+INIT_FIELDS = (
+    "parentConversationId",
+    "parentMessageId",
+    "threadMeta",
+    "subagentMeta",
+    "channelMeta",
+)
 """``create(init=...)`` keys copied onto a new conversation when given."""
 RUN_STATUSES = ("running", "idle")
 
@@ -74,7 +80,12 @@ class ConversationRow:
 
 
 def new_conversation(
-    conversation_id: str, owner_id: str, title: str, tenant_id: str | None, init: JsonDict | None, now: int
+    conversation_id: str,
+    owner_id: str,
+    title: str,
+    tenant_id: str | None,
+    init: JsonDict | None,
+    now: int,
 ) -> JsonDict:
     """The object ``create`` stores and returns (title already normalised)."""
     init = init or {}
@@ -115,7 +126,9 @@ def conversation_to_row(conv: JsonDict, agent_id: str) -> ConversationRow:
         continuation_messages=heavy["_continuationMessages"],
         parent_conversation_id=conv.get("parentConversationId"),
         has_pending_approvals=1 if conv.get("pendingApprovals") else 0,
-        channel_meta=copy.deepcopy(conv["channelMeta"]) if truthy(conv.get("channelMeta")) else None,
+        channel_meta=copy.deepcopy(conv["channelMeta"])
+        if truthy(conv.get("channelMeta"))
+        else None,
         parent_message_id=conv.get("parentMessageId"),
     )
 
@@ -127,7 +140,10 @@ def row_to_conversation(row: ConversationRow, *, with_archive: bool) -> JsonDict
     3 (heavy fields still inside ``data``) read the same way they do upstream.
     """
     conv = copy.deepcopy(row.data)
-    columns = {"_harnessMessages": row.harness_messages, "_continuationMessages": row.continuation_messages}
+    columns = {
+        "_harnessMessages": row.harness_messages,
+        "_continuationMessages": row.continuation_messages,
+    }
     if with_archive:
         columns["_toolResultArchive"] = row.tool_result_archive
     conv.update({k: copy.deepcopy(v) for k, v in columns.items() if v is not None})
@@ -183,7 +199,9 @@ def validate_batch(conversation_id: str, entries: Sequence[JsonDict | Any]) -> l
         payload = copy.deepcopy(entry_to_dict(entry))
         if payload["id"] in seen:
             raise BadEntryError(
-                f"id {payload['id']!r} appears twice in one batch", field="id", conversation_id=conversation_id
+                f"id {payload['id']!r} appears twice in one batch",
+                field="id",
+                conversation_id=conversation_id,
             )
         seen.add(payload["id"])
         payloads.append(payload)
@@ -195,7 +213,9 @@ def stored_entry(payload: JsonDict, seq: int, created_at: int) -> JsonDict:
     return {**payload, "seq": seq, "createdAt": created_at}
 
 
-def stamp(conversation_id: str, payloads: Sequence[JsonDict], first_seq: int, now: int) -> list[Entry]:
+def stamp(
+    conversation_id: str, payloads: Sequence[JsonDict], first_seq: int, now: int
+) -> list[Entry]:
     """The stored entries ``appendEntries`` returns: consecutive seqs, one createdAt."""
     return [
         parse_entry(stored_entry(p, first_seq + i, now), conversation_id=conversation_id)
@@ -206,5 +226,7 @@ def stamp(conversation_id: str, payloads: Sequence[JsonDict], first_seq: int, no
 def duplicate_id_error(conversation_id: str, ids: Sequence[str]) -> BadEntryError:
     """The error for a batch reusing ids already stored (ids are unique table-wide)."""
     return BadEntryError(
-        f"id already used by a stored entry: {', '.join(sorted(ids))}", field="id", conversation_id=conversation_id
+        f"id already used by a stored entry: {', '.join(sorted(ids))}",
+        field="id",
+        conversation_id=conversation_id,
     )

@@ -109,7 +109,12 @@ class RowStore(abc.ABC):
 
     @abc.abstractmethod
     def _append_payloads(
-        self, conversation_id: str, agent_id: str, tenant_id: str, payloads: list[JsonDict], now: int
+        self,
+        conversation_id: str,
+        agent_id: str,
+        tenant_id: str,
+        payloads: list[JsonDict],
+        now: int,
     ) -> int:
         """Persist a validated batch atomically after the conversation's max seq.
 
@@ -152,7 +157,9 @@ class RowStore(abc.ABC):
             return []
         payloads = validate_batch(conversation_id, entries)
         now = self.clock()
-        first = self._append_payloads(conversation_id, agent_id, normalize_tenant(tenant_id), payloads, now)
+        first = self._append_payloads(
+            conversation_id, agent_id, normalize_tenant(tenant_id), payloads, now
+        )
         return stamp(conversation_id, payloads, first, now)
 
     def read_entries(
@@ -189,7 +196,10 @@ class RowStore(abc.ABC):
             return None
         conversation = parse_conversation(row_to_conversation(row, with_archive=with_archive))
         return rebuild_conversation(
-            conversation, self._lazy_entries(conversation_id), policy=self.policy, cutover=self.read_cutover
+            conversation,
+            self._lazy_entries(conversation_id),
+            policy=self.policy,
+            cutover=self.read_cutover,
         )
 
     def _lazy_entries(self, conversation_id: str) -> Iterator[JsonDict]:
@@ -206,7 +216,9 @@ class RowStore(abc.ABC):
         found = (self.get(s.conversation_id) for s in self.list_summaries(owner_id, tenant_id))
         return [c for c in found if c is not None]
 
-    def list_summaries(self, owner_id: str | None = None, tenant_id: Any = ALL_TENANTS) -> list[ConversationSummary]:
+    def list_summaries(
+        self, owner_id: str | None = None, tenant_id: Any = ALL_TENANTS
+    ) -> list[ConversationSummary]:
         """Summaries newest ``updatedAt`` first (ties by id).
 
         ``tenant_id``: omitted = every tenant, None = the default tenant, a
@@ -232,7 +244,9 @@ class RowStore(abc.ABC):
         ``subagentMeta``, ``channelMeta``).
         """
         now = self.clock()
-        conv = new_conversation(str(uuid.uuid4()), owner_id, normalize_title(title), tenant_id, init, now)
+        conv = new_conversation(
+            str(uuid.uuid4()), owner_id, normalize_title(title), tenant_id, init, now
+        )
         self._insert_row(conversation_to_row(conv, self.agent_id))
         return parse_conversation(conv)
 
@@ -266,7 +280,9 @@ class RowStore(abc.ABC):
         """Delete the conversation row; whether it existed. Its entries stay, as upstream."""
         return self._delete_row(conversation_id)
 
-    def append_subagent_result(self, conversation_id: str, result: PendingSubagentResult | JsonDict) -> None:
+    def append_subagent_result(
+        self, conversation_id: str, result: PendingSubagentResult | JsonDict
+    ) -> None:
         """get -> append to ``pendingSubagentResults`` -> update (a no-op for an unknown id).
 
         Through the 0.58 cutover, ``get`` rebuilds the pending list from the

@@ -69,7 +69,13 @@ def harness(entry_id: str, role: str, text: str, turn: str = "t1") -> JsonDict:
 
 
 def result(subagent_id: str, text: str) -> JsonDict:
-    return {"subagentId": subagent_id, "task": "look it up", "status": "completed", "result": text, "timestamp": T0}
+    return {
+        "subagentId": subagent_id,
+        "task": "look it up",
+        "status": "completed",
+        "result": text,
+        "timestamp": T0,
+    }
 
 
 class StoreContract:
@@ -116,16 +122,25 @@ class StoreContract:
         assert store.append_entries("c1", "agent", None, []) == []
         assert store.read_entries("c1") == []
 
-    def test_append_assigns_consecutive_seqs_and_one_created_at(self, store: Any, clock: FakeClock) -> None:
+    def test_append_assigns_consecutive_seqs_and_one_created_at(
+        self, store: Any, clock: FakeClock
+    ) -> None:
         clock.now = T0 + 42
-        stored = store.append_entries("c1", "agent", None, [harness("a", "user", "q"), harness("b", "assistant", "r")])
-        assert [(e.id, e.seq, e.created_at) for e in stored] == [("a", 1, T0 + 42), ("b", 2, T0 + 42)]
+        stored = store.append_entries(
+            "c1", "agent", None, [harness("a", "user", "q"), harness("b", "assistant", "r")]
+        )
+        assert [(e.id, e.seq, e.created_at) for e in stored] == [
+            ("a", 1, T0 + 42),
+            ("b", 2, T0 + 42),
+        ]
         clock.now = T0 + 99
         more = store.append_entries("c1", "agent", None, [harness("c", "user", "q2")])
         assert [(e.id, e.seq, e.created_at) for e in more] == [("c", 3, T0 + 99)]
 
     def test_seq_spaces_are_per_conversation(self, store: Any) -> None:
-        store.append_entries("c1", "agent", None, [harness("a", "user", "x"), harness("b", "user", "y")])
+        store.append_entries(
+            "c1", "agent", None, [harness("a", "user", "x"), harness("b", "user", "y")]
+        )
         other = store.append_entries("c2", "agent", "t", [harness("c", "user", "z")])
         assert other[0].seq == 1
         assert [e.seq for e in store.read_entries("c1")] == [1, 2]
@@ -133,7 +148,9 @@ class StoreContract:
     def test_returned_entries_equal_what_is_read_back(self, store: Any) -> None:
         entry = with_id(
             "u1",
-            user_message_entry(msg("user", [{"type": "text", "text": "hi"}], id="m1", _subagentCallback=True), "t1"),
+            user_message_entry(
+                msg("user", [{"type": "text", "text": "hi"}], id="m1", _subagentCallback=True), "t1"
+            ),
         )
         entry["extraKey"] = {"kept": [1, 2]}
         stored = store.append_entries("c1", "owner-a", None, [entry])
@@ -147,13 +164,18 @@ class StoreContract:
             with_id("a", assistant_message_entry(msg("assistant", "hi"), "t1", "run1")),
             with_id("am", assistant_amendment_entry("a", " more")),
             harness("h", "user", "hidden"),
-            with_id("c", compaction_entry(msg("user", "summary"), 4, tokens_before=1000, tokens_after=100)),
+            with_id(
+                "c",
+                compaction_entry(msg("user", "summary"), 4, tokens_before=1000, tokens_after=100),
+            ),
             with_id("s", subagent_result_entry(result("sa1", "done"))),
             with_id("cb", callback_started_entry([6])),
         ]
         store.append_entries("c1", "agent", None, batch)
         read = store.read_entries("c1")
-        assert [e.to_dict() for e in read] == [{**e, "seq": i + 1, "createdAt": T0} for i, e in enumerate(batch)]
+        assert [e.to_dict() for e in read] == [
+            {**e, "seq": i + 1, "createdAt": T0} for i, e in enumerate(batch)
+        ]
 
     # --- readEntries ------------------------------------------------------------------
 
@@ -179,7 +201,9 @@ class StoreContract:
 
     def test_types_filter_and_empty_types_means_all(self, log: Any) -> None:
         assert [e.seq for e in log.read_entries("c1", types=["harness_message"])] == [2, 3, 6]
-        assert [e.seq for e in log.read_entries("c1", types=["user_message", "assistant_message"])] == [1, 4, 5]
+        assert [
+            e.seq for e in log.read_entries("c1", types=["user_message", "assistant_message"])
+        ] == [1, 4, 5]
         assert len(log.read_entries("c1", types=[])) == 6
 
     def test_after_seq_then_limit(self, log: Any) -> None:
@@ -187,7 +211,9 @@ class StoreContract:
         assert [e.seq for e in log.read_entries("c1", after_seq=0)] == [1, 2, 3, 4, 5, 6]
         assert [e.seq for e in log.read_entries("c1", limit=2)] == [1, 2]
         assert log.read_entries("c1", limit=0) == []
-        assert [e.seq for e in log.read_entries("c1", types=["harness_message"], after_seq=2, limit=1)] == [3]
+        assert [
+            e.seq for e in log.read_entries("c1", types=["harness_message"], after_seq=2, limit=1)
+        ] == [3]
 
     def test_unknown_conversation_reads_empty(self, log: Any) -> None:
         assert log.read_entries("nope") == []
@@ -196,7 +222,9 @@ class StoreContract:
 
     def test_unknown_type_rejects_the_batch(self, log: Any) -> None:
         with pytest.raises(BadEntryError) as err:
-            log.append_entries("c1", "agent", None, [harness("ok", "user", "x"), {"id": "z", "type": "telepathy"}])
+            log.append_entries(
+                "c1", "agent", None, [harness("ok", "user", "x"), {"id": "z", "type": "telepathy"}]
+            )
         assert err.value.field == "type" and err.value.conversation_id == "c1"
         assert [e.seq for e in log.read_entries("c1")] == [1, 2, 3, 4, 5, 6]
 
@@ -210,21 +238,27 @@ class StoreContract:
 
     def test_missing_id_rejects_the_batch(self, log: Any) -> None:
         with pytest.raises(BadEntryError) as err:
-            log.append_entries("c2", "agent", None, [harness_message_entries([msg("user", "x")], "t")[0]])
+            log.append_entries(
+                "c2", "agent", None, [harness_message_entries([msg("user", "x")], "t")[0]]
+            )
         assert err.value.field == "id"
         assert log.read_entries("c2") == []
 
     def test_id_already_stored_rejects_the_batch(self, log: Any) -> None:
         # Ids are unique across the whole table, not per conversation.
         with pytest.raises(BadEntryError) as err:
-            log.append_entries("c2", "agent", None, [harness("fresh", "user", "x"), harness("h2", "user", "y")])
+            log.append_entries(
+                "c2", "agent", None, [harness("fresh", "user", "x"), harness("h2", "user", "y")]
+            )
         assert "h2" in str(err.value) and err.value.field == "id"
         assert log.read_entries("c2") == []
         assert log.append_entries("c2", "agent", None, [harness("fresh", "user", "x")])[0].seq == 1
 
     def test_id_twice_in_one_batch_rejects_the_batch(self, store: Any) -> None:
         with pytest.raises(BadEntryError):
-            store.append_entries("c1", "agent", None, [harness("d", "user", "x"), harness("d", "user", "y")])
+            store.append_entries(
+                "c1", "agent", None, [harness("d", "user", "x"), harness("d", "user", "y")]
+            )
         assert store.read_entries("c1") == []
 
     # --- create / get / update ----------------------------------------------------------
@@ -242,7 +276,10 @@ class StoreContract:
         }
         assert store.get(conv.conversation_id).to_dict() == conv.to_dict()
 
-    @pytest.mark.parametrize(("given", "stored"), [("  Trip  ", "Trip"), ("   ", "New conversation"), ("", "New conversation")])
+    @pytest.mark.parametrize(
+        ("given", "stored"),
+        [("  Trip  ", "Trip"), ("   ", "New conversation"), ("", "New conversation")],
+    )
     def test_create_normalises_titles(self, store: Any, given: str, stored: str) -> None:
         conv = store.create("o", given)
         assert conv.title == stored
@@ -300,7 +337,9 @@ class StoreContract:
         assert "_toolResultArchive" not in light
         assert light["_harnessMessages"] == [msg("user", "h")]
         assert light["_continuationMessages"] == [msg("assistant", "c")]
-        assert store.get_with_archive(cid).to_dict()["_toolResultArchive"] == {"tr1": {"payload": "big"}}
+        assert store.get_with_archive(cid).to_dict()["_toolResultArchive"] == {
+            "tr1": {"payload": "big"}
+        }
         # A light get -> update keeps the archive.
         store.update(store.get(cid))
         assert store.get_with_archive(cid).tool_result_archive == {"tr1": {"payload": "big"}}
@@ -319,10 +358,22 @@ class StoreContract:
 
     def test_update_unknown_conversation_inserts_it(self, store: Any, clock: FakeClock) -> None:
         clock.now = T0 + 7
-        store.update({"conversationId": "ext", "title": "t", "messages": [], "ownerId": "o", "tenantId": None,
-                      "createdAt": 0, "updatedAt": 1})
+        store.update(
+            {
+                "conversationId": "ext",
+                "title": "t",
+                "messages": [],
+                "ownerId": "o",
+                "tenantId": None,
+                "createdAt": 0,
+                "updatedAt": 1,
+            }
+        )
         got = store.get("ext")
-        assert (got.updated_at, got.created_at) == (T0 + 7, T0 + 7)  # falsy createdAt takes updatedAt
+        assert (got.updated_at, got.created_at) == (
+            T0 + 7,
+            T0 + 7,
+        )  # falsy createdAt takes updatedAt
 
     def test_unknown_fields_survive(self, store: Any) -> None:
         conv = store.create("o", "t").to_dict()
@@ -339,7 +390,12 @@ class StoreContract:
     def fleet(self, store: Any, clock: FakeClock) -> dict[str, str]:
         ids = {}
         for i, (name, owner, tenant) in enumerate(
-            [("a", "ines", None), ("b", "kenji", "northwind"), ("c", "ines", "northwind"), ("d", "kenji", None)]
+            [
+                ("a", "ines", None),
+                ("b", "kenji", "northwind"),
+                ("c", "ines", "northwind"),
+                ("d", "kenji", None),
+            ]
         ):
             clock.now = T0 + 1000 * i
             ids[name] = store.create(owner, name, tenant).conversation_id
@@ -349,7 +405,12 @@ class StoreContract:
 
     def test_summaries_newest_first(self, store: Any, fleet: dict[str, str]) -> None:
         assert [s.title for s in store.list_summaries()] == ["a", "d", "c", "b"]
-        assert [s.updated_at for s in store.list_summaries()] == [T0 + 10_000, T0 + 3000, T0 + 2000, T0 + 1000]
+        assert [s.updated_at for s in store.list_summaries()] == [
+            T0 + 10_000,
+            T0 + 3000,
+            T0 + 2000,
+            T0 + 1000,
+        ]
 
     def test_summary_filters(self, store: Any, fleet: dict[str, str]) -> None:
         assert [s.title for s in store.list_summaries(tenant_id=None)] == ["a", "d"]
@@ -380,14 +441,20 @@ class StoreContract:
         assert by_title["d"]["tenantId"] is None and by_title["d"]["hasPendingApprovals"] is False
         assert "parentConversationId" not in by_title["d"] and "channelMeta" not in by_title["d"]
 
-    def test_list_returns_full_conversations_in_summary_order(self, store: Any, fleet: dict[str, str]) -> None:
+    def test_list_returns_full_conversations_in_summary_order(
+        self, store: Any, fleet: dict[str, str]
+    ) -> None:
         convs = store.list(tenant_id="northwind")
         assert [c.title for c in convs] == ["c", "b"]
         assert convs[0].to_dict() == store.get(fleet["c"]).to_dict()
 
     def test_status_snapshot_reads_columns(self, store: Any, fleet: dict[str, str]) -> None:
         conv = store.get(fleet["b"]).to_dict()
-        conv.update(runStatus="running", _continuationMessages=[msg("user", "go on")], parentConversationId="p1")
+        conv.update(
+            runStatus="running",
+            _continuationMessages=[msg("user", "go on")],
+            parentConversationId="p1",
+        )
         store.update(conv)
         assert store.get_status_snapshot(fleet["b"]).to_dict() == {
             "conversationId": fleet["b"],
@@ -401,8 +468,12 @@ class StoreContract:
             "runStatus": "running",
         }
 
-    @pytest.mark.parametrize(("run_status", "shown"), [("idle", "idle"), ("stopped", None), (None, None)])
-    def test_status_snapshot_run_status(self, store: Any, fleet: dict[str, str], run_status: Any, shown: Any) -> None:
+    @pytest.mark.parametrize(
+        ("run_status", "shown"), [("idle", "idle"), ("stopped", None), (None, None)]
+    )
+    def test_status_snapshot_run_status(
+        self, store: Any, fleet: dict[str, str], run_status: Any, shown: Any
+    ) -> None:
         conv = store.get(fleet["d"]).to_dict()
         if run_status is not None:
             conv["runStatus"] = run_status
@@ -414,12 +485,18 @@ class StoreContract:
     def test_list_threads(self, store: Any, clock: FakeClock) -> None:
         parent = store.create("o", "parent").conversation_id
         clock.now = T0 + 1
-        store.create("o", "old thread", None, {"parentConversationId": parent, "parentMessageId": "m1"})
+        store.create(
+            "o", "old thread", None, {"parentConversationId": parent, "parentMessageId": "m1"}
+        )
         clock.now = T0 + 2
         store.create("o", "subagent", None, {"parentConversationId": parent})
         clock.now = T0 + 3
-        newest = store.create("o", "new thread", None, {"parentConversationId": parent, "parentMessageId": "m2"})
-        store.create("o", "elsewhere", None, {"parentConversationId": "other", "parentMessageId": "m3"})
+        newest = store.create(
+            "o", "new thread", None, {"parentConversationId": parent, "parentMessageId": "m2"}
+        )
+        store.create(
+            "o", "elsewhere", None, {"parentConversationId": "other", "parentMessageId": "m3"}
+        )
         threads = store.list_threads(parent)
         assert [t.title for t in threads] == ["new thread", "old thread"]
         assert threads[0].parent_conversation_id == parent
@@ -449,7 +526,10 @@ class StoreContract:
         cid = store.create("o", "t").conversation_id
         store.append_subagent_result(cid, result("s1", "one"))
         store.append_subagent_result(cid, result("s2", "two"))
-        assert [r["subagentId"] for r in store.get(cid).to_dict()["pendingSubagentResults"]] == ["s1", "s2"]
+        assert [r["subagentId"] for r in store.get(cid).to_dict()["pendingSubagentResults"]] == [
+            "s1",
+            "s2",
+        ]
 
     def test_clear_callback_lock_removes_the_key(self, store: Any, clock: FakeClock) -> None:
         conv = store.create("o", "t").to_dict()
@@ -486,7 +566,10 @@ class StoreContract:
                 with_id("s1", subagent_result_entry(result("sa1", "first"))),  # 6
                 with_id("s2", subagent_result_entry(result("sa2", "second"))),  # 7
                 with_id("cb", callback_started_entry([6])),  # 8
-                with_id("hu", user_message_entry(msg("user", "[Subagent Result] first"), "t2", hidden=True)),  # 9
+                with_id(
+                    "hu",
+                    user_message_entry(msg("user", "[Subagent Result] first"), "t2", hidden=True),
+                ),  # 9
                 with_id("c1", compaction_entry(msg("user", "SUMMARY"), 3)),  # 10
                 harness("h3", "user", "q2", "t3"),  # 11
             ],
@@ -497,7 +580,11 @@ class StoreContract:
         store, cid = logged
         for got in (store.get(cid).to_dict(), store.get_with_archive(cid).to_dict()):
             # LLM context: the latest compaction's summary, then harness messages with seq >= 3.
-            assert got["_harnessMessages"] == [msg("user", "SUMMARY"), msg("assistant", "r1"), msg("user", "q2")]
+            assert got["_harnessMessages"] == [
+                msg("user", "SUMMARY"),
+                msg("assistant", "r1"),
+                msg("user", "q2"),
+            ]
             # Display: visible user messages and amended assistant messages.
             assert got["messages"] == [msg("user", "q1"), msg("assistant", "r1 +more")]
             # Pending: results whose seq no callback consumed.
@@ -506,7 +593,9 @@ class StoreContract:
             assert got["pendingApprovals"] == [{"approvalId": "keep"}]
             assert got["_continuationMessages"] == [msg("user", "keep")]
 
-    def test_cutover_off_returns_the_blob_and_nothing_was_written_back(self, logged: tuple[Any, str]) -> None:
+    def test_cutover_off_returns_the_blob_and_nothing_was_written_back(
+        self, logged: tuple[Any, str]
+    ) -> None:
         store, cid = logged
         store.get(cid)
         store.read_cutover = False
@@ -523,10 +612,16 @@ class StoreContract:
         store.read_cutover = None
         assert store.get(cid).to_dict()["messages"] == [msg("user", "BLOB")]
         store.read_cutover = True  # an explicit setting beats the environment
-        assert store.get(cid).to_dict()["messages"] == [msg("user", "q1"), msg("assistant", "r1 +more")]
+        assert store.get(cid).to_dict()["messages"] == [
+            msg("user", "q1"),
+            msg("assistant", "r1 +more"),
+        ]
         monkeypatch.setenv("PONCHO_READ_ENTRIES", "1")  # anything but "0" keeps it on
         store.read_cutover = None
-        assert store.get(cid).to_dict()["messages"] == [msg("user", "q1"), msg("assistant", "r1 +more")]
+        assert store.get(cid).to_dict()["messages"] == [
+            msg("user", "q1"),
+            msg("assistant", "r1 +more"),
+        ]
         monkeypatch.delenv("PONCHO_READ_ENTRIES")
         store.read_cutover = False
         assert store.get(cid).to_dict()["messages"] == [msg("user", "BLOB")]
@@ -535,18 +630,26 @@ class StoreContract:
         conv = cutover_store.create("o", "t").to_dict()
         conv["messages"] = [msg("user", "only blob")]
         cutover_store.update(conv)
-        assert cutover_store.get(conv["conversationId"]).to_dict()["messages"] == [msg("user", "only blob")]
+        assert cutover_store.get(conv["conversationId"]).to_dict()["messages"] == [
+            msg("user", "only blob")
+        ]
 
-    def test_cutover_with_only_harness_entries_empties_the_display(self, cutover_store: Any) -> None:
+    def test_cutover_with_only_harness_entries_empties_the_display(
+        self, cutover_store: Any
+    ) -> None:
         conv = cutover_store.create("o", "t").to_dict()
         conv["messages"] = [msg("user", "BLOB")]
         cutover_store.update(conv)
-        cutover_store.append_entries(conv["conversationId"], "o", None, [harness("h", "user", "from log")])
+        cutover_store.append_entries(
+            conv["conversationId"], "o", None, [harness("h", "user", "from log")]
+        )
         got = cutover_store.get(conv["conversationId"]).to_dict()
         # A non-empty log replaces the blob even where it has nothing to say.
         assert got["messages"] == [] and got["_harnessMessages"] == [msg("user", "from log")]
 
-    def test_get_modify_update_writes_the_rebuilt_transcript_back(self, logged: tuple[Any, str]) -> None:
+    def test_get_modify_update_writes_the_rebuilt_transcript_back(
+        self, logged: tuple[Any, str]
+    ) -> None:
         # SPEC §6: under the 0.58 cutover every get -> modify -> update path
         # persists the log's view into the blob.
         store, cid = logged
@@ -593,4 +696,3 @@ class StoreContract:
         stored = store.append_entries("c1", "o", None, [harness("h", "user", "x")])
         stored[0].message.content = "changed"
         assert store.read_entries("c1")[0].message.content == "x"
-

@@ -1,0 +1,292 @@
+-- The parity audit, set-based: for every conversation at once, what a rebuild
+-- policy serves against what the blob holds, the harness's own verdict, and
+-- the causes of each divergence with their evidence. Needs schema.sql and
+-- rebuild_fleet.sql first; poncho_replay/audit.py registers the Python
+-- scalar functions used here (audit_canon, audit_custom, js_quote120) and
+-- runs parity_at() with bound parameters.
+--
+-- Fields compared: 'llm' (served _harnessMessages vs the blob's),
+-- 'display' (served messages vs the blob's messages), 'pending' (served
+-- pendingSubagentResults vs the blob's). Positions are 0-based.
+--
+-- Alignment (as Vitess VDiff counts rows): the longest common prefix and the
+-- longest common suffix match; the rest is paired by position: pairs are
+-- `changed`, leftovers `missing_in_entries` (blob only) or
+-- `extra_in_entries` (served only). poncho_replay.audit.align is the Python
+-- twin, held equal by tests.
+
+-- JavaScript's `text.replace(/\s+/g, " ").trim()`: RE2 spells out the
+-- ECMAScript WhiteSpace + LineTerminator set (RE2's \s is narrower).
+CREATE OR REPLACE MACRO js_collapse_ws(t) AS
+    trim(regexp_replace(t,
+        '[\t\n\x{0b}\x{0c}\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]+',
+        ' ', 'g'), ' ');
+
+-- getTextContent: the string content, or the text parts joined (files ignored).
+CREATE OR REPLACE MACRO message_text(m) AS
+    CASE
+        WHEN json_type(m -> 'content') = 'VARCHAR' THEN m ->> 'content'
+        ELSE array_to_string(list_transform(
+            list_filter(json_extract(m, '$.content[*]'), lambda p: p ->> 'type' = 'text'),
+            lambda p: CASE
+                WHEN json_type(p -> 'text') = 'VARCHAR' THEN p ->> 'text'
+                WHEN p -> 'text' IS NULL OR json_type(p -> 'text') = 'NULL' THEN ''
+                ELSE js_to_string((p -> 'text')::VARCHAR) END), '')
+    END;
+
+-- The harness parity projection "<role>:<text>" (dualwrite.project_text).
+CREATE OR REPLACE MACRO message_projection(m) AS
+    coalesce(m ->> 'role', 'undefined') || ':' || js_collapse_ws(message_text(m));
+
+-- Equality of two served/blob items under a comparison mode.
+CREATE OR REPLACE MACRO audit_eq(mode, field, a, b) AS
+    CASE
+        WHEN mode = 'text' AND field <> 'pending'
+            THEN message_projection(a) = message_projection(b)
+        WHEN mode = 'custom'
+            THEN audit_custom(field, a::VARCHAR) IS NOT DISTINCT FROM audit_custom(field, b::VARCHAR)
+        WHEN a::VARCHAR = b::VARCHAR THEN true
+        ELSE audit_canon(a::VARCHAR) = audit_canon(b::VARCHAR)
+    END;
+
+-- The blob's three arrays, one row per item. A missing or non-array field is empty.
+CREATE OR REPLACE MACRO audit_blob_items(src := NULL) AS TABLE
+    WITH arrays AS (
+        SELECT source, id AS conversation_id, 'llm' AS field, harness_messages AS arr
+        FROM conversations WHERE src IS NULL OR source = src
+        UNION ALL
+        SELECT source, id, 'display', data -> 'messages' FROM conversations WHERE src IS NULL OR source = src
+        UNION ALL
+        SELECT source, id, 'pending', data -> 'pendingSubagentResults'
+        FROM conversations WHERE src IS NULL OR source = src
+    ),
+    lists AS (
+        SELECT source, conversation_id, field, json_extract(arr, '$[*]') AS items
+        FROM arrays WHERE json_type(arr) = 'ARRAY'
+    )
+    SELECT source, conversation_id, field,
+           generate_subscripts(items, 1) - 1 AS position, unnest(items) AS item
+    FROM lists;
+
+-- Which fields a policy serves from the log, per conversation (SPEC §3, §6):
+-- '0.58' all three, '0.58.1' pending results only, 'blob' none. No entries:
+-- the blob (fallback). The read cutover assigns llm, display, pending in that
+-- order, so a display error leaves llm rebuilt and display + pending blob.
+CREATE OR REPLACE MACRO audit_plan(policy, src := NULL) AS TABLE
+    WITH n AS (
+        SELECT source, conversation_id, count(*) AS n_entries
+        FROM conversation_entries WHERE src IS NULL OR source = src GROUP BY ALL
+    ),
+    err AS (
+        SELECT source, conversation_id,
+               bool_or(field = 'display') AS display_err, bool_or(field = 'pending') AS pending_err,
+               arg_min(reason, CASE field WHEN 'display' THEN 0 ELSE 1 END) AS first_reason
+        FROM rebuild_errors_at(src := src) GROUP BY ALL
+    )
+    SELECT c.source, c.id AS conversation_id, coalesce(n.n_entries, 0) AS n_entries,
+           coalesce(err.display_err, false) AS display_err,
+           coalesce(err.pending_err, false) AS pending_err,
+           policy = '0.58' AND coalesce(n.n_entries, 0) > 0 AS llm_log,
+           policy = '0.58' AND coalesce(n.n_entries, 0) > 0 AND NOT coalesce(err.display_err, false) AS display_log,
+           coalesce(n.n_entries, 0) > 0 AND (
+               (policy = '0.58' AND NOT coalesce(err.display_err, false) AND NOT coalesce(err.pending_err, false))
+               OR (policy = '0.58.1' AND NOT coalesce(err.pending_err, false))) AS pending_log
+    FROM conversations AS c
+    LEFT JOIN n ON n.source = c.source AND n.conversation_id = c.id
+    LEFT JOIN err ON err.source = c.source AND err.conversation_id = c.id
+    WHERE src IS NULL OR c.source = src;
+
+-- What get() returns under a policy, one row per item, with the log seq of
+-- items that come from the log.
+CREATE OR REPLACE MACRO audit_served_items(policy, src := NULL) AS TABLE
+    WITH plan AS (SELECT * FROM audit_plan(policy, src := src))
+    SELECT l.source, l.conversation_id, 'llm' AS field, l.position, l.seq, coalesce(l.message, 'null'::JSON) AS item
+    FROM llm_context_at(src := src) AS l SEMI JOIN plan AS p
+        ON p.source = l.source AND p.conversation_id = l.conversation_id AND p.llm_log
+    UNION ALL
+    SELECT d.source, d.conversation_id, 'display', d.position, d.seq, coalesce(d.message, 'null'::JSON)
+    FROM display_messages_at(src := src) AS d SEMI JOIN plan AS p
+        ON p.source = d.source AND p.conversation_id = d.conversation_id AND p.display_log
+    UNION ALL
+    SELECT r.source, r.conversation_id, 'pending', r.position, r.seq, coalesce(r.result, 'null'::JSON)
+    FROM pending_subagent_results_at(src := src) AS r SEMI JOIN plan AS p
+        ON p.source = r.source AND p.conversation_id = r.conversation_id AND p.pending_log
+    UNION ALL
+    SELECT b.source, b.conversation_id, b.field, b.position, NULL::BIGINT, b.item
+    FROM audit_blob_items(src := src) AS b SEMI JOIN plan AS p
+        ON p.source = b.source AND p.conversation_id = b.conversation_id
+        AND NOT CASE b.field WHEN 'llm' THEN p.llm_log WHEN 'display' THEN p.display_log ELSE p.pending_log END;
+
+-- The full-sequence comparison: one row per (conversation, field), with the
+-- first divergent position and up to three aligned sample pairs from there.
+CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
+    WITH s AS (SELECT * FROM audit_served_items(policy, src := src)),
+    b AS (SELECT * FROM audit_blob_items(src := src)),
+    sn AS (SELECT source, conversation_id, field, count(*) AS n FROM s GROUP BY ALL),
+    bm AS (SELECT source, conversation_id, field, count(*) AS m FROM b GROUP BY ALL),
+    sizes AS (
+        SELECT p.source, p.conversation_id, f.field, coalesce(sn.n, 0) AS n, coalesce(bm.m, 0) AS m
+        FROM audit_plan(policy, src := src) AS p
+        CROSS JOIN (VALUES ('llm'), ('display'), ('pending')) AS f(field)
+        LEFT JOIN sn ON sn.source = p.source AND sn.conversation_id = p.conversation_id AND sn.field = f.field
+        LEFT JOIN bm ON bm.source = p.source AND bm.conversation_id = p.conversation_id AND bm.field = f.field
+    ),
+    fwd AS (  -- first position where the sides differ, within the shorter side
+        SELECT s.source, s.conversation_id, s.field,
+               min(s.position) FILTER (WHERE NOT audit_eq(mode, s.field, s.item, b.item)) AS first_diff
+        FROM s JOIN b USING (source, conversation_id, field, position)
+        GROUP BY ALL
+    ),
+    sr AS (SELECT s.*, z.n - 1 - s.position AS rev FROM s JOIN sizes AS z USING (source, conversation_id, field)),
+    br AS (SELECT b.*, z.m - 1 - b.position AS rev FROM b JOIN sizes AS z USING (source, conversation_id, field)),
+    bwd AS (  -- first position counted from the end where the sides differ
+        SELECT sr.source, sr.conversation_id, sr.field,
+               min(sr.rev) FILTER (WHERE NOT audit_eq(mode, sr.field, sr.item, br.item)) AS first_diff_rev
+        FROM sr JOIN br USING (source, conversation_id, field, rev)
+        GROUP BY ALL
+    ),
+    counted AS (
+        SELECT z.source, z.conversation_id, z.field, z.n, z.m,
+               coalesce(f.first_diff, least(z.n, z.m)) AS prefix,
+               least(coalesce(w.first_diff_rev, least(z.n, z.m)),
+                     least(z.n, z.m) - coalesce(f.first_diff, least(z.n, z.m))) AS suffix
+        FROM sizes AS z
+        LEFT JOIN fwd AS f USING (source, conversation_id, field)
+        LEFT JOIN bwd AS w USING (source, conversation_id, field)
+    ),
+    win AS (  -- the aligned pairs at the first divergence and the two after it
+        SELECT c.source, c.conversation_id, c.field, s.position, s.seq, s.item AS served_item, NULL::JSON AS blob_item
+        FROM counted AS c JOIN s USING (source, conversation_id, field)
+        WHERE c.prefix < greatest(c.n, c.m) AND s.position >= c.prefix AND s.position < c.prefix + 3
+        UNION ALL
+        SELECT c.source, c.conversation_id, c.field, b.position, NULL, NULL, b.item
+        FROM counted AS c JOIN b USING (source, conversation_id, field)
+        WHERE c.prefix < greatest(c.n, c.m) AND b.position >= c.prefix AND b.position < c.prefix + 3
+    ),
+    pairs AS (
+        SELECT source, conversation_id, field, position, max(seq) AS seq,
+               any_value(served_item) AS served_item, any_value(blob_item) AS blob_item
+        FROM win GROUP BY ALL
+    ),
+    samples AS (
+        SELECT source, conversation_id, field,
+               list({'position': position, 'seq': seq, 'entries': served_item, 'blob': blob_item}
+                    ORDER BY position) AS samples
+        FROM pairs GROUP BY ALL
+    )
+    SELECT c.source, c.conversation_id, c.field, c.n AS served, c.m AS blob,
+           c.prefix + c.suffix AS matching,
+           least(c.n, c.m) - c.prefix - c.suffix AS changed,
+           greatest(c.m - c.n, 0) AS missing_in_entries,
+           greatest(c.n - c.m, 0) AS extra_in_entries,
+           CASE WHEN c.prefix < greatest(c.n, c.m) THEN c.prefix END AS first_position,
+           p.seq AS first_seq_entries, p.blob_item AS first_blob_item, p.served_item AS first_served_item,
+           sm.samples
+    FROM counted AS c
+    LEFT JOIN pairs AS p ON p.source = c.source AND p.conversation_id = c.conversation_id
+        AND p.field = c.field AND p.position = c.prefix
+    LEFT JOIN samples AS sm ON sm.source = c.source AND sm.conversation_id = c.conversation_id AND sm.field = c.field;
+
+-- The identity of an item, for following it between the log and the blob:
+-- a message's metadata.id, a subagent result's subagentId@timestamp.
+CREATE OR REPLACE MACRO audit_item_key(field, item) AS
+    CASE WHEN field = 'pending'
+         THEN (item ->> 'subagentId') || '@' || (item -> 'timestamp')::VARCHAR
+         ELSE item -> 'metadata' ->> 'id' END;
+
+-- The harness's own parity check (dualwrite.parity_check), for every
+-- conversation: the log's rebuild (whatever the policy) against the blob,
+-- length first, then the last min(5, n, m) items by role:text projection.
+CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
+    WITH conv AS (
+        SELECT source, id AS conversation_id,
+               json_type(harness_messages) = 'ARRAY' AS has_llm,
+               json_type(data -> 'messages') = 'ARRAY' AS has_display
+        FROM conversations WHERE src IS NULL OR source = src
+    ),
+    log_items AS (
+        SELECT source, conversation_id, 'llm' AS field, position, message AS item FROM llm_context_at(src := src)
+        UNION ALL
+        SELECT source, conversation_id, 'display', position, message FROM display_messages_at(src := src)
+    ),
+    blob_items AS (SELECT * FROM audit_blob_items(src := src) WHERE field <> 'pending'),
+    compared AS (  -- only the sides the harness compares (a blob array to compare with)
+        SELECT i.*, count(*) OVER w AS n FROM log_items AS i JOIN conv AS c USING (source, conversation_id)
+        WHERE (i.field = 'llm' AND c.has_llm) OR (i.field = 'display' AND c.has_display)
+        WINDOW w AS (PARTITION BY i.source, i.conversation_id, i.field)
+    ),
+    blob_n AS (SELECT *, count(*) OVER (PARTITION BY source, conversation_id, field) AS m FROM blob_items),
+    sizes AS (
+        SELECT c.source, c.conversation_id, f.field,
+               coalesce((SELECT any_value(n) FROM compared AS x WHERE x.source = c.source
+                         AND x.conversation_id = c.conversation_id AND x.field = f.field), 0) AS n,
+               coalesce((SELECT any_value(m) FROM blob_n AS x WHERE x.source = c.source
+                         AND x.conversation_id = c.conversation_id AND x.field = f.field), 0) AS m
+        FROM conv AS c, (VALUES ('llm'), ('display')) AS f(field)
+        WHERE (f.field = 'llm' AND c.has_llm) OR (f.field = 'display' AND c.has_display)
+    ),
+    thrown AS (  -- what makes the harness's checker throw (then it logs and stops)
+        SELECT c.source, c.conversation_id,
+               CASE
+                   WHEN c.has_llm AND (
+                        EXISTS (SELECT 1 FROM compared AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
+                                AND x.field = 'llm' AND (x.item IS NULL OR json_type(x.item) = 'NULL'))
+                        OR EXISTS (SELECT 1 FROM blob_items AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
+                                AND x.field = 'llm' AND json_type(x.item) = 'NULL'))
+                       THEN 'Cannot read properties of undefined (reading ''role'')'
+                   WHEN c.has_display AND e.reason IS NOT NULL THEN e.reason
+                   WHEN c.has_display AND (
+                        EXISTS (SELECT 1 FROM compared AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
+                                AND x.field = 'display' AND (x.item IS NULL OR json_type(x.item) = 'NULL'))
+                        OR EXISTS (SELECT 1 FROM blob_items AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
+                                AND x.field = 'display' AND json_type(x.item) = 'NULL'))
+                       THEN 'Cannot read properties of undefined (reading ''role'')'
+               END AS error
+        FROM conv AS c
+        LEFT JOIN (  -- the first assistant_message without an object message, as JavaScript words it
+            SELECT source, conversation_id,
+                   arg_min('Cannot read properties of '
+                           || CASE WHEN payload -> 'message' IS NULL THEN 'undefined' ELSE 'null' END
+                           || ' (reading ''content'')', seq) AS reason
+            FROM conversation_entries
+            WHERE (src IS NULL OR source = src) AND type = 'assistant_message'
+              AND json_type(payload -> 'message') IS DISTINCT FROM 'OBJECT'
+            GROUP BY ALL
+        ) AS e USING (source, conversation_id)
+    ),
+    tails AS (
+        SELECT z.source, z.conversation_id, z.field, t.i,
+               message_projection(l.item) AS ep, message_projection(b.item) AS bp
+        FROM sizes AS z, range(1, 6) AS t(i)
+        JOIN compared AS l ON l.source = z.source AND l.conversation_id = z.conversation_id
+            AND l.field = z.field AND l.position = z.n - t.i
+        JOIN blob_n AS b ON b.source = z.source AND b.conversation_id = z.conversation_id
+            AND b.field = z.field AND b.position = z.m - t.i
+        WHERE t.i <= least(z.n, z.m)
+    ),
+    items AS (
+        SELECT source, conversation_id, CASE field WHEN 'llm' THEN 0 ELSE 100 END AS k,
+               CASE field WHEN 'llm' THEN 'llmContext' ELSE 'display' END
+               || ' length ' || n || ' (entries) vs ' || m || ' (blob)' AS text
+        FROM sizes WHERE n <> m
+        UNION ALL
+        SELECT source, conversation_id, CASE field WHEN 'llm' THEN 0 ELSE 100 END + i,
+               CASE field WHEN 'llm' THEN 'llmContext' ELSE 'display' END
+               || ' tail[-' || i || '] differs: entries=' || js_quote120(ep) || ' blob=' || js_quote120(bp)
+        FROM tails WHERE ep <> bp
+    )
+    SELECT c.source, c.conversation_id,
+           CASE WHEN t.error IS NOT NULL THEN 'threw'
+                WHEN count(i.text) > 0 THEN 'MISMATCH' ELSE 'OK' END AS harness_verdict,
+           CASE WHEN t.error IS NOT NULL THEN []::VARCHAR[]
+                ELSE coalesce(list(i.text ORDER BY i.k) FILTER (WHERE i.text IS NOT NULL), []::VARCHAR[]) END
+               AS harness_mismatches,
+           '[entries-parity] ' || c.conversation_id || CASE
+               WHEN t.error IS NOT NULL THEN ' checker threw (ignored): ' || t.error
+               WHEN count(i.text) > 0 THEN ' MISMATCH (' || count(i.text) || '): '
+                    || string_agg(i.text, ' | ' ORDER BY i.k)
+               ELSE ' OK' END AS harness_log_line
+    FROM conv AS c
+    JOIN thrown AS t USING (source, conversation_id)
+    LEFT JOIN items AS i USING (source, conversation_id)
+    GROUP BY c.source, c.conversation_id, t.error;

@@ -1,0 +1,213 @@
+"""Compaction DataFrames and charts on the bundled harness 0.58.0 sample.
+
+Expected seqs are read off the sample's README and SPEC §3/§5 by hand:
+"Printing press history" logs harness messages at 2, 3, 6, 7, 10, 11 before
+its compaction at 14 (firstKeptSeq 10, guessed to keep the last two), then
+appends the whole compacted transcript again at 15-19; the blob kept the
+summary plus four messages, which are the log's seqs 16-19.
+"Thesis outline" has harness messages 2, 3, 6, 7, 10 (the first summary),
+12, 13 and compactions at 9 (firstKeptSeq 6) and 15 (firstKeptSeq 10).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from poncho_replay.display import blob_first_kept_seq, compactions_df, messages_df
+from poncho_replay.display.charts import compaction_chart, fleet_compaction_chart, save_chart
+from tests.display_sample import (
+    GARDEN,
+    LOG_TRIAGE,
+    MORNING,
+    PRINTING_PRESS,
+    THESIS,
+    sample,
+    sample_ids,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def datasets(chart: object) -> dict[str, list[dict]]:
+    return chart.to_dict()["datasets"]  # type: ignore[attr-defined]
+
+
+def test_compactions_df_printing_press() -> None:
+    blob, entries = sample(PRINTING_PRESS)
+    row = compactions_df(entries, blob).iloc[0].to_dict()
+    assert (row["conversation_id"], row["layer"], row["seq"], row["first_kept_seq"]) == (
+        PRINTING_PRESS,
+        1,
+        14,
+        10,
+    )
+    assert (row["summarized_from"], row["summarized_to"], row["summarized_count"]) == (2, 7, 4)
+    assert (row["kept_from"], row["kept_to"], row["kept_count"]) == (10, 19, 7)
+    assert row["active_to"] == 20 and row["is_latest"]
+    assert (
+        row["tokens_before"] == 3060
+        and pd.isna(row["tokens_after"])
+        and pd.isna(row["tokens_saved"])
+    )
+    assert row["blob_first_kept_seq"] == 16 and row["guess_matches_blob"] is False
+
+
+def test_compactions_df_layered() -> None:
+    blob, entries = sample(THESIS)
+    df = compactions_df(entries, blob)
+    assert df["layer"].tolist() == [1, 2] and df["seq"].tolist() == [9, 15]
+    assert df["first_kept_seq"].tolist() == [6, 10]
+    assert df["summarized_from"].tolist() == [2, 2] and df["summarized_to"].tolist() == [3, 7]
+    assert df["kept_from"].tolist() == [6, 10] and df["kept_to"].tolist() == [13, 13]
+    assert df["kept_count"].tolist() == [
+        5,
+        3,
+    ]  # 6, 7, 10, 12, 13 while the first is latest; 10, 12, 13
+    assert df["active_to"].tolist() == [14, 15]
+    assert df["tokens_saved"].tolist() == [35000, 44500]
+    assert pd.isna(df.loc[0, "blob_first_kept_seq"]) and df.loc[1, "blob_first_kept_seq"] == 10
+    assert df["guess_matches_blob"].tolist() == [None, True]
+
+
+def test_blob_first_kept_seq_refuses_a_blob_that_is_not_the_log_tail() -> None:
+    blob, entries = sample(PRINTING_PRESS)
+    stale = {**blob, "_harnessMessages": blob["_harnessMessages"][:-1]}  # last reply never written
+    assert blob_first_kept_seq(entries, stale) is None
+    no_summary = {**blob, "_harnessMessages": blob["_harnessMessages"][1:]}
+    assert blob_first_kept_seq(entries, no_summary) is None
+    only_summary = {**blob, "_harnessMessages": blob["_harnessMessages"][:1]}
+    assert (
+        blob_first_kept_seq(entries, only_summary) == 20
+    )  # nothing kept: one past the last harness seq (19)
+
+
+def test_messages_df_flags() -> None:
+    _, entries = sample(PRINTING_PRESS)
+    df = messages_df(entries, conversation_id=PRINTING_PRESS)
+    harness = df[df["type"] == "harness_message"]
+    assert harness["seq"].tolist() == [2, 3, 6, 7, 10, 11, 15, 16, 17, 18, 19]
+    in_context = df.loc[df["in_llm_context"], "seq"].tolist()
+    assert in_context == [
+        10,
+        11,
+        14,
+        15,
+        16,
+        17,
+        18,
+        19,
+    ]  # the summary at 14 plus harness seq >= 10
+    assert df.loc[df["is_compaction_summary"], "seq"].tolist() == [14, 15]
+    assert (df["conversation_id"] == PRINTING_PRESS).all()
+
+    _, morning = sample(MORNING)
+    m = messages_df(morning)
+    assert m.loc[m["hidden"], "seq"].tolist() == [1]
+
+
+def test_compaction_chart_data_equals_the_entries_seqs() -> None:
+    blob, entries = sample(PRINTING_PRESS)
+    data = datasets(compaction_chart(entries, blob))
+    assert [m["seq"] for m in data["messages"]] == [2, 3, 6, 7, 10, 11, 15, 16, 17, 18, 19]
+    spans = [(s["lane"], s["kind"], s["start"], s["end"]) for s in data["spans"]]
+    assert spans == [
+        ("compaction 1 @ seq 14", "summarized", 2, 7),
+        ("compaction 1 @ seq 14", "kept (logged firstKeptSeq)", 10, 19),
+        ("blob _harnessMessages", "kept (blob)", 16, 19),
+    ]
+    (mark,) = data["compactions"]
+    assert (mark["seq"], mark["first_kept_seq"], mark["label"]) == (14, 10, "3,060 → ? tokens")
+    (note,) = data["blob"]
+    assert note["differs"] is True and "seq 16" in note["note"] and "guessed 10" in note["note"]
+
+
+def test_layered_compaction_chart_stacks_lanes() -> None:
+    blob, entries = sample(THESIS)
+    chart = compaction_chart(entries, blob)
+    data = datasets(chart)
+    assert [(c["lane"], c["seq"], c["label"]) for c in data["compactions"]] == [
+        ("compaction 1 @ seq 9", 9, "42,000 → 7,000 tokens"),
+        ("compaction 2 @ seq 15", 15, "51,000 → 6,500 tokens"),
+    ]
+    kept = [
+        (s["lane"], s["start"], s["end"]) for s in data["spans"] if s["kind"].startswith("kept")
+    ]
+    assert kept == [
+        ("compaction 1 @ seq 9", 6, 13),
+        ("compaction 2 @ seq 15", 10, 13),
+        ("blob _harnessMessages", 10, 13),
+    ]
+    assert data["blob"][0]["differs"] is False
+    lanes = chart.to_dict()["layer"][0]["encoding"]["y"]["sort"]
+    assert lanes == [
+        "harness messages",
+        "compaction 1 @ seq 9",
+        "compaction 2 @ seq 15",
+        "blob _harnessMessages",
+    ]
+
+
+def test_chart_without_compaction_or_entries() -> None:
+    blob, entries = sample(GARDEN)
+    data = datasets(compaction_chart(entries, blob))
+    assert data["spans"] == [] and data["compactions"] == [] and data["blob"] == []
+    assert len(data["messages"]) == 10
+    assert datasets(compaction_chart([]))["messages"] == []
+
+
+def fleet_frame() -> pd.DataFrame:
+    frames = []
+    for cid in sample_ids():
+        blob, entries = sample(cid)
+        frames.append(compactions_df(entries, blob).assign(title=blob["title"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_fleet_chart_per_conversation_and_causes() -> None:
+    parity = pd.DataFrame(
+        {
+            "conversation_id": [PRINTING_PRESS, THESIS, LOG_TRIAGE],
+            "causes": [
+                ["guessed_first_kept_seq", "approximate_compaction_diff"],
+                [],
+                ["callback_turn"],
+            ],
+        }
+    )
+    data = datasets(fleet_compaction_chart(fleet_frame(), parity))
+    per = {r["label"]: r for r in data["per_conversation"]}
+    assert list(per) == ["Thesis outline", "Printing press history"]  # most compactions first
+    assert (
+        per["Thesis outline"]["compactions"] == 2 and per["Thesis outline"]["tokens_saved"] == 79500
+    )
+    assert per["Thesis outline"]["guess"] == "matches"
+    assert (
+        per["Printing press history"]["tokens_saved"] is None
+        and per["Printing press history"]["guess"] == "differs"
+    )
+    causes = {r["cause"]: r["conversations"] for r in data["causes"]}
+    assert causes == {
+        "guessed_first_kept_seq": 1,
+        "approximate_compaction_diff": 1,
+        "callback_turn": 1,
+    }
+    assert "causes" not in datasets(fleet_compaction_chart(fleet_frame()))
+
+
+def test_png_svg_and_html_export(tmp_path: Path) -> None:
+    blob, entries = sample(PRINTING_PRESS)
+    chart = compaction_chart(entries, blob)
+    png = save_chart(chart, tmp_path / "press.png")
+    head = png.read_bytes()
+    assert head.startswith(PNG_MAGIC) and len(head) > 20_000
+    svg = save_chart(chart, tmp_path / "press.svg").read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<svg") and "Printing press history" in svg
+    page = save_chart(fleet_compaction_chart(fleet_frame()), tmp_path / "fleet.html").read_text(
+        encoding="utf-8"
+    )
+    assert "<script src=" not in page  # Vega is bundled: opens offline
+    with pytest.raises(ValueError, match=r"\.pdf"):
+        save_chart(chart, tmp_path / "press.pdf")
