@@ -290,3 +290,137 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
     JOIN thrown AS t USING (source, conversation_id)
     LEFT JOIN items AS i USING (source, conversation_id)
     GROUP BY c.source, c.conversation_id, t.error;
+
+-- Facts about each conversation's log that the causes below rest on.
+CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
+    WITH e AS (
+        SELECT source, conversation_id, seq, id, type, payload,
+               payload ->> 'turnId' AS turn_id,
+               coalesce(payload -> 'message', payload -> 'summaryMessage') -> 'metadata' ->> 'id' AS msg_id
+        FROM conversation_entries WHERE src IS NULL OR source = src
+    ),
+    summary_ids AS (
+        SELECT DISTINCT source, conversation_id, msg_id FROM e WHERE type = 'compaction' AND msg_id IS NOT NULL
+    ),
+    approx AS (  -- harness messages re-appended whole after a compaction (approximate finalize diff)
+        SELECT h.source, h.conversation_id, h.turn_id, list(h.seq ORDER BY h.seq) AS seqs
+        FROM e AS h
+        WHERE h.type = 'harness_message' AND h.turn_id IN (
+            SELECT x.turn_id FROM e AS x
+            LEFT JOIN summary_ids AS s ON s.source = x.source AND s.conversation_id = x.conversation_id
+                AND s.msg_id = x.msg_id
+            WHERE x.source = h.source AND x.conversation_id = h.conversation_id AND x.type = 'harness_message'
+              AND (s.msg_id IS NOT NULL
+                   OR coalesce(json_extract(x.payload, '$.message.metadata.isCompactionSummary')::VARCHAR, '') = 'true'))
+        GROUP BY ALL
+    ),
+    dup AS (  -- the same message appended twice outside an approximate turn
+        SELECT e.source, e.conversation_id, e.type, e.msg_id, list(e.seq ORDER BY e.seq) AS seqs
+        FROM e ANTI JOIN approx AS a ON a.source = e.source AND a.conversation_id = e.conversation_id
+            AND a.turn_id = e.turn_id AND e.type = 'harness_message'
+        WHERE e.type IN ('user_message', 'assistant_message', 'harness_message') AND e.msg_id IS NOT NULL
+        GROUP BY ALL HAVING count(*) > 1
+    ),
+    users AS (SELECT source, conversation_id, seq, turn_id FROM e
+              WHERE type = 'user_message' AND NOT js_truthy(payload -> 'hidden')),
+    reordered AS (  -- a compaction logged after its own turn's finalize entries
+        SELECT c.source, c.conversation_id, c.seq AS compaction_seq, u.turn_id
+        FROM e AS c
+        ASOF JOIN users AS u ON u.source = c.source AND u.conversation_id = c.conversation_id AND u.seq < c.seq
+        WHERE c.type = 'compaction' AND EXISTS (
+            SELECT 1 FROM e AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
+              AND x.seq > u.seq AND x.seq < c.seq AND x.turn_id = u.turn_id
+              AND x.type IN ('harness_message', 'assistant_message'))
+    ),
+    amend AS (
+        SELECT a.source, a.conversation_id, a.seq, a.payload ->> 'targetEntryId' AS target,
+               t.seq AS target_seq, t.turn_id AS target_turn, u.turn_id AS expected_turn
+        FROM e AS a
+        LEFT JOIN e AS t ON t.source = a.source AND t.conversation_id = a.conversation_id
+            AND t.id = a.payload ->> 'targetEntryId' AND t.type = 'assistant_message'
+        ASOF LEFT JOIN users AS u ON u.source = a.source AND u.conversation_id = a.conversation_id AND u.seq < a.seq
+        WHERE a.type = 'assistant_amendment'
+    ),
+    latest AS (
+        SELECT source, conversation_id, seq, (payload -> 'firstKeptSeq')::VARCHAR AS first_kept
+        FROM e WHERE type = 'compaction'
+        QUALIFY row_number() OVER (PARTITION BY source, conversation_id ORDER BY seq DESC) = 1
+    )
+    SELECT k.source, k.conversation_id,
+        (SELECT list(seq ORDER BY seq) FROM e WHERE e.source = k.source AND e.conversation_id = k.conversation_id
+            AND type = 'callback_started') AS callback_seqs,
+        (SELECT list({'seq': seq, 'turn_id': turn_id} ORDER BY seq) FROM e WHERE e.source = k.source
+            AND e.conversation_id = k.conversation_id AND type = 'user_message' AND js_truthy(payload -> 'hidden'))
+            AS hidden_users,
+        (SELECT list({'turn_id': turn_id, 'seqs': seqs} ORDER BY seqs[1]) FROM approx AS a
+            WHERE a.source = k.source AND a.conversation_id = k.conversation_id) AS approx_turns,
+        (SELECT list({'type': type, 'seqs': seqs} ORDER BY seqs[1]) FROM dup AS d
+            WHERE d.source = k.source AND d.conversation_id = k.conversation_id) AS duplicates,
+        (SELECT list({'compaction_seq': compaction_seq, 'turn_id': turn_id} ORDER BY compaction_seq) FROM reordered AS r
+            WHERE r.source = k.source AND r.conversation_id = k.conversation_id) AS reordered,
+        (SELECT list({'seq': seq, 'target': target, 'target_seq': target_seq, 'target_turn': target_turn,
+                      'expected_turn': expected_turn} ORDER BY seq) FROM amend AS a
+            WHERE a.source = k.source AND a.conversation_id = k.conversation_id) AS amendments,
+        (SELECT list(seq ORDER BY seq) FROM e WHERE e.source = k.source AND e.conversation_id = k.conversation_id
+            AND type = 'assistant_message' AND starts_with(turn_id, 'resume-')) AS resume_seqs,
+        l.seq AS compaction_seq, l.first_kept AS first_kept_seq,
+        (SELECT max(created_at) FROM conversation_entries AS x WHERE x.source = k.source
+            AND x.conversation_id = k.conversation_id) AS last_entry_at
+    FROM (SELECT DISTINCT source, conversation_id FROM e) AS k
+    LEFT JOIN latest AS l USING (source, conversation_id);
+
+-- Following items by identity between the blob and the log, per field.
+CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
+    WITH log_keys AS (
+        SELECT DISTINCT source, conversation_id,
+               CASE WHEN type IN ('harness_message', 'compaction') THEN 'llm'
+                    WHEN type = 'subagent_result' THEN 'pending' ELSE 'display' END AS field,
+               CASE WHEN type = 'subagent_result' THEN audit_item_key('pending', payload -> 'result')
+                    ELSE coalesce(payload -> 'message', payload -> 'summaryMessage') -> 'metadata' ->> 'id' END AS k
+        FROM conversation_entries
+        WHERE (src IS NULL OR source = src)
+          AND type IN ('harness_message', 'compaction', 'subagent_result', 'user_message', 'assistant_message')
+    ),
+    moved_keys AS (  -- display messages the blob moved to compactedHistory
+        SELECT source, id AS conversation_id, unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
+        FROM conversations WHERE (src IS NULL OR source = src) AND json_type(data -> 'compactedHistory') = 'ARRAY'
+    ),
+    blob AS (
+        SELECT b.source, b.conversation_id, b.field, b.position, audit_item_key(b.field, b.item) AS k,
+               (b.item -> 'metadata' ->> '_subagentCallback' = 'true'
+                OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]')) AS is_callback,
+               lk.k IS NOT NULL AS in_log
+        FROM audit_blob_items(src := src) AS b
+        LEFT JOIN log_keys AS lk ON lk.source = b.source AND lk.conversation_id = b.conversation_id
+            AND lk.field = b.field AND lk.k = audit_item_key(b.field, b.item)
+    ),
+    first_found AS (
+        SELECT source, conversation_id, field, min(position) FILTER (WHERE in_log) AS first_in_log,
+               count(*) FILTER (WHERE is_callback) AS callback_items
+        FROM blob GROUP BY ALL
+    ),
+    served_log AS (  -- served items that came from the log and that the blob does not hold
+        SELECT s.source, s.conversation_id, s.field, s.seq,
+               EXISTS (SELECT 1 FROM moved_keys AS mk WHERE mk.source = s.source
+                       AND mk.conversation_id = s.conversation_id AND mk.k = audit_item_key(s.field, s.item)) AS moved
+        FROM audit_served_items(policy, src := src) AS s
+        WHERE s.seq IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM blob AS b WHERE b.source = s.source AND b.conversation_id = s.conversation_id
+              AND b.field = s.field AND b.k = audit_item_key(s.field, s.item))
+    )
+    SELECT f.source, f.conversation_id, f.field, f.callback_items,
+           -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
+           CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
+           (SELECT list(b.position ORDER BY b.position) FROM blob AS b WHERE b.source = f.source
+               AND b.conversation_id = f.conversation_id AND b.field = f.field AND NOT b.in_log AND NOT b.is_callback
+               AND b.k IS NOT NULL AND (f.first_in_log IS NULL OR b.position > f.first_in_log)) AS lost_positions,
+           (SELECT list(x.seq ORDER BY x.seq) FROM served_log AS x WHERE x.source = f.source
+               AND x.conversation_id = f.conversation_id AND x.field = f.field AND NOT x.moved) AS unseen_seqs,
+           (SELECT count(*) FROM served_log AS x WHERE x.source = f.source
+               AND x.conversation_id = f.conversation_id AND x.field = f.field AND x.moved) AS moved_items,
+           (SELECT min(e.seq) FROM blob AS b JOIN conversation_entries AS e ON e.source = b.source
+               AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
+               AND e.payload -> 'message' -> 'metadata' ->> 'id' = b.k
+            WHERE b.source = f.source AND b.conversation_id = f.conversation_id AND b.field = 'llm'
+              AND f.field = 'llm' AND b.position = 1) AS blob_first_kept_seq
+    FROM first_found AS f;
