@@ -18,7 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from poncho_replay.harness_layout import conversation_row, create_postgres, create_sqlite, entry_row, iso_ms
+from poncho_replay.harness_layout import (
+    conversation_row,
+    create_postgres,
+    create_sqlite,
+    entry_row,
+)
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 TEXT = "lorem ipsum dolor sit amet " * 30
@@ -36,8 +41,14 @@ def rows(n_entries: int, per_conv: int):
     def entries():
         for k in range(n_entries):
             cid, seq = f"c{k // per_conv}", k % per_conv + 1
-            e = {"id": f"e{k}", "seq": seq, "createdAt": 1772631001558 + k, "type": "harness_message",
-                 "message": {"role": "user" if seq % 2 else "assistant", "content": TEXT}, "turnId": f"t{seq // 2}"}
+            e = {
+                "id": f"e{k}",
+                "seq": seq,
+                "createdAt": 1772631001558 + k,
+                "type": "harness_message",
+                "message": {"role": "user" if seq % 2 else "assistant", "content": TEXT},
+                "turnId": f"t{seq // 2}",
+            }
             yield entry_row(cid, e, agent_id="o")
 
     return convs, entries
@@ -50,8 +61,14 @@ def build_sqlite(path: Path, n: int, per_conv: int) -> None:
     convs, entries = rows(n, per_conv)
     with sqlite3.connect(path) as con:
         for r in convs:
-            con.execute(f"INSERT INTO conversations ({', '.join(r)}) VALUES ({', '.join('?' * len(r))})", list(r.values()))
-        con.executemany("INSERT INTO conversation_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (tuple(r.values()) for r in entries()))
+            con.execute(
+                f"INSERT INTO conversations ({', '.join(r)}) VALUES ({', '.join('?' * len(r))})",
+                list(r.values()),
+            )
+        con.executemany(
+            "INSERT INTO conversation_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (tuple(r.values()) for r in entries()),
+        )
 
 
 def build_postgres(schema: str, n: int, per_conv: int) -> None:
@@ -64,10 +81,29 @@ def build_postgres(schema: str, n: int, per_conv: int) -> None:
         convs, entries = rows(n, per_conv)
         with conn.cursor() as cur:
             cur.execute(f'SET search_path TO "{schema}"')
-            with cur.copy("COPY conversations (id, agent_id, tenant_id, owner_id, title, data, message_count, created_at, updated_at) FROM STDIN") as cp:
+            with cur.copy(
+                "COPY conversations (id, agent_id, tenant_id, owner_id, title, data, message_count, created_at, updated_at) FROM STDIN"
+            ) as cp:
                 for r in convs:
-                    cp.write_row([r[k] for k in ("id", "agent_id", "tenant_id", "owner_id", "title", "data", "message_count", "created_at", "updated_at")])
-            with cur.copy("COPY conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, payload, created_at) FROM STDIN") as cp:
+                    cp.write_row(
+                        [
+                            r[k]
+                            for k in (
+                                "id",
+                                "agent_id",
+                                "tenant_id",
+                                "owner_id",
+                                "title",
+                                "data",
+                                "message_count",
+                                "created_at",
+                                "updated_at",
+                            )
+                        ]
+                    )
+            with cur.copy(
+                "COPY conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, payload, created_at) FROM STDIN"
+            ) as cp:
                 for r in entries():
                     cp.write_row(list(r.values()))
         conn.commit()
@@ -82,7 +118,16 @@ def child(source: str) -> None:
     dt = time.perf_counter() - t
     n = sum(summary.read.values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": n, "seconds": round(dt, 2), "rows_per_s": round(n / dt), "peak_rss_mib": round(peak)}))
+    print(
+        json.dumps(
+            {
+                "rows": n,
+                "seconds": round(dt, 2),
+                "rows_per_s": round(n / dt),
+                "peak_rss_mib": round(peak),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -98,8 +143,15 @@ def main() -> None:
         db = Path(tmp) / "bench.db"
         t = time.perf_counter()
         build_sqlite(db, args.entries, args.per_conversation)
-        print(f"built SQLite file: {args.entries:,} entries, {db.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - t:.1f}s")
-        out = subprocess.run([sys.executable, __file__, "--child", str(db)], capture_output=True, text=True, check=True)
+        print(
+            f"built SQLite file: {args.entries:,} entries, {db.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - t:.1f}s"
+        )
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(db)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         print("sqlite  ", out.stdout.strip())
     if not args.no_postgres:
         schema = "pr_bench_load"
@@ -107,7 +159,9 @@ def main() -> None:
         build_postgres(schema, args.entries, args.per_conversation)
         print(f"built PostgreSQL schema in {time.perf_counter() - t:.1f}s")
         url = f"{PG}?options=-csearch_path%3D{schema}"
-        out = subprocess.run([sys.executable, __file__, "--child", url], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", url], capture_output=True, text=True, check=True
+        )
         print("postgres", out.stdout.strip())
         import psycopg
 

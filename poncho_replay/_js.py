@@ -156,3 +156,16 @@ def truthy(value: Any) -> bool:
     if isinstance(value, (list, dict)):
         return True  # [] and {} are truthy in JavaScript
     return bool(value)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printed(text: str) -> str:
+    """The string as Node writes it to a UTF-8 log: lone surrogates become U+FFFD.
+
+    Strings from :func:`utf16_slice` may end in half an emoji; JavaScript
+    keeps the lone surrogate in memory, but a log line (and a DuckDB VARCHAR)
+    can only hold the replacement character.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,9 +36,9 @@ JsonDict = dict[str, Any]
 __all__ = [
     "HEAVY_FIELDS",
     "MIGRATION_NAMES",
+    "conversation_row",
     "create_postgres",
     "create_sqlite",
-    "conversation_row",
     "entry_row",
     "iso_ms",
     "migration_statements",
@@ -158,7 +158,11 @@ def migration_statements(dialect: Dialect, version: int) -> list[str]:
         ]
     if version == 7:
         # SQLite's REAL is already a double; PostgreSQL's REAL is 4 bytes.
-        return [] if dialect == "sqlite" else ["ALTER TABLE reminders ALTER COLUMN scheduled_at TYPE DOUBLE PRECISION"]
+        return (
+            []
+            if dialect == "sqlite"
+            else ["ALTER TABLE reminders ALTER COLUMN scheduled_at TYPE DOUBLE PRECISION"]
+        )
     if version == 8:
         return [
             f"""CREATE TABLE IF NOT EXISTS conversation_entries (
@@ -193,7 +197,9 @@ def create_sqlite(target: str | Path | sqlite3.Connection, *, version: int = 8) 
         for v in range(1, version + 1):
             for stmt in migration_statements("sqlite", v):
                 con.execute(stmt)
-            con.execute("INSERT INTO _migrations (version, name) VALUES (?, ?)", (v, MIGRATION_NAMES[v]))
+            con.execute(
+                "INSERT INTO _migrations (version, name) VALUES (?, ?)", (v, MIGRATION_NAMES[v])
+            )
         con.commit()
     finally:
         if not isinstance(target, sqlite3.Connection):
@@ -236,7 +242,10 @@ def write_sqlite(
             con.executemany(
                 "INSERT INTO conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, payload, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [tuple(entry_row(cid, e, agent_id=owner, tenant_id=tenant).values()) for e in items],
+                [
+                    tuple(entry_row(cid, e, agent_id=owner, tenant_id=tenant).values())
+                    for e in items
+                ],
             )
         con.commit()
     finally:
@@ -255,7 +264,9 @@ def create_postgres(conn: Any, schema: str, *, version: int = 8) -> None:
         for v in range(1, version + 1):
             for stmt in migration_statements("postgresql", v):
                 cur.execute(stmt)
-            cur.execute("INSERT INTO _migrations (version, name) VALUES (%s, %s)", (v, MIGRATION_NAMES[v]))
+            cur.execute(
+                "INSERT INTO _migrations (version, name) VALUES (%s, %s)", (v, MIGRATION_NAMES[v])
+            )
     conn.commit()
 
 
@@ -271,7 +282,13 @@ def write_postgres(
     """The PostgreSQL twin of :func:`write_sqlite` (JSONB columns, TIMESTAMP values)."""
     from psycopg import sql
 
-    json_cols = {"data", "tool_result_archive", "harness_messages", "continuation_messages", "channel_meta"}
+    json_cols = {
+        "data",
+        "tool_result_archive",
+        "harness_messages",
+        "continuation_messages",
+        "channel_meta",
+    }
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         cur.execute(
@@ -287,7 +304,8 @@ def write_postgres(
             values = [_pg_json(v) if k in json_cols else v for k, v in row.items()]
             cur.execute(
                 sql.SQL("INSERT INTO conversations ({}) VALUES ({})").format(
-                    sql.SQL(", ").join(map(sql.Identifier, row)), sql.SQL(", ").join(sql.Placeholder() * len(row))
+                    sql.SQL(", ").join(map(sql.Identifier, row)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(row)),
                 ),
                 values,
             )
@@ -331,7 +349,9 @@ def conversation_row(conv: JsonDict, *, agent_id: str, heavy_in_data: bool = Fal
     }
 
 
-def entry_row(conversation_id: str, entry: JsonDict, *, agent_id: str, tenant_id: str = DEFAULT_TENANT) -> JsonDict:
+def entry_row(
+    conversation_id: str, entry: JsonDict, *, agent_id: str, tenant_id: str = DEFAULT_TENANT
+) -> JsonDict:
     """The ``conversation_entries`` row for a stored entry: payload = the entry minus seq/createdAt."""
     payload = {k: v for k, v in entry.items() if k not in ("seq", "createdAt")}
     return {
@@ -346,9 +366,9 @@ def entry_row(conversation_id: str, entry: JsonDict, *, agent_id: str, tenant_id
     }
 
 
-def iso_ms(epoch_ms: int | float) -> str:
+def iso_ms(epoch_ms: float) -> str:
     """JavaScript's ``new Date(ms).toISOString()``: ``2026-03-04T13:30:01.558Z``."""
-    dt = datetime.fromtimestamp(int(epoch_ms) / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(int(epoch_ms) / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch_ms) % 1000:03d}Z"
 
 

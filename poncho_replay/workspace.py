@@ -30,7 +30,7 @@ __all__ = ["Workspace", "open"]
 SourceKind = Literal["sqlite", "postgres", "jsonl", "parquet"]
 
 
-def open(path: str | Path = ":memory:") -> Workspace:  # noqa: A001 - the public name DESIGN asks for
+def open(path: str | Path = ":memory:") -> Workspace:
     """A :class:`Workspace` over the DuckDB database at ``path`` (created if missing)."""
     return Workspace(duckdb.connect(str(path)))
 
@@ -47,7 +47,12 @@ class Workspace:
         ensure_schema(con)
 
     def __repr__(self) -> str:
-        sources = [r[0] for r in self.con.execute("SELECT DISTINCT source FROM conversations ORDER BY 1").fetchall()]
+        sources = [
+            r[0]
+            for r in self.con.execute(
+                "SELECT DISTINCT source FROM conversations ORDER BY 1"
+            ).fetchall()
+        ]
         return f"<Workspace sources={sources}>"
 
     def load(
@@ -74,7 +79,9 @@ class Workspace:
             The counts: rows read, loaded, quarantined by reason, anomalies by kind.
         """
         kind = detect_kind(source)
-        label = name or (redact_url(str(source)) if kind == "postgres" else str(Path(source).resolve()))
+        label = name or (
+            redact_url(str(source)) if kind == "postgres" else str(Path(source).resolve())
+        )
         stager = Stager(self.con)
         total = count_rows(source) if kind == "sqlite" else None
         with progress_bar(progress, total, f"loading {label}") as advance:
@@ -88,7 +95,13 @@ class Workspace:
                 export_source.read_export(Path(source), kind, stager, advance=advance)
         return stager.finish(label, kind, strict=strict)
 
-    def export(self, path: str | Path, format: Literal["jsonl", "parquet"] = "jsonl", *, source: str | None = None) -> Path:
+    def export(
+        self,
+        path: str | Path,
+        format: Literal["jsonl", "parquet"] = "jsonl",
+        *,
+        source: str | None = None,
+    ) -> Path:
         """Write ``conversations`` and ``conversation_entries`` to a folder (see :mod:`.sources.export`)."""
         return export_source.write_export(self.con, Path(path), format, source=source)
 
@@ -100,12 +113,14 @@ class Workspace:
     @property
     def entries(self) -> pd.DataFrame:
         """Every entry row, all sources, in log order."""
-        return self.sql("SELECT * FROM conversation_entries ORDER BY source, conversation_id, seq, dup")
+        return self.sql(
+            "SELECT * FROM conversation_entries ORDER BY source, conversation_id, seq, dup"
+        )
 
     @property
     def quarantine(self) -> pd.DataFrame:
         """Rows that could not be parsed, with the reason and their raw text."""
-        return self.sql("SELECT * FROM quarantine ORDER BY source, \"table\", row_key")
+        return self.sql('SELECT * FROM quarantine ORDER BY source, "table", row_key')
 
     @property
     def anomalies(self) -> pd.DataFrame:
@@ -114,7 +129,11 @@ class Workspace:
 
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
         """Run a query on the workspace (values as ``params``, never spliced in)."""
-        return self.con.execute(query, params).df() if params is not None else self.con.execute(query).df()
+        return (
+            self.con.execute(query, params).df()
+            if params is not None
+            else self.con.execute(query).df()
+        )
 
 
 def detect_kind(source: str | Path) -> SourceKind:

@@ -8,7 +8,9 @@ from typing import Any
 
 JsonDict = dict[str, Any]
 T0 = 1772631001558  # 2026-03-04T13:30:01.558Z
-SAMPLE_DB = Path(__file__).resolve().parent.parent / "fixtures" / "harness-0.58-sample" / "poncho-sample.db"
+SAMPLE_DB = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "harness-0.58-sample" / "poncho-sample.db"
+)
 
 
 def user(text: str) -> JsonDict:
@@ -19,7 +21,9 @@ def assistant(text: str) -> JsonDict:
     return {"role": "assistant", "content": text}
 
 
-def conversation(cid: str, owner: str = "owner-a", tenant: str | None = None, **extra: Any) -> JsonDict:
+def conversation(
+    cid: str, owner: str = "owner-a", tenant: str | None = None, **extra: Any
+) -> JsonDict:
     """A conversation blob with a harness transcript and an archive (heavy fields)."""
     return {
         "conversationId": cid,

@@ -42,7 +42,17 @@ def test_jsonl_format_is_documented_shape(tmp_path: Path) -> None:
     ws.load(SAMPLE_DB)
     out = ws.export(tmp_path / "e")
     line = json.loads((out / "entries.jsonl").read_text(encoding="utf-8").splitlines()[0])
-    assert set(line) == {"seq", "id", "agent_id", "tenant_id", "conversation_id", "type", "payload", "created_at", "ordinal"}
+    assert set(line) == {
+        "seq",
+        "id",
+        "agent_id",
+        "tenant_id",
+        "conversation_id",
+        "type",
+        "payload",
+        "created_at",
+        "ordinal",
+    }
     assert isinstance(line["payload"], dict) and line["payload"]["type"] == line["type"]
     assert line["created_at"].endswith("Z") and "T" in line["created_at"]
 
@@ -54,7 +64,9 @@ def test_round_trip_keeps_duplicates_and_order(tmp_path: Path) -> None:
              "type": "callback_started", "payload": {"id": "a", "type": "callback_started", "consumedSeqs": []},
              "created_at": "2026-03-04T13:30:01.558Z"}  # fmt: skip
     lines = [entry, {**entry, "id": "b", "payload": {**entry["payload"], "id": "b"}}]
-    (src / "entries.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    (src / "entries.jsonl").write_text(
+        "\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8"
+    )
     ws = poncho_replay.open()
     assert ws.load(src).anomalies == {"duplicate_seq": 1, "orphan_entries": 1}
     again = poncho_replay.open()

@@ -14,7 +14,12 @@ import pytest
 
 import poncho_replay
 from poncho_replay.errors import SourceError
-from poncho_replay.harness_layout import create_postgres, create_sqlite, write_postgres, write_sqlite
+from poncho_replay.harness_layout import (
+    create_postgres,
+    create_sqlite,
+    write_postgres,
+    write_sqlite,
+)
 from tests.load_data import T0, conversation, log
 
 psycopg = pytest.importorskip("psycopg")
@@ -70,7 +75,7 @@ def table_rows(ws: poncho_replay.Workspace) -> tuple[list, list]:
         "ORDER BY conversation_id, seq"
     ).fetchall()
     # JSONB reorders keys: compare JSON values, not text.
-    norm = lambda v: json.loads(v) if isinstance(v, str) and v[:1] in "{[" else v  # noqa: E731
+    norm = lambda v: json.loads(v) if isinstance(v, str) and v[:1] in "{[" else v
     return [tuple(map(norm, r)) for r in convs], [tuple(map(norm, r)) for r in entries]
 
 
@@ -88,7 +93,9 @@ def test_postgres_load_matches_sqlite_load(schema, tmp_path: Path) -> None:
     assert summary.loaded == {"conversations": 2, "conversation_entries": 8}
     assert summary.anomalies == {} and summary.quarantined == {}
     assert table_rows(from_pg) == table_rows(from_file)
-    assert from_pg.con.execute("SELECT min(epoch_ms(created_at)) FROM conversation_entries").fetchone() == (T0 + 1000,)
+    assert from_pg.con.execute(
+        "SELECT min(epoch_ms(created_at)) FROM conversation_entries"
+    ).fetchone() == (T0 + 1000,)
 
 
 def test_postgres_old_layout_and_agent_filter(schema) -> None:
@@ -112,23 +119,40 @@ def test_postgres_quarantine_wrong_type(schema) -> None:
     ws = poncho_replay.open()
     summary = ws.load(url(name))
     assert summary.quarantined == {"missing_field": 1}
-    assert ws.quarantine[["row_key", "conversation_id", "seq"]].values.tolist() == [["c1-e2", "c1", 2]]
+    assert ws.quarantine[["row_key", "conversation_id", "seq"]].values.tolist() == [
+        ["c1-e2", "c1", 2]
+    ]
     # Read-only: the source row is still there, untouched.
     assert conn.execute("SELECT count(*) FROM conversation_entries").fetchone() == (8,)
 
 
-def test_password_never_shown(schema, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+def test_password_never_shown(
+    schema, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     conn, name = schema
     fill(conn, name)
     caplog.set_level(logging.DEBUG)
     ws = poncho_replay.open()
     summary = ws.load(url(name), progress=True)
-    shown = [str(summary), repr(summary), summary._repr_html_(), json.dumps(summary.to_dict()), repr(ws),
-             ws.conversations.to_string(), ws.entries.to_string(), caplog.text]
+    shown = [
+        str(summary),
+        repr(summary),
+        summary._repr_html_(),
+        json.dumps(summary.to_dict()),
+        repr(ws),
+        ws.conversations.to_string(),
+        ws.entries.to_string(),
+        caplog.text,
+    ]
     shown += list(capsys.readouterr())
     assert all(PASSWORD not in s and quote(PASSWORD, safe="") not in s for s in shown)
     assert summary.source.startswith("postgresql://postgres:***@127.0.0.1")
-    sources = {r[0] for r in ws.con.execute("SELECT source FROM conversations UNION SELECT source FROM conversation_entries").fetchall()}
+    sources = {
+        r[0]
+        for r in ws.con.execute(
+            "SELECT source FROM conversations UNION SELECT source FROM conversation_entries"
+        ).fetchall()
+    }
     assert sources == {summary.source}
     bad = url("x").replace("/test?", "/no_such_database_here?")
     with pytest.raises(SourceError) as info:

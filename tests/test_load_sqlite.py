@@ -29,7 +29,12 @@ def sample(tmp_path: Path) -> Path:
 def make_db(path: Path, *, version: int = 8, heavy_in_data: bool | None = None) -> Path:
     create_sqlite(path, version=version)
     convs = [conversation("c1"), conversation("c2", owner="owner-b", tenant="acme")]
-    write_sqlite(path, convs, {"c1": log("c1"), "c2": log("c2")} if version >= 8 else None, heavy_in_data=heavy_in_data)
+    write_sqlite(
+        path,
+        convs,
+        {"c1": log("c1"), "c2": log("c2")} if version >= 8 else None,
+        heavy_in_data=heavy_in_data,
+    )
     return path
 
 
@@ -39,12 +44,16 @@ def test_sample_counts_match_its_readme(sample: Path) -> None:
     assert summary.read == {"conversations": 16, "conversation_entries": 145}
     assert summary.loaded == summary.read
     assert summary.quarantined == {}
-    by_type = dict(ws.con.execute("SELECT type, count(*) FROM conversation_entries GROUP BY type").fetchall())
+    by_type = dict(
+        ws.con.execute("SELECT type, count(*) FROM conversation_entries GROUP BY type").fetchall()
+    )
     assert by_type == {
         "user_message": 30, "harness_message": 76, "assistant_message": 30, "assistant_amendment": 1,
         "compaction": 3, "subagent_result": 3, "callback_started": 2,
     }  # fmt: skip
-    assert ws.con.execute("SELECT count(*) FROM conversations WHERE tenant_id = 'northwind'").fetchone() == (1,)
+    assert ws.con.execute(
+        "SELECT count(*) FROM conversations WHERE tenant_id = 'northwind'"
+    ).fetchone() == (1,)
     # "Old notes" is blob only: the one no_entries anomaly, nothing else.
     assert ws.anomalies[["kind", "conversation_id"]].values.tolist() == [["no_entries", OLD_NOTES]]
 
@@ -67,7 +76,9 @@ def test_sample_entries_are_payload_plus_columns(sample: Path) -> None:
     parsed = parse_entry(entry)
     assert parsed.seq == 1 and parsed.type == "user_message"
     # 2026-03-04T13:30:46.674Z in the file.
-    assert rows[3] == int(datetime.fromisoformat("2026-03-04T13:30:46.674+00:00").timestamp() * 1000)
+    assert rows[3] == int(
+        datetime.fromisoformat("2026-03-04T13:30:46.674+00:00").timestamp() * 1000
+    )
 
 
 def test_split_layout_loads_heavy_columns(tmp_path: Path) -> None:
@@ -84,7 +95,9 @@ def test_split_layout_loads_heavy_columns(tmp_path: Path) -> None:
 @pytest.mark.parametrize("version", [2, 7])
 def test_heavy_fields_still_in_data_are_moved(tmp_path: Path, version: int) -> None:
     db = make_db(tmp_path / f"v{version}.db", version=version, heavy_in_data=True)
-    raw = json.loads(sqlite3.connect(db).execute("SELECT data FROM conversations WHERE id='c1'").fetchone()[0])
+    raw = json.loads(
+        sqlite3.connect(db).execute("SELECT data FROM conversations WHERE id='c1'").fetchone()[0]
+    )
     assert "_harnessMessages" in raw  # the pre-migration-3 layout really is on disk
     ws = poncho_replay.open()
     summary = ws.load(db)
@@ -117,14 +130,17 @@ def test_agent_filter_and_agent_id_kept(tmp_path: Path) -> None:
     write_sqlite(db, [conversation("b1")], {"b1": log("b1")}, agent_id="agent-b")
     ws = poncho_replay.open()
     ws.load(db)
-    assert dict(ws.con.execute("SELECT id, agent_id FROM conversations").fetchall()) == {"a1": "agent-a", "b1": "agent-b"}
+    assert dict(ws.con.execute("SELECT id, agent_id FROM conversations").fetchall()) == {
+        "a1": "agent-a",
+        "b1": "agent-b",
+    }
     only_b = poncho_replay.open()
     summary = only_b.load(db, agent_id="agent-b")
     assert summary.loaded == {"conversations": 1, "conversation_entries": 4}
     # Entry rows carry the owner id, so the filter goes through the conversation id.
-    assert only_b.con.execute("SELECT DISTINCT conversation_id, agent_id FROM conversation_entries").fetchall() == [
-        ("b1", "owner-a")
-    ]
+    assert only_b.con.execute(
+        "SELECT DISTINCT conversation_id, agent_id FROM conversation_entries"
+    ).fetchall() == [("b1", "owner-a")]
 
 
 def test_reload_replaces_and_sources_stay_apart(tmp_path: Path) -> None:
@@ -133,12 +149,18 @@ def test_reload_replaces_and_sources_stay_apart(tmp_path: Path) -> None:
     ws.load(db)
     ws.load(db)
     ws.load(db, name="copy")
-    counts = dict(ws.con.execute("SELECT source, count(*) FROM conversation_entries GROUP BY source").fetchall())
+    counts = dict(
+        ws.con.execute(
+            "SELECT source, count(*) FROM conversation_entries GROUP BY source"
+        ).fetchall()
+    )
     assert counts == {str(db.resolve()): 8, "copy": 8}
     with sqlite3.connect(db) as con:
         con.execute("DELETE FROM conversation_entries WHERE conversation_id = 'c2'")
     assert ws.load(db).loaded["conversation_entries"] == 4
-    assert ws.con.execute("SELECT count(*) FROM conversation_entries WHERE source = 'copy'").fetchone() == (8,)
+    assert ws.con.execute(
+        "SELECT count(*) FROM conversation_entries WHERE source = 'copy'"
+    ).fetchone() == (8,)
 
 
 def test_not_a_harness_file(tmp_path: Path) -> None:

@@ -21,7 +21,16 @@ from poncho_replay.sources.ingest import Stager
 from tests.load_data import conversation, log
 from tests.strategies import entry_logs
 
-ENTRY_COLS = ("seq", "id", "agent_id", "tenant_id", "conversation_id", "type", "payload", "created_at")
+ENTRY_COLS = (
+    "seq",
+    "id",
+    "agent_id",
+    "tenant_id",
+    "conversation_id",
+    "type",
+    "payload",
+    "created_at",
+)
 
 
 def loose_db(path: Path) -> sqlite3.Connection:
@@ -38,12 +47,18 @@ def loose_db(path: Path) -> sqlite3.Connection:
 
 def add_conv(con: sqlite3.Connection, conv: dict[str, Any], **override: Any) -> None:
     row = {**conversation_row(conv, agent_id="agent"), **override}
-    con.execute(f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    con.execute(
+        f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
 
 
 def add_entry(con: sqlite3.Connection, cid: str, entry: dict[str, Any], **override: Any) -> None:
     row = {**entry_row(cid, entry, agent_id="owner-a"), **override}
-    con.execute(f"INSERT INTO conversation_entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    con.execute(
+        f"INSERT INTO conversation_entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
 
 
 def payload(entry: dict[str, Any], **changes: Any) -> str:
@@ -71,11 +86,20 @@ def damaged(tmp_path: Path) -> Path:
         add_entry(con, "c1", e)
     add_entry(con, "c1", {**good[1], "id": "q-json", "seq": 10}, payload="{broken")
     add_entry(con, "c1", {**good[1], "id": "q-type", "seq": 11, "type": "mystery"})
-    add_entry(con, "c1", {**good[1], "id": "q-miss", "seq": 12}, payload=payload(good[1], turnId=...))
-    add_entry(con, "c1", {**good[1], "id": "q-wrong", "seq": 13}, payload=payload(good[1], turnId=7))
+    add_entry(
+        con, "c1", {**good[1], "id": "q-miss", "seq": 12}, payload=payload(good[1], turnId=...)
+    )
+    add_entry(
+        con, "c1", {**good[1], "id": "q-wrong", "seq": 13}, payload=payload(good[1], turnId=7)
+    )
     add_entry(con, "c1", {**good[1], "id": "q-seq", "seq": 14}, seq="fourteen")
     add_entry(con, "c1", {**good[1], "id": "q-mis", "seq": 15}, type="user_message")
-    add_entry(con, "c1", {**good[1], "id": "q-role", "seq": 16}, payload=payload(good[1], message={"role": "bot", "content": "x"}))
+    add_entry(
+        con,
+        "c1",
+        {**good[1], "id": "q-role", "seq": 16},
+        payload=payload(good[1], message={"role": "bot", "content": "x"}),
+    )
     con.commit()
     con.close()
     return path
@@ -90,16 +114,27 @@ def test_every_reason_is_quarantined_with_raw_text(damaged: Path) -> None:
     }  # fmt: skip
     assert summary.read == {"conversations": 5, "conversation_entries": 11}
     assert summary.loaded == {"conversations": 2, "conversation_entries": 4}
-    q = {r["row_key"]: r for r in ws.quarantine.to_dict("records") if r["table"] == "conversation_entries"}
-    assert q["q-json"]["reason"] == "invalid_json" and json.loads(q["q-json"]["raw"])["payload"] == "{broken"
+    q = {
+        r["row_key"]: r
+        for r in ws.quarantine.to_dict("records")
+        if r["table"] == "conversation_entries"
+    }
+    assert (
+        q["q-json"]["reason"] == "invalid_json"
+        and json.loads(q["q-json"]["raw"])["payload"] == "{broken"
+    )
     assert (q["q-miss"]["reason"], q["q-miss"]["detail"]) == ("missing_field", "turnId")
     assert (q["q-wrong"]["reason"], q["q-wrong"]["detail"]) == ("wrong_type", "turnId")
     assert (q["q-role"]["reason"], q["q-role"]["detail"]) == ("wrong_type", "message")
     assert q["q-seq"]["reason"] == "bad_seq" and pd.isna(q["q-seq"]["seq"])
     assert q["q-wrong"]["conversation_id"] == "c1" and q["q-wrong"]["seq"] == 13
-    convs = {r["row_key"]: r for r in ws.quarantine.to_dict("records") if r["table"] == "conversations"}
+    convs = {
+        r["row_key"]: r for r in ws.quarantine.to_dict("records") if r["table"] == "conversations"
+    }
     assert convs["c-dup"]["reason"] == "duplicate_conversation"
-    assert json.loads(convs["c-dup"]["raw"])["title"] == "second copy"  # the first copy is the one loaded
+    assert (
+        json.loads(convs["c-dup"]["raw"])["title"] == "second copy"
+    )  # the first copy is the one loaded
     assert convs["c-bad"]["reason"] == "invalid_json"
     assert (convs["c-cnt"]["reason"], convs["c-cnt"]["detail"]) == ("wrong_type", "message_count")
 
@@ -110,7 +145,12 @@ def test_strict_raises_on_first_bad_row_and_writes_nothing(damaged: Path) -> Non
         ws.load(damaged, strict=True, name="dmg")
     msg = str(info.value)
     # First bad row by table then position: the duplicate conversation c-dup.
-    assert "dmg" in msg and "conversations" in msg and "c-dup" in msg and "duplicate_conversation" in msg
+    assert (
+        "dmg" in msg
+        and "conversations" in msg
+        and "c-dup" in msg
+        and "duplicate_conversation" in msg
+    )
     assert ws.con.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
     assert ws.con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
 
@@ -144,7 +184,13 @@ def test_every_anomaly_kind(tmp_path: Path) -> None:
     summary = ws.load(tmp_path / "a.db")
     assert summary.quarantined == {}
     assert summary.loaded["conversation_entries"] == 6  # anomalies still load
-    assert summary.anomalies == {"duplicate_id": 1, "duplicate_seq": 1, "no_entries": 1, "orphan_entries": 1, "seq_gap": 1}
+    assert summary.anomalies == {
+        "duplicate_id": 1,
+        "duplicate_seq": 1,
+        "no_entries": 1,
+        "orphan_entries": 1,
+        "seq_gap": 1,
+    }
     found = {(r["kind"], r["conversation_id"], r["seq"]) for r in ws.anomalies.to_dict("records")}
     assert ("duplicate_seq", "c1", 1) in found and ("seq_gap", "c1", 3) in found
     assert ("orphan_entries", "ghost", None) in {(k, c, None) for k, c, _ in found}
@@ -163,7 +209,10 @@ def _sql_verdict(ws: poncho_replay.Workspace, entries: list[dict[str, Any]]) -> 
     rows = [entry_row("c", e, agent_id="o") for e in entries]
     stager.add("conversation_entries", pa.table({c: [str(r[c]) for r in rows] for c in ENTRY_COLS}))
     stager.finish("agree", "test")
-    bad = {r[0] for r in ws.con.execute("SELECT row_key FROM quarantine WHERE source = 'agree'").fetchall()}
+    bad = {
+        r[0]
+        for r in ws.con.execute("SELECT row_key FROM quarantine WHERE source = 'agree'").fetchall()
+    }
     return [r["id"] not in bad for r in rows]
 
 

@@ -38,7 +38,14 @@ __all__ = ["detect", "read_export", "write_export"]
 
 BATCH_ROWS = 20_000
 FILES = {"conversations": "conversations", "conversation_entries": "entries"}
-_JSON_COLUMNS = ("data", "tool_result_archive", "harness_messages", "continuation_messages", "channel_meta", "payload")
+_JSON_COLUMNS = (
+    "data",
+    "tool_result_archive",
+    "harness_messages",
+    "continuation_messages",
+    "channel_meta",
+    "payload",
+)
 _TIME_COLUMNS = ("created_at", "updated_at")
 
 
@@ -56,14 +63,24 @@ def write_export(
     """Write one source's conversations and entries to ``path`` (a folder, created if needed)."""
     if format not in ("jsonl", "parquet"):
         raise SourceError(f"unknown export format {format!r} (jsonl or parquet)")
-    sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM conversations UNION SELECT DISTINCT source FROM conversation_entries").fetchall()]
+    sources = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT source FROM conversations UNION SELECT DISTINCT source FROM conversation_entries"
+        ).fetchall()
+    ]
     if source is None:
         if len(sources) > 1:
-            raise SourceError(f"the workspace holds {len(sources)} sources; pick one with source=: {sorted(sources)}")
+            raise SourceError(
+                f"the workspace holds {len(sources)} sources; pick one with source=: {sorted(sources)}"
+            )
         source = sources[0] if sources else ""
     path.mkdir(parents=True, exist_ok=True)
     queries = {
-        "conversations": (CONVERSATION_COLUMNS, "FROM conversations WHERE source = $source ORDER BY id"),
+        "conversations": (
+            CONVERSATION_COLUMNS,
+            "FROM conversations WHERE source = $source ORDER BY id",
+        ),
         "conversation_entries": (
             (*ENTRY_COLUMNS, "ordinal"),
             "FROM conversation_entries WHERE source = $source ORDER BY ordinal, conversation_id, seq, dup",
@@ -72,8 +89,14 @@ def write_export(
     for table, (columns, rest) in queries.items():
         target = path / f"{FILES[table]}.{format}"
         if format == "jsonl":
-            select = "to_json({" + ", ".join(f"'{c}': {_jsonl_value(c)}" for c in columns) + "})::VARCHAR AS line"
-            reader = con.sql(f"SELECT {select} {rest}", params={"source": source}).to_arrow_reader(BATCH_ROWS)
+            select = (
+                "to_json({"
+                + ", ".join(f"'{c}': {_jsonl_value(c)}" for c in columns)
+                + "})::VARCHAR AS line"
+            )
+            reader = con.sql(f"SELECT {select} {rest}", params={"source": source}).to_arrow_reader(
+                BATCH_ROWS
+            )
             with builtins.open(target, "w", encoding="utf-8", newline="\n") as fh:
                 for batch in reader:
                     lines = batch.column(0).to_pylist()
@@ -81,7 +104,9 @@ def write_export(
                         fh.write("\n".join(lines) + "\n")
         else:
             select = ", ".join(f"{c}::VARCHAR AS {c}" if c in _JSON_COLUMNS else c for c in columns)
-            reader = con.sql(f"SELECT {select} {rest}", params={"source": source}).to_arrow_reader(BATCH_ROWS)
+            reader = con.sql(f"SELECT {select} {rest}", params={"source": source}).to_arrow_reader(
+                BATCH_ROWS
+            )
             with pq.ParquetWriter(target, reader.schema) as writer:
                 for batch in reader:
                     writer.write_batch(batch)
@@ -97,7 +122,9 @@ def _jsonl_value(column: str) -> str:
     return column
 
 
-def read_export(path: Path, kind: str, stager: Stager, *, advance: Callable[[int], None] = lambda n: None) -> None:
+def read_export(
+    path: Path, kind: str, stager: Stager, *, advance: Callable[[int], None] = lambda n: None
+) -> None:
     """Stage the rows of a JSONL or Parquet export folder."""
     for table, stem in FILES.items():
         file = path / f"{stem}.{kind}"
@@ -123,7 +150,9 @@ def _read_jsonl(file: Path, table: str, stager: Stager, advance: Callable[[int],
             lines = [line.rstrip("\r\n") for _, line in zip(range(BATCH_ROWS), fh)]
             if not lines:
                 break
-            lines_tbl = pa.table({"line": pa.array([ln for ln in lines if ln.strip()], pa.string())})  # noqa: F841
+            lines_tbl = pa.table(
+                {"line": pa.array([ln for ln in lines if ln.strip()], pa.string())}
+            )  # noqa: F841
             batch = stager.con.sql(
                 f"SELECT {select} FROM (SELECT line, CASE WHEN json_valid(line) THEN line END AS j FROM lines_tbl)"
             ).to_arrow_table()

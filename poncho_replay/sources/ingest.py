@@ -33,7 +33,16 @@ CONVERSATION_COLUMNS = (
     "tool_result_archive", "harness_messages", "continuation_messages", "parent_conversation_id",
     "has_pending_approvals", "channel_meta", "parent_message_id",
 )  # fmt: skip
-ENTRY_COLUMNS = ("seq", "id", "agent_id", "tenant_id", "conversation_id", "type", "payload", "created_at")
+ENTRY_COLUMNS = (
+    "seq",
+    "id",
+    "agent_id",
+    "tenant_id",
+    "conversation_id",
+    "type",
+    "payload",
+    "created_at",
+)
 NULL_SUFFIX = "__null"
 """A reader may send ``<col>__null`` booleans beside ``<col>`` when its driver cannot carry NULLs faithfully."""
 
@@ -47,7 +56,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 @cache
 def _statements() -> dict[str, str]:
     """The named blocks of ``ingest.sql`` (``-- name: x`` headers)."""
-    parts = re.split(r"^-- name: (\w+)\s*$", read_sql("ingest.sql"), flags=re.M)
+    parts = re.split(r"^-- name: (\w+)\s*$", read_sql("ingest.sql"), flags=re.MULTILINE)
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
 
 
@@ -99,7 +108,7 @@ class LoadSummary:
                 f"<table><caption>load {html.escape(self.kind)} {html.escape(self.source)}</caption>"
                 f"<tr><th></th><th></th><th>rows</th></tr>{body}</table>"
             )
-        except Exception:  # a notebook display must never raise
+        except Exception:  # noqa: BLE001 - a notebook display must never raise
             return f"<pre>{html.escape(str(self))}</pre>"
 
 
@@ -128,14 +137,20 @@ class Stager:
         # An export carries its rows' original ordinals; other sources get positions.
         ordinal = pa.array(np.arange(self._next[table], self._next[table] + n))
         if "ordinal" in names:  # broken export lines have none: negative positions cannot collide
-            ordinal = pc.coalesce(batch.column("ordinal").cast(pa.int64()), pc.negate(pc.add(ordinal, 1)))
+            ordinal = pc.coalesce(
+                batch.column("ordinal").cast(pa.int64()), pc.negate(pc.add(ordinal, 1))
+            )
         arrays: dict[str, pa.Array] = {"ordinal": ordinal}
         for col in cols:
             if col not in names:
                 continue
             values = batch.column(col).cast(pa.string())
             if col + NULL_SUFFIX in names:
-                values = pc.if_else(batch.column(col + NULL_SUFFIX).cast(pa.bool_()), pa.scalar(None, pa.string()), values)
+                values = pc.if_else(
+                    batch.column(col + NULL_SUFFIX).cast(pa.bool_()),
+                    pa.scalar(None, pa.string()),
+                    values,
+                )
             arrays[col] = values
         self._next[table] += n
         staged = pa.table(arrays)  # noqa: F841  (read by DuckDB's replacement scan below)
@@ -158,7 +173,9 @@ class Stager:
                         f"{reason} in source {source!r}, table {table}",
                         field=fld,
                         conversation_id=cid,
-                        seq=int(seq) if seq is not None and str(seq).lstrip("-").isdigit() else None,
+                        seq=int(seq)
+                        if seq is not None and str(seq).lstrip("-").isdigit()
+                        else None,
                     )
             params = {"source": source}
             con.execute("BEGIN TRANSACTION")
@@ -188,7 +205,9 @@ def _in_notebook() -> bool:
 
 
 @contextmanager
-def progress_bar(enabled: bool | None, total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+def progress_bar(
+    enabled: bool | None, total: int | None, description: str
+) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; draws a rich bar when enabled (default: a terminal, not a notebook)."""
     if enabled is None:
         enabled = sys.stderr.isatty() and not _in_notebook()

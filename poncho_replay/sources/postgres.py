@@ -49,7 +49,11 @@ def redact_url(url: str) -> str:
         userinfo, _, hostinfo = netloc.rpartition("@")
         netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
     query = urlencode(
-        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="/"
+        [
+            (k, "***" if k == "password" else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="/",
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
@@ -90,15 +94,29 @@ def read_postgres(
         with conn.transaction():
             tables = {r[0] for r in conn.execute(_TABLES_SQL).fetchall()}
             if "conversations" not in tables:
-                raise SourceError(f"{label} has no conversations table in its search_path: not a harness database")
+                raise SourceError(
+                    f"{label} has no conversations table in its search_path: not a harness database"
+                )
             present = {r[0] for r in conn.execute(_COLUMNS_SQL, ("conversations",)).fetchall()}
             select = ", ".join(_column(c, present) for c in CONVERSATION_COLUMNS)
             where = " WHERE agent_id = %s" if agent_id is not None else ""
             params = (agent_id,) if agent_id is not None else ()
-            _stream(conn, f"SELECT {select} FROM conversations{where} ORDER BY id", params, stager, "conversations", CONVERSATION_COLUMNS, advance)
+            _stream(
+                conn,
+                f"SELECT {select} FROM conversations{where} ORDER BY id",
+                params,
+                stager,
+                "conversations",
+                CONVERSATION_COLUMNS,
+                advance,
+            )
             if "conversation_entries" in tables:
                 select = ", ".join(_column(c, set(ENTRY_COLUMNS)) for c in ENTRY_COLUMNS)
-                where = " WHERE conversation_id IN (SELECT id FROM conversations WHERE agent_id = %s)" if params else ""
+                where = (
+                    " WHERE conversation_id IN (SELECT id FROM conversations WHERE agent_id = %s)"
+                    if params
+                    else ""
+                )
                 sql = f"SELECT {select} FROM conversation_entries{where} ORDER BY conversation_id, seq, id"
                 _stream(conn, sql, params, stager, "conversation_entries", ENTRY_COLUMNS, advance)
     except SourceError:
@@ -109,10 +127,10 @@ def read_postgres(
         conn.close()
 
 
-_TABLES_SQL = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-_COLUMNS_SQL = (
-    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s"
+_TABLES_SQL = (
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
 )
+_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s"
 
 
 def _column(name: str, present: set[str]) -> str:

@@ -68,10 +68,21 @@ def read_sqlite(
         where = " WHERE agent_id = ?" if agent_id is not None else ""
         params = (agent_id,) if agent_id is not None else ()
         select = ", ".join(_column(c, present) for c in CONVERSATION_COLUMNS)
-        _stream(con, f"SELECT {select} FROM conversations{where} ORDER BY rowid", params, stager, "conversations", advance)
+        _stream(
+            con,
+            f"SELECT {select} FROM conversations{where} ORDER BY rowid",
+            params,
+            stager,
+            "conversations",
+            advance,
+        )
         if "conversation_entries" in tables:
             select = ", ".join(_column(c, set(ENTRY_COLUMNS)) for c in ENTRY_COLUMNS)
-            where = " WHERE conversation_id IN (SELECT id FROM conversations WHERE agent_id = ?)" if params else ""
+            where = (
+                " WHERE conversation_id IN (SELECT id FROM conversations WHERE agent_id = ?)"
+                if params
+                else ""
+            )
             sql = f"SELECT {select} FROM conversation_entries{where} ORDER BY rowid"
             _stream(con, sql, params, stager, "conversation_entries", advance)
     except SourceError:
@@ -89,8 +100,12 @@ def count_rows(path: str | Path) -> int | None:
     try:
         with sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True) as con:
             n = con.execute("SELECT count(*) FROM conversations").fetchone()[0]
-            has = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'conversation_entries'").fetchone()
-            return n + (con.execute("SELECT count(*) FROM conversation_entries").fetchone()[0] if has else 0)
+            has = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'conversation_entries'"
+            ).fetchone()
+            return n + (
+                con.execute("SELECT count(*) FROM conversation_entries").fetchone()[0] if has else 0
+            )
     except sqlite3.Error:
         return None
 
@@ -113,7 +128,9 @@ def _rows(con, sql: str) -> list[tuple]:
         cur.close()
 
 
-def _stream(con, sql: str, params: tuple, stager: Stager, table: str, advance: Callable[[int], None]) -> None:
+def _stream(
+    con, sql: str, params: tuple, stager: Stager, table: str, advance: Callable[[int], None]
+) -> None:
     cur = con.cursor()
     try:
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})

@@ -17,36 +17,30 @@
 
 -- JavaScript's `text.replace(/\s+/g, " ").trim()`: RE2 spells out the
 -- ECMAScript WhiteSpace + LineTerminator set (RE2's \s is narrower).
-CREATE OR REPLACE MACRO js_collapse_ws(t) AS
-    trim(regexp_replace(t,
+CREATE OR REPLACE MACRO js_collapse_ws(txt_) AS
+    trim(regexp_replace(txt_,
         '[\t\n\x{0b}\x{0c}\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]+',
         ' ', 'g'), ' ');
 
 -- getTextContent: the string content, or the text parts joined (files ignored).
-CREATE OR REPLACE MACRO message_text(m) AS
-    CASE
-        WHEN json_type(m -> 'content') = 'VARCHAR' THEN m ->> 'content'
-        ELSE array_to_string(list_transform(
-            list_filter(json_extract(m, '$.content[*]'), lambda p: p ->> 'type' = 'text'),
-            lambda p: CASE
-                WHEN json_type(p -> 'text') = 'VARCHAR' THEN p ->> 'text'
-                WHEN p -> 'text' IS NULL OR json_type(p -> 'text') = 'NULL' THEN ''
-                ELSE js_to_string((p -> 'text')::VARCHAR) END), '')
-    END;
+-- Part lists are rare: they go to poncho_replay.models.message_text (message_text_py).
+CREATE OR REPLACE MACRO message_text(msg_) AS
+    CASE WHEN json_type(msg_ -> 'content') = 'VARCHAR' THEN msg_ ->> 'content'
+         ELSE message_text_py(msg_::VARCHAR) END;
 
 -- The harness parity projection "<role>:<text>" (dualwrite.project_text).
-CREATE OR REPLACE MACRO message_projection(m) AS
-    coalesce(m ->> 'role', 'undefined') || ':' || js_collapse_ws(message_text(m));
+CREATE OR REPLACE MACRO message_projection(msg_) AS
+    coalesce(msg_ ->> 'role', 'undefined') || ':' || js_collapse_ws(message_text(msg_));
 
 -- Equality of two served/blob items under a comparison mode.
-CREATE OR REPLACE MACRO audit_eq(mode, field, a, b) AS
+CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS
     CASE
-        WHEN mode = 'text' AND field <> 'pending'
-            THEN message_projection(a) = message_projection(b)
-        WHEN mode = 'custom'
-            THEN audit_custom(field, a::VARCHAR) IS NOT DISTINCT FROM audit_custom(field, b::VARCHAR)
-        WHEN a::VARCHAR = b::VARCHAR THEN true
-        ELSE audit_canon(a::VARCHAR) = audit_canon(b::VARCHAR)
+        WHEN mode_ = 'text' AND field_ <> 'pending'
+            THEN message_projection(a_) = message_projection(b_)
+        WHEN mode_ = 'custom'
+            THEN audit_custom(field_, a_::VARCHAR) IS NOT DISTINCT FROM audit_custom(field_, b_::VARCHAR)
+        WHEN a_::VARCHAR = b_::VARCHAR THEN true
+        ELSE audit_canon(a_::VARCHAR) = audit_canon(b_::VARCHAR)
     END;
 
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
@@ -117,6 +111,24 @@ CREATE OR REPLACE MACRO audit_served_items(policy, src := NULL) AS TABLE
         ON p.source = b.source AND p.conversation_id = b.conversation_id
         AND NOT CASE b.field WHEN 'llm' THEN p.llm_log WHEN 'display' THEN p.display_log ELSE p.pending_log END;
 
+-- The identity of an item, for following it between the log and the blob:
+-- a message's metadata.id, a subagent result's subagentId@timestamp.
+CREATE OR REPLACE MACRO audit_item_key(field_, item_) AS
+    CASE WHEN field_ = 'pending'
+         THEN (item_ ->> 'subagentId') || '@' || (item_ -> 'timestamp')::VARCHAR
+         ELSE item_ -> 'metadata' ->> 'id' END;
+
+-- Every message or result the log holds, by field and identity, with its seq.
+CREATE OR REPLACE MACRO audit_log_keys(src := NULL) AS TABLE
+    SELECT source, conversation_id, seq,
+           CASE WHEN type IN ('harness_message', 'compaction') THEN 'llm'
+                WHEN type = 'subagent_result' THEN 'pending' ELSE 'display' END AS field,
+           CASE WHEN type = 'subagent_result' THEN audit_item_key('pending', payload -> 'result')
+                ELSE coalesce(payload -> 'message', payload -> 'summaryMessage') -> 'metadata' ->> 'id' END AS k
+    FROM conversation_entries
+    WHERE (src IS NULL OR source = src)
+      AND type IN ('harness_message', 'compaction', 'subagent_result', 'user_message', 'assistant_message');
+
 -- The full-sequence comparison: one row per (conversation, field), with the
 -- first divergent position and up to three aligned sample pairs from there.
 CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
@@ -168,6 +180,9 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
                any_value(served_item) AS served_item, any_value(blob_item) AS blob_item
         FROM win GROUP BY ALL
     ),
+    keyseq AS (
+        SELECT source, conversation_id, field, k, min(seq) AS seq FROM audit_log_keys(src := src) GROUP BY ALL
+    ),
     samples AS (
         SELECT source, conversation_id, field,
                list({'position': position, 'seq': seq, 'entries': served_item, 'blob': blob_item}
@@ -180,19 +195,13 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
            greatest(c.m - c.n, 0) AS missing_in_entries,
            greatest(c.n - c.m, 0) AS extra_in_entries,
            CASE WHEN c.prefix < greatest(c.n, c.m) THEN c.prefix END AS first_position,
-           p.seq AS first_seq_entries, p.blob_item AS first_blob_item, p.served_item AS first_served_item,
-           sm.samples
+           p.seq AS first_seq_entries, ks.seq AS first_seq_blob, sm.samples
     FROM counted AS c
     LEFT JOIN pairs AS p ON p.source = c.source AND p.conversation_id = c.conversation_id
         AND p.field = c.field AND p.position = c.prefix
+    LEFT JOIN keyseq AS ks ON ks.source = c.source AND ks.conversation_id = c.conversation_id
+        AND ks.field = c.field AND ks.k = audit_item_key(c.field, p.blob_item)
     LEFT JOIN samples AS sm ON sm.source = c.source AND sm.conversation_id = c.conversation_id AND sm.field = c.field;
-
--- The identity of an item, for following it between the log and the blob:
--- a message's metadata.id, a subagent result's subagentId@timestamp.
-CREATE OR REPLACE MACRO audit_item_key(field, item) AS
-    CASE WHEN field = 'pending'
-         THEN (item ->> 'subagentId') || '@' || (item -> 'timestamp')::VARCHAR
-         ELSE item -> 'metadata' ->> 'id' END;
 
 -- The harness's own parity check (dualwrite.parity_check), for every
 -- conversation: the log's rebuild (whatever the policy) against the blob,
@@ -246,7 +255,7 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
         LEFT JOIN (  -- the first assistant_message without an object message, as JavaScript words it
             SELECT source, conversation_id,
                    arg_min('Cannot read properties of '
-                           || CASE WHEN payload -> 'message' IS NULL THEN 'undefined' ELSE 'null' END
+                           || CASE WHEN (payload -> 'message') IS NULL THEN 'undefined' ELSE 'null' END
                            || ' (reading ''content'')', seq) AS reason
             FROM conversation_entries
             WHERE (src IS NULL OR source = src) AND type = 'assistant_message'
@@ -337,7 +346,7 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
                t.seq AS target_seq, t.turn_id AS target_turn, u.turn_id AS expected_turn
         FROM e AS a
         LEFT JOIN e AS t ON t.source = a.source AND t.conversation_id = a.conversation_id
-            AND t.id = a.payload ->> 'targetEntryId' AND t.type = 'assistant_message'
+            AND t.id = (a.payload ->> 'targetEntryId') AND t.type = 'assistant_message'
         ASOF LEFT JOIN users AS u ON u.source = a.source AND u.conversation_id = a.conversation_id AND u.seq < a.seq
         WHERE a.type = 'assistant_amendment'
     ),
@@ -371,23 +380,14 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
 
 -- Following items by identity between the blob and the log, per field.
 CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
-    WITH log_keys AS (
-        SELECT DISTINCT source, conversation_id,
-               CASE WHEN type IN ('harness_message', 'compaction') THEN 'llm'
-                    WHEN type = 'subagent_result' THEN 'pending' ELSE 'display' END AS field,
-               CASE WHEN type = 'subagent_result' THEN audit_item_key('pending', payload -> 'result')
-                    ELSE coalesce(payload -> 'message', payload -> 'summaryMessage') -> 'metadata' ->> 'id' END AS k
-        FROM conversation_entries
-        WHERE (src IS NULL OR source = src)
-          AND type IN ('harness_message', 'compaction', 'subagent_result', 'user_message', 'assistant_message')
-    ),
+    WITH log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys(src := src)),
     moved_keys AS (  -- display messages the blob moved to compactedHistory
         SELECT source, id AS conversation_id, unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
         FROM conversations WHERE (src IS NULL OR source = src) AND json_type(data -> 'compactedHistory') = 'ARRAY'
     ),
     blob AS (
         SELECT b.source, b.conversation_id, b.field, b.position, audit_item_key(b.field, b.item) AS k,
-               (b.item -> 'metadata' ->> '_subagentCallback' = 'true'
+               ((b.item -> 'metadata' ->> '_subagentCallback') = 'true'
                 OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]')) AS is_callback,
                lk.k IS NOT NULL AS in_log
         FROM audit_blob_items(src := src) AS b
@@ -420,7 +420,134 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                AND x.conversation_id = f.conversation_id AND x.field = f.field AND x.moved) AS moved_items,
            (SELECT min(e.seq) FROM blob AS b JOIN conversation_entries AS e ON e.source = b.source
                AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
-               AND e.payload -> 'message' -> 'metadata' ->> 'id' = b.k
+               AND (e.payload -> 'message' -> 'metadata' ->> 'id') = b.k
             WHERE b.source = f.source AND b.conversation_id = f.conversation_id AND b.field = 'llm'
               AND f.field = 'llm' AND b.position = 1) AS blob_first_kept_seq
     FROM first_found AS f;
+
+-- One row per conversation: verdicts, counts per field, causes with evidence.
+-- Causes are SPEC §6's classes plus four the SPEC §5 write sites explain
+-- (resume_not_captured, thread_copy_not_captured, compaction_moved_history,
+-- stale_blob); `unexplained` when a divergence fits none, so nothing hides.
+CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
+    WITH cmp AS (SELECT * FROM audit_compare(policy, mode, src := src)),
+    f AS (SELECT * FROM audit_item_facts(policy, src := src)),
+    wide AS (
+        SELECT source, conversation_id,
+            any_value(cmp) FILTER (WHERE field = 'llm') AS llm,
+            any_value(cmp) FILTER (WHERE field = 'display') AS display,
+            any_value(cmp) FILTER (WHERE field = 'pending') AS pending,
+            list(field ORDER BY CASE field WHEN 'llm' THEN 0 WHEN 'display' THEN 1 ELSE 2 END)
+                FILTER (WHERE first_position IS NOT NULL) AS diverged_fields,
+            list(CASE WHEN first_position IS NOT NULL THEN
+                     list_transform(samples, lambda x_: {'field': field, 'position': x_.position, 'seq': x_.seq,
+                                                       'entries': x.entries, 'blob': x.blob}) END
+                 ORDER BY CASE field WHEN 'llm' THEN 0 WHEN 'display' THEN 1 ELSE 2 END) AS sample_lists
+        FROM cmp GROUP BY ALL
+    ),
+    fw AS (
+        SELECT source, conversation_id,
+            any_value(f) FILTER (WHERE field = 'llm') AS fl,
+            any_value(f) FILTER (WHERE field = 'display') AS fd,
+            any_value(f) FILTER (WHERE field = 'pending') AS fp
+        FROM f GROUP BY ALL
+    ),
+    base AS (
+        SELECT c.source, c.id AS conversation_id, c.title, c.parent_conversation_id, c.updated_at,
+               p.n_entries, w.llm, w.display, w.pending,
+               coalesce(w.diverged_fields, []) AS diverged_fields,
+               flatten(list_filter(w.sample_lists, lambda x_: x_ IS NOT NULL)) AS samples,
+               fw.fl, fw.fd, fw.fp, lf.*
+        FROM conversations AS c
+        JOIN audit_plan(policy, src := src) AS p ON p.source = c.source AND p.conversation_id = c.id
+        JOIN wide AS w ON w.source = c.source AND w.conversation_id = c.id
+        LEFT JOIN fw ON fw.source = c.source AND fw.conversation_id = c.id
+        LEFT JOIN audit_log_facts(src := src) AS lf ON lf.source = c.source AND lf.conversation_id = c.id
+        WHERE src IS NULL OR c.source = src
+    ),
+    causes AS (
+        SELECT b.source, b.conversation_id, list_filter([
+            CASE WHEN b.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
+                    'entries', 0, 'blob_messages', coalesce(b.display.blob, 0), 'blob_llm', coalesce(b.llm.blob, 0))}
+                 WHEN len(b.diverged_fields) > 0 AND b.parent_conversation_id IS NULL
+                      AND greatest(coalesce(b.fd.missing_prefix, 0), coalesce(b.fl.missing_prefix, 0)) > 0
+                 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
+                    'blob_messages_before_log', coalesce(b.fd.missing_prefix, 0),
+                    'blob_llm_before_log', coalesce(b.fl.missing_prefix, 0))} END,
+            CASE WHEN list_contains(b.diverged_fields, 'display') AND b.parent_conversation_id IS NOT NULL
+                      AND coalesce(b.fd.missing_prefix, 0) > 0
+                 THEN {'cause': 'thread_copy_not_captured', 'evidence': json_object(
+                    'parent_conversation_id', b.parent_conversation_id, 'copied_messages', b.fd.missing_prefix)} END,
+            CASE WHEN len(b.diverged_fields) > 0
+                      AND coalesce(b.fl.callback_items, 0) + coalesce(b.fd.callback_items, 0) > 0
+                 THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
+                    'callback_started_seqs', b.callback_seqs, 'hidden_user_messages', b.hidden_users,
+                    'blob_callback_messages', coalesce(b.fl.callback_items, 0) + coalesce(b.fd.callback_items, 0))} END,
+            CASE WHEN list_contains(b.diverged_fields, 'llm') AND len(coalesce(b.approx_turns, [])) > 0
+                 THEN {'cause': 'approximate_finalize_diff', 'evidence': json_object('turns', b.approx_turns)} END,
+            CASE WHEN list_contains(b.diverged_fields, 'llm') AND b.compaction_seq IS NOT NULL
+                      AND b.fl.blob_first_kept_seq IS DISTINCT FROM TRY_CAST(b.first_kept_seq AS BIGINT)
+                      AND (b.fl.blob_first_kept_seq IS NOT NULL OR b.llm.first_position = 1)
+                 THEN {'cause': 'guessed_first_kept_seq_off', 'evidence': json_object(
+                    'compaction_seq', b.compaction_seq, 'first_kept_seq', b.first_kept_seq::JSON,
+                    'blob_first_kept_seq', b.fl.blob_first_kept_seq)} END,
+            CASE WHEN list_contains(b.diverged_fields, 'display') AND coalesce(b.fd.moved_items, 0) > 0
+                 THEN {'cause': 'compaction_moved_history', 'evidence': json_object(
+                    'log_messages_in_compacted_history', b.fd.moved_items, 'compaction_seq', b.compaction_seq)} END,
+            CASE WHEN len(b.diverged_fields) > 0 AND (len(coalesce(b.amendments, [])) > 0 OR len(coalesce(b.resume_seqs, [])) > 0)
+                      AND (coalesce(b.llm.missing_in_entries, 0) > 0 OR coalesce(b.display.changed, 0) > 0)
+                 THEN {'cause': 'resume_not_captured', 'evidence': json_object(
+                    'amendment_seqs', list_transform(coalesce(b.amendments, []), lambda am_: am_.seq),
+                    'resume_assistant_seqs', b.resume_seqs)} END,
+            CASE WHEN len(b.diverged_fields) > 0 AND len(list_filter(coalesce(b.amendments, []),
+                      lambda am_: am_.target_seq IS NULL OR am_.target_turn IS DISTINCT FROM am_.expected_turn)) > 0
+                 THEN {'cause': 'amendment_wrong_target', 'evidence': json_object('amendments', list_filter(
+                      b.amendments, lambda am_: am_.target_seq IS NULL OR am_.target_turn IS DISTINCT FROM am_.expected_turn))} END,
+            CASE WHEN len(b.diverged_fields) > 0 AND (
+                      len(coalesce(b.reordered, [])) > 0 OR len(coalesce(b.duplicates, [])) > 0
+                      OR len(coalesce(b.fl.lost_positions, [])) + len(coalesce(b.fd.lost_positions, []))
+                         + len(coalesce(b.fp.lost_positions, [])) > 0)
+                 THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
+                    'reordered', b.reordered, 'duplicated', b.duplicates,
+                    'blob_only_llm_positions', b.fl.lost_positions,
+                    'blob_only_display_positions', b.fd.lost_positions,
+                    'blob_only_pending_positions', b.fp.lost_positions)} END,
+            CASE WHEN len(b.diverged_fields) > 0 AND len(coalesce(b.fl.unseen_seqs, [])) + len(coalesce(b.fd.unseen_seqs, []))
+                      + len(coalesce(b.fp.unseen_seqs, [])) > 0
+                 THEN {'cause': 'stale_blob', 'evidence': json_object(
+                    'log_only_llm_seqs', b.fl.unseen_seqs, 'log_only_display_seqs', b.fd.unseen_seqs,
+                    'log_only_pending_seqs', b.fp.unseen_seqs,
+                    'blob_updated_at', b.updated_at, 'last_entry_at', b.last_entry_at)} END,
+            CASE WHEN len(b.diverged_fields) = 0 AND b.n_entries > 0 AND (
+                      (len(coalesce(b.callback_seqs, [])) > 0 AND coalesce(b.fl.callback_items, 0) = 0)
+                      OR b.updated_at > b.last_entry_at + INTERVAL 1 SECOND)
+                 THEN {'cause': 'blob_overwritten_by_rebuild', 'evidence': json_object(
+                    'callback_started_seqs', b.callback_seqs,
+                    'blob_updated_at', b.updated_at, 'last_entry_at', b.last_entry_at)} END
+        ], lambda x_: x_ IS NOT NULL) AS found
+        FROM base AS b
+    )
+    SELECT b.source, b.conversation_id, b.title, b.n_entries AS entries,
+           CASE WHEN len(b.diverged_fields) > 0 THEN 'diverged' ELSE 'match' END AS verdict,
+           b.diverged_fields,
+           h.harness_verdict, h.harness_mismatches, h.harness_log_line,
+           CASE WHEN len(b.diverged_fields) > 0 AND len(c.found) = 0 THEN ['unexplained']
+                ELSE list_transform(c.found, lambda x_: x_.cause) END AS causes,
+           to_json(map_from_entries(list_transform(c.found, lambda x_: {'key': x_.cause, 'value': x_.evidence})))
+               AS evidence,
+           b.llm.served AS llm_entries, b.llm.blob AS llm_blob, b.llm.matching AS llm_matching,
+           b.llm.changed AS llm_changed, b.llm.missing_in_entries AS llm_missing_in_entries,
+           b.llm.extra_in_entries AS llm_extra_in_entries, b.llm.first_position AS llm_first_position,
+           b.llm.first_seq_entries AS llm_first_seq_entries, b.llm.first_seq_blob AS llm_first_seq_blob,
+           b.display.served AS display_entries, b.display.blob AS display_blob, b.display.matching AS display_matching,
+           b.display.changed AS display_changed, b.display.missing_in_entries AS display_missing_in_entries,
+           b.display.extra_in_entries AS display_extra_in_entries, b.display.first_position AS display_first_position,
+           b.display.first_seq_entries AS display_first_seq_entries, b.display.first_seq_blob AS display_first_seq_blob,
+           b.pending.served AS pending_entries, b.pending.blob AS pending_blob, b.pending.matching AS pending_matching,
+           b.pending.changed AS pending_changed, b.pending.missing_in_entries AS pending_missing_in_entries,
+           b.pending.extra_in_entries AS pending_extra_in_entries, b.pending.first_position AS pending_first_position,
+           b.pending.first_seq_entries AS pending_first_seq_entries, b.pending.first_seq_blob AS pending_first_seq_blob,
+           b.samples
+    FROM base AS b
+    JOIN causes AS c USING (source, conversation_id)
+    JOIN audit_harness_verdict(src := src) AS h USING (source, conversation_id);

@@ -108,29 +108,37 @@ CREATE OR REPLACE MACRO llm_context_at(src := NULL, ids := NULL, upto := NULL, c
            seq, message
     FROM items;
 
--- Why a conversation's display or pending rebuild raises in Python (and so in
--- the harness's read path): one row per offending entry.
+-- Why an entry makes Python's display rebuild raise (and so the harness's read
+-- path fall back), or NULL: an assistant_message whose message is not an
+-- object, an amendment whose targetEntryId is a list or an object (unhashable).
+CREATE OR REPLACE MACRO rebuild_display_error(type, payload) AS
+    CASE
+        WHEN type = 'assistant_message' AND json_type(payload -> 'message') IS DISTINCT FROM 'OBJECT'
+            THEN 'assistant_message without an object message'
+        WHEN type = 'assistant_amendment' AND json_type(payload -> 'targetEntryId') IN ('ARRAY', 'OBJECT')
+            THEN 'assistant_amendment whose targetEntryId is a list or an object'
+    END;
+
+-- Why an entry makes the pending-results rebuild raise, or NULL.
+CREATE OR REPLACE MACRO rebuild_pending_error(type, payload) AS
+    CASE
+        WHEN type = 'callback_started'
+             AND json_type(payload -> 'consumedSeqs') IS DISTINCT FROM 'ARRAY'
+             AND json_type(payload -> 'consumedSeqs') IS DISTINCT FROM 'VARCHAR'
+            THEN 'callback_started whose consumedSeqs is neither a list nor a string'
+    END;
+
+-- Every entry that makes a rebuild raise: one row per offending entry.
 CREATE OR REPLACE MACRO rebuild_errors_at(src := NULL, ids := NULL, upto := NULL, cutoffs := NULL) AS TABLE
-    WITH e AS (
-        SELECT * FROM rebuild_input(src := src, ids := ids, upto := upto, cutoffs := cutoffs)
+    SELECT source, conversation_id, field, seq, reason
+    FROM (
+        SELECT source, conversation_id, seq,
+               rebuild_display_error(type, payload) AS display_reason,
+               rebuild_pending_error(type, payload) AS pending_reason
+        FROM rebuild_input(src := src, ids := ids, upto := upto, cutoffs := cutoffs)
         WHERE type IN ('assistant_message', 'assistant_amendment', 'callback_started')
     )
-    SELECT source, conversation_id, 'display' AS field, seq,
-           'assistant_message without an object message' AS reason
-    FROM e
-    WHERE type = 'assistant_message' AND json_type(payload -> 'message') IS DISTINCT FROM 'OBJECT'
-    UNION ALL
-    SELECT source, conversation_id, 'display', seq,
-           'assistant_amendment whose targetEntryId is a list or an object'
-    FROM e
-    WHERE type = 'assistant_amendment' AND json_type(payload -> 'targetEntryId') IN ('ARRAY', 'OBJECT')
-    UNION ALL
-    SELECT source, conversation_id, 'pending', seq,
-           'callback_started whose consumedSeqs is neither a list nor a string'
-    FROM e
-    WHERE type = 'callback_started'
-      AND json_type(payload -> 'consumedSeqs') IS DISTINCT FROM 'ARRAY'
-      AND json_type(payload -> 'consumedSeqs') IS DISTINCT FROM 'VARCHAR';
+    UNPIVOT (reason FOR field IN (display_reason AS 'display', pending_reason AS 'pending'));
 
 -- buildDisplaySnapshot (whole transcript): visible user messages, and
 -- assistant messages with content = string content or "" (list content is
@@ -150,9 +158,7 @@ CREATE OR REPLACE MACRO display_messages_at(src := NULL, ids := NULL, upto := NU
         GROUP BY ALL
     ),
     failed AS (
-        SELECT DISTINCT source, conversation_id
-        FROM rebuild_errors_at(src := src, ids := ids, upto := upto, cutoffs := cutoffs)
-        WHERE field = 'display'
+        SELECT DISTINCT source, conversation_id FROM e WHERE rebuild_display_error(type, payload) IS NOT NULL
     ),
     shown AS (
         SELECT m.source, m.conversation_id, m.seq, m.ordinal, m.dup,
@@ -198,9 +204,7 @@ CREATE OR REPLACE MACRO pending_subagent_results_at(src := NULL, ids := NULL, up
         WHERE json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
     ),
     failed AS (
-        SELECT DISTINCT source, conversation_id
-        FROM rebuild_errors_at(src := src, ids := ids, upto := upto, cutoffs := cutoffs)
-        WHERE field = 'pending'
+        SELECT DISTINCT source, conversation_id FROM e WHERE rebuild_pending_error(type, payload) IS NOT NULL
     ),
     pending AS (
         SELECT r.source, r.conversation_id, r.seq, r.ordinal, r.dup, r.payload -> 'result' AS result

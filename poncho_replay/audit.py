@@ -1,0 +1,270 @@
+"""The fleet parity audit: which conversations a rebuild policy serves
+differently from their blob, in which field, from which seq, and why.
+
+The work is set-based SQL (``poncho_replay/sql/audit.sql`` over the fleet
+rebuild of ``rebuild_fleet.sql``); this module registers the few scalar
+functions the SQL needs (canonical JSON for exact comparison, JavaScript's
+quoting for the harness's log line, a user normaliser) and shapes the result.
+
+Example:
+    >>> import poncho_replay
+    >>> ws = poncho_replay.open()
+    >>> _ = ws.load(poncho_replay.bundled.sample_db())          # doctest: +SKIP
+    >>> report = ws.parity(policy="0.58")                       # doctest: +SKIP
+    >>> report[report.verdict == "diverged"][["title", "causes"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from poncho_replay import fleet
+from poncho_replay._js import json_quote, printed, utf16_slice
+from poncho_replay.dualwrite import QUOTE_LIMIT, project_text
+from poncho_replay.models import message_text
+from poncho_replay.rebuild import POLICIES, Policy
+from poncho_replay.sql import run_script
+
+__all__ = [
+    "CAUSES",
+    "COMPARISONS",
+    "Alignment",
+    "align",
+    "canonical_json",
+    "compare_policies",
+    "install",
+    "parity_df",
+    "parity_summary_df",
+]
+
+Comparison = Literal["exact", "text"]
+COMPARISONS: tuple[str, ...] = ("exact", "text")
+Normaliser = Callable[[str, Any], Any]
+"""A user comparison: ``normaliser(field, item) -> value``; items are equal when values are."""
+
+CAUSES: dict[str, str] = {
+    "pre_dual_write": "history written before the dual-write: no entries, or blob messages older than the log",
+    "thread_copy_not_captured": "a thread's copied parent messages are in the blob but were never logged",
+    "callback_turn_not_captured": "a subagent callback turn's injected messages live only in the blob (SPEC §5)",
+    "approximate_finalize_diff": "after a compaction the finalize re-appended the whole transcript",
+    "guessed_first_kept_seq_off": "the compaction's guessed firstKeptSeq is not where the blob's kept messages start",
+    "compaction_moved_history": "the blob moved earlier messages to compactedHistory; the log still shows them",
+    "resume_not_captured": "a resumed turn logged no harness messages / only the amendment text",
+    "amendment_wrong_target": "an amendment targets an unknown entry or another turn's bubble",
+    "lost_or_reordered_append": "a fire-and-forget append was lost, duplicated, or landed out of order",
+    "stale_blob": "the log holds turns whose final blob write never happened",
+    "blob_overwritten_by_rebuild": "a get -> update path wrote the rebuild back into the blob (0.58.0)",
+    "unexplained": "diverged, and no known cause fits",
+}
+"""Every cause the audit can report, with what it means."""
+
+_JSON_COLUMNS = ("evidence",)
+
+
+def canonical_json(text: str | None) -> str | None:
+    """A JSON value's text with sorted keys, so key order never decides equality."""
+    if text is None:
+        return None
+    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _js_quote120(text: str | None) -> str | None:
+    """``JSON.stringify(text).slice(0, 120)`` as Node prints it (lone surrogates -> U+FFFD)."""
+    return None if text is None else printed(utf16_slice(json_quote(text), 0, QUOTE_LIMIT))
+
+
+def _message_text(text: str | None) -> str | None:
+    """The harness's getTextContent of a message given as JSON text (non-string content)."""
+    if text is None:
+        return None
+    message = json.loads(text)
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return ""
+    return message_text(message)
+
+
+def install(con: Any, normaliser: Normaliser | None = None) -> None:
+    """Install the fleet rebuild, the audit macros and their scalar functions on ``con``.
+
+    ``normaliser`` becomes the ``custom`` comparison (replacing any earlier one).
+    """
+    fleet.install(con)
+    _replace_function(con, "audit_canon", canonical_json, ["VARCHAR"], "VARCHAR")
+    _replace_function(con, "js_quote120", _js_quote120, ["VARCHAR"], "VARCHAR")
+    _replace_function(con, "message_text_py", _message_text, ["VARCHAR"], "VARCHAR")
+
+    def custom(field: str, text: str | None) -> str | None:
+        if text is None or normaliser is None:
+            return canonical_json(text)
+        return json.dumps(normaliser(field, json.loads(text)), sort_keys=True, default=str, ensure_ascii=False)
+
+    _replace_function(con, "audit_custom", custom, ["VARCHAR", "VARCHAR"], "VARCHAR")
+    run_script(con, "audit.sql")
+
+
+def _replace_function(con: Any, name: str, fn: Callable[..., Any], params: list[str], returns: str) -> None:
+    try:
+        con.remove_function(name)
+    except Exception:  # noqa: BLE001 - not registered yet
+        pass
+    con.create_function(name, fn, params, returns, side_effects=False, null_handling="special")
+
+
+def parity_df(
+    con: Any,
+    policy: Policy = "0.58",
+    compare: Comparison | Normaliser = "exact",
+    source: str | None = None,
+) -> pd.DataFrame:
+    """One row per conversation: the harness's verdict, full-sequence counts, causes.
+
+    Args:
+        con: a DuckDB connection holding the workbench tables.
+        policy: what ``get()`` serves: ``"0.58"`` (full cutover), ``"0.58.1"``
+            (pending results only), ``"blob"`` (no cutover).
+        compare: ``"exact"`` (JSON values), ``"text"`` (the harness's
+            ``role:text`` projection), or a callable ``(field, item) -> value``.
+        source: one loaded source (default: all).
+
+    Returns:
+        Columns: ``source, conversation_id, title, entries, verdict``
+        (``match``/``diverged``), ``diverged_fields``, the harness's
+        ``harness_verdict`` (``OK``/``MISMATCH``/``threw``),
+        ``harness_mismatches`` and ``harness_log_line`` (exactly
+        :func:`poncho_replay.dualwrite.parity_check`'s text, as Node prints
+        it), ``causes`` and ``evidence`` (cause -> the seqs and turn ids
+        involved), per field (``llm``, ``display``, ``pending``) the counts
+        ``_entries, _blob, _matching, _changed, _missing_in_entries,
+        _extra_in_entries`` and ``_first_position``, ``_first_seq_entries``,
+        ``_first_seq_blob``; ``samples`` (up to three aligned pairs per
+        diverged field) and ``reproduce`` (a query that gives the row again).
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    mode = "custom" if callable(compare) else compare
+    if mode not in (*COMPARISONS, "custom"):
+        raise ValueError(f"unknown comparison {compare!r}; choose 'exact', 'text' or a callable")
+    install(con, compare if callable(compare) else None)
+    df = con.execute(
+        "SELECT * FROM parity_at(?, ?, src := ?) ORDER BY source, conversation_id", [policy, mode, source]
+    ).df()
+    for column in _JSON_COLUMNS:
+        df[column] = df[column].map(json.loads)
+    df["samples"] = df["samples"].map(_samples)
+    df["reproduce"] = [
+        f"SELECT * FROM parity_at('{policy}', '{mode}') WHERE source = {_sql_literal(s)} "
+        f"AND conversation_id = {_sql_literal(c)}"
+        for s, c in zip(df["source"], df["conversation_id"], strict=True)
+    ]
+    return df
+
+
+def _sql_literal(value: str) -> str:
+    """A string as a SQL literal, for the copy-paste ``reproduce`` text only (never executed here)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _samples(raw: Any, limit: int = 160) -> list[dict[str, Any]]:
+    """Aligned sample pairs, each side shown as its role:text projection, truncated."""
+    out = []
+    for s in list(raw) if raw is not None else []:
+        row = dict(s)
+        for side in ("entries", "blob"):
+            value = row[side]
+            item = json.loads(value) if isinstance(value, str) else value
+            text = _preview(row["field"], item)
+            row[side] = text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+        out.append(row)
+    return out
+
+
+def _preview(field: str, item: Any) -> str | None:
+    if item is None:
+        return None
+    if field != "pending" and isinstance(item, dict) and "content" in item:
+        return project_text(item)
+    return json.dumps(item, ensure_ascii=False)
+
+
+def parity_summary_df(parity: pd.DataFrame) -> pd.DataFrame:
+    """Conversations counted by verdict, harness verdict and cause (one cause per row)."""
+    if parity.empty:
+        return pd.DataFrame(columns=["verdict", "harness_verdict", "cause", "conversations"])
+    exploded = parity.assign(cause=parity["causes"].map(lambda c: list(c) or ["(none)"])).explode("cause")
+    return (
+        exploded.groupby(["verdict", "harness_verdict", "cause"], as_index=False)
+        .size()
+        .rename(columns={"size": "conversations"})
+        .sort_values(["verdict", "conversations"], ascending=[True, False], ignore_index=True)
+    )
+
+
+def compare_policies(con: Any, a: Policy, b: Policy, source: str | None = None) -> pd.DataFrame:
+    """Which conversations two policies serve differently, and in which fields.
+
+    One row per conversation whose served ``_harnessMessages``, ``messages``
+    or ``pendingSubagentResults`` differ between the policies (exact JSON).
+    """
+    for p in (a, b):
+        if p not in POLICIES:
+            raise ValueError(f"unknown policy {p!r}; choose one of {', '.join(POLICIES)}")
+    install(con)
+    return con.execute(
+        """
+        WITH x AS (SELECT * FROM audit_served_items(?, src := ?)),
+             y AS (SELECT * FROM audit_served_items(?, src := ?)),
+             d AS (
+                SELECT coalesce(x.source, y.source) AS source,
+                       coalesce(x.conversation_id, y.conversation_id) AS conversation_id,
+                       coalesce(x.field, y.field) AS field
+                FROM x FULL OUTER JOIN y USING (source, conversation_id, field, position)
+                WHERE x.item IS NULL OR y.item IS NULL OR NOT audit_eq('exact', x.field, x.item, y.item)
+             )
+        SELECT d.source, d.conversation_id, c.title,
+               list(DISTINCT d.field ORDER BY d.field) AS fields_that_differ
+        FROM d JOIN conversations AS c ON c.source = d.source AND c.id = d.conversation_id
+        GROUP BY ALL ORDER BY d.source, d.conversation_id
+        """,
+        [a, source, b, source],
+    ).df()
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How two sequences line up: the Python twin of ``audit_compare``'s counts."""
+
+    entries: int
+    blob: int
+    matching: int
+    changed: int
+    missing_in_entries: int
+    extra_in_entries: int
+    first_position: int | None
+    prefix: int
+    suffix: int
+
+
+def align(entries: Sequence[Any], blob: Sequence[Any], eq: Callable[[Any, Any], bool] | None = None) -> Alignment:
+    """Common prefix and suffix match; the middle pairs by position (VDiff-style counts)."""
+    same = eq or (lambda x, y: x == y)
+    n, m = len(entries), len(blob)
+    shorter = min(n, m)
+    prefix = next((i for i in range(shorter) if not same(entries[i], blob[i])), shorter)
+    suffix = next((i for i in range(shorter) if not same(entries[n - 1 - i], blob[m - 1 - i])), shorter)
+    suffix = min(suffix, shorter - prefix)
+    return Alignment(
+        entries=n,
+        blob=m,
+        matching=prefix + suffix,
+        changed=shorter - prefix - suffix,
+        missing_in_entries=max(m - n, 0),
+        extra_in_entries=max(n - m, 0),
+        first_position=prefix if prefix < max(n, m) else None,
+        prefix=prefix,
+        suffix=suffix,
+    )
