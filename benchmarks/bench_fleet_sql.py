@@ -25,7 +25,12 @@ from collections import defaultdict
 import duckdb
 
 from poncho_replay import fleet
-from poncho_replay.rebuild import MAX_SAFE_INTEGER, build_display_snapshot, build_llm_context, pending_subagent_results
+from poncho_replay.rebuild import (
+    MAX_SAFE_INTEGER,
+    build_display_snapshot,
+    build_llm_context,
+    pending_subagent_results,
+)
 
 # Entry kind by position in a 10-entry cycle; compactions and callbacks come round
 # every few cycles (see the CASE below), so logs have layered compactions.
@@ -99,7 +104,9 @@ def run_python(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     counts = {"llm_context": 0, "display_messages": 0, "pending_subagent_results": 0}
     for entries in logs.values():
         counts["llm_context"] += len(build_llm_context(entries))
-        counts["display_messages"] += len(build_display_snapshot(entries, MAX_SAFE_INTEGER).messages)
+        counts["display_messages"] += len(
+            build_display_snapshot(entries, MAX_SAFE_INTEGER).messages
+        )
         counts["pending_subagent_results"] += len(pending_subagent_results(entries))
     return counts
 
@@ -108,7 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=20_000)
     parser.add_argument("--entries-per", type=int, default=50)
-    parser.add_argument("--skip-python", action="store_true", help="only time the SQL (for 10M-entry runs)")
+    parser.add_argument(
+        "--skip-python", action="store_true", help="only time the SQL (for 10M-entry runs)"
+    )
     args = parser.parse_args()
 
     con = duckdb.connect()
@@ -116,13 +125,17 @@ def main() -> None:
     t0 = time.perf_counter()
     con.execute(GENERATE, [args.conversations, args.entries_per])
     n = con.execute("SELECT count(*) FROM conversation_entries").fetchall()[0][0]
-    print(f"generated {n:,} entries / {args.conversations:,} conversations in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"generated {n:,} entries / {args.conversations:,} conversations in {time.perf_counter() - t0:.1f} s"
+    )
     fleet.install(con)  # the views bind to the regenerated table
 
     t0 = time.perf_counter()
     sql_counts = run_sql(con)
     sql_s = time.perf_counter() - t0
-    print(f"SQL fleet rebuild: {sql_s:.2f} s, rows {sql_counts}, peak RSS {peak_rss_mib():,.0f} MiB")
+    print(
+        f"SQL fleet rebuild: {sql_s:.2f} s, rows {sql_counts}, peak RSS {peak_rss_mib():,.0f} MiB"
+    )
     if args.skip_python:
         return
 

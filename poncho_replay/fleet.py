@@ -54,7 +54,9 @@ def install(con: Any) -> None:
 
 def _register(con: Any, name: str, fn: Callable[[str], Any], returns: str) -> None:
     """Register a pure Python scalar function once per connection."""
-    known = con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]).fetchall()[0][0]
+    known = con.execute(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
+    ).fetchall()[0][0]
     if not known:
         con.create_function(name, fn, ["VARCHAR"], returns, side_effects=False)
 
@@ -125,7 +127,9 @@ def rebuild_errors_df(
 
 
 # The macro names are fixed identifiers chosen here, never user input.
-_MACROS = frozenset({"llm_context_at", "display_messages_at", "pending_subagent_results_at", "rebuild_errors_at"})
+_MACROS = frozenset(
+    {"llm_context_at", "display_messages_at", "pending_subagent_results_at", "rebuild_errors_at"}
+)
 
 
 def _run(

@@ -18,7 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poncho_replay import fleet
-from poncho_replay.rebuild import build_display_snapshot, build_llm_context, pending_subagent_results, state_at
+from poncho_replay.rebuild import (
+    build_display_snapshot,
+    build_llm_context,
+    pending_subagent_results,
+    state_at,
+)
 
 JsonDict = dict[str, Any]
 Row = tuple[str, str, JsonDict]  # (source, conversation_id, entry dict with id and seq)
@@ -44,7 +49,17 @@ def load(rows: Sequence[Row]) -> duckdb.DuckDBPyConnection:
         dups[key] = dup
         payload = {k: v for k, v in entry.items() if k not in ("seq", "createdAt")}
         params.append(
-            [source, entry["seq"], entry["id"], "local-owner", cid, entry["type"], json.dumps(payload), dup, ordinal]
+            [
+                source,
+                entry["seq"],
+                entry["id"],
+                "local-owner",
+                cid,
+                entry["type"],
+                json.dumps(payload),
+                dup,
+                ordinal,
+            ]
         )
     if not params:
         return con
@@ -72,7 +87,13 @@ def msg(role: str, content: Any, **extra: Any) -> JsonDict:
 
 
 def entry(seq: int, kind: str, **fields: Any) -> JsonDict:
-    return {"id": f"e{seq}", "seq": seq, "createdAt": 1_700_000_000_000 + seq, "type": kind, **fields}
+    return {
+        "id": f"e{seq}",
+        "seq": seq,
+        "createdAt": 1_700_000_000_000 + seq,
+        "type": kind,
+        **fields,
+    }
 
 
 # --- worked cases (SPEC §3) ------------------------------------------------------
@@ -95,7 +116,14 @@ def test_layered_compactions_use_the_latest_and_its_first_kept_seq() -> None:
     assert seqs == [6, 5, 7]
     # Replayed as of seq 5, the first compaction rules: S3, then h2, h4, h5.
     at5 = by_conversation(fleet.llm_context_df(con, as_of_seq=5), "message")
-    assert at5 == {("store", "c"): [msg("user", "S3"), msg("assistant", "h2"), msg("user", "h4"), msg("assistant", "h5")]}
+    assert at5 == {
+        ("store", "c"): [
+            msg("user", "S3"),
+            msg("assistant", "h2"),
+            msg("user", "h4"),
+            msg("assistant", "h5"),
+        ]
+    }
 
 
 _ABSENT = object()
@@ -133,21 +161,42 @@ def test_first_kept_seq_anywhere(first_kept: Any, expected_kept: list[str]) -> N
 def test_non_string_append_text_is_coerced_like_javascript() -> None:
     log = [
         entry(1, "assistant_message", message=msg("assistant", "a"), turnId="t", runId="r"),
-        *(entry(s, "assistant_amendment", targetEntryId="e1", appendText=v)
-          for s, v in [(2, 5), (3, True), (4, [1, "b", None]), (5, {"k": 1}), (6, 1e-7), (7, False), (8, 0)]),
+        *(
+            entry(s, "assistant_amendment", targetEntryId="e1", appendText=v)
+            for s, v in [
+                (2, 5),
+                (3, True),
+                (4, [1, "b", None]),
+                (5, {"k": 1}),
+                (6, 1e-7),
+                (7, False),
+                (8, 0),
+            ]
+        ),
     ]
     df = fleet.display_messages_df(load([("store", "c", e) for e in log]))
-    assert by_conversation(df, "message") == {("store", "c"): [msg("assistant", "a5true1,b,[object Object]1e-7")]}
+    assert by_conversation(df, "message") == {
+        ("store", "c"): [msg("assistant", "a5true1,b,[object Object]1e-7")]
+    }
 
 
 def test_display_hidden_list_content_and_amendments() -> None:
     meta = {"id": "m1", "sections": [{"type": "text", "content": "x"}], "_extra": None}
     log = [
-        entry(1, "assistant_amendment", targetEntryId="e3", appendText="-early"),  # before its target
+        entry(
+            1, "assistant_amendment", targetEntryId="e3", appendText="-early"
+        ),  # before its target
         entry(2, "user_message", message=msg("user", "shown"), turnId="t"),
-        entry(3, "assistant_message", message=msg("assistant", [{"type": "text", "text": "dropped"}], metadata=meta),
-              turnId="t", runId="r"),
-        entry(4, "user_message", message=msg("user", "[Subagent Result] x"), turnId="t", hidden=True),
+        entry(
+            3,
+            "assistant_message",
+            message=msg("assistant", [{"type": "text", "text": "dropped"}], metadata=meta),
+            turnId="t",
+            runId="r",
+        ),
+        entry(
+            4, "user_message", message=msg("user", "[Subagent Result] x"), turnId="t", hidden=True
+        ),
         entry(5, "user_message", message=msg("user", "zero is falsy"), turnId="t", hidden=0),
         entry(6, "assistant_amendment", targetEntryId="e3", appendText=""),
         entry(7, "assistant_amendment", targetEntryId="e3"),
@@ -169,7 +218,10 @@ def test_display_hidden_list_content_and_amendments() -> None:
 
 
 def test_pending_counts_consumed_seqs_before_and_after() -> None:
-    results = {s: {"subagentId": f"s{s}", "task": "t", "status": "completed", "timestamp": s} for s in (2, 3, 5)}
+    results = {
+        s: {"subagentId": f"s{s}", "task": "t", "status": "completed", "timestamp": s}
+        for s in (2, 3, 5)
+    }
     log = [
         entry(1, "callback_started", consumedSeqs=[3, True, "5"]),  # before the result it consumes
         *(entry(s, "subagent_result", result=r) for s, r in results.items()),
@@ -177,12 +229,17 @@ def test_pending_counts_consumed_seqs_before_and_after() -> None:
     ]
     con = load([("store", "c", e) for e in log])
     assert by_conversation(fleet.pending_df(con), "result") == {("store", "c"): [results[5]]}
-    assert by_conversation(fleet.pending_df(con, as_of_seq=5), "result") == {("store", "c"): [results[2], results[5]]}
+    assert by_conversation(fleet.pending_df(con, as_of_seq=5), "result") == {
+        ("store", "c"): [results[2], results[5]]
+    }
 
 
 def test_duplicate_seqs_keep_row_order_and_sources_stay_apart() -> None:
     first = entry(1, "harness_message", message=msg("user", "first row"), turnId="t")
-    second = {**entry(1, "harness_message", message=msg("user", "second row"), turnId="t"), "id": "e1-dup"}
+    second = {
+        **entry(1, "harness_message", message=msg("user", "second row"), turnId="t"),
+        "id": "e1-dup",
+    }
     other = entry(1, "harness_message", message=msg("user", "other source"), turnId="t")
     con = load([("a", "c", first), ("a", "c", second), ("b", "c", other)])
     got = by_conversation(fleet.llm_context_df(con), "message")
@@ -195,11 +252,24 @@ def test_duplicate_seqs_keep_row_order_and_sources_stay_apart() -> None:
 
 
 def test_filters_and_per_conversation_replay() -> None:
-    rows = [("store", cid, {**entry(s, "harness_message", message=msg("user", f"{cid}{s}"), turnId="t"), "id": cid + str(s)})
-            for cid in ("x", "y", "z") for s in (1, 2, 3)]
+    rows = [
+        (
+            "store",
+            cid,
+            {
+                **entry(s, "harness_message", message=msg("user", f"{cid}{s}"), turnId="t"),
+                "id": cid + str(s),
+            },
+        )
+        for cid in ("x", "y", "z")
+        for s in (1, 2, 3)
+    ]
     con = load(rows)
     got = by_conversation(fleet.llm_context_df(con, as_of_seq={"x": 1, "y": 2}), "message")
-    assert got == {("store", "x"): [msg("user", "x1")], ("store", "y"): [msg("user", "y1"), msg("user", "y2")]}
+    assert got == {
+        ("store", "x"): [msg("user", "x1")],
+        ("store", "y"): [msg("user", "y1"), msg("user", "y2")],
+    }
     picked = fleet.llm_context_df(con, conversation_ids=["z"])
     assert picked["conversation_id"].unique().tolist() == ["z"] and len(picked) == 3
 
@@ -212,7 +282,9 @@ def test_failing_rebuilds_are_reported_not_guessed() -> None:
         entry(4, "callback_started", consumedSeqs=None),
     ]
     con = load([("store", "c", e) for e in log])
-    assert by_conversation(fleet.llm_context_df(con), "message") == {("store", "c"): [msg("user", "h")]}
+    assert by_conversation(fleet.llm_context_df(con), "message") == {
+        ("store", "c"): [msg("user", "h")]
+    }
     assert fleet.display_messages_df(con).empty
     assert fleet.pending_df(con).empty
     errors = fleet.rebuild_errors_df(con)
@@ -226,17 +298,29 @@ def test_failing_rebuilds_are_reported_not_guessed() -> None:
 # --- hypothesis: random logs, SQL == Python -------------------------------------
 
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
-                    st.floats(allow_nan=False, allow_infinity=False), _text)
-_json = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
-                     max_leaves=6)
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _text,
+)
+_json = st.recursive(
+    _scalar,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=6,
+)
 _part = st.one_of(
     st.fixed_dictionaries({"type": st.just("text"), "text": _text}),
-    st.fixed_dictionaries({"type": st.just("file"), "data": _text, "mediaType": st.just("image/png")}),
+    st.fixed_dictionaries(
+        {"type": st.just("file"), "data": _text, "mediaType": st.just("image/png")}
+    ),
 )
 _message = st.fixed_dictionaries(
-    {"role": st.sampled_from(["user", "assistant", "system", "tool"]),
-     "content": st.one_of(_text, st.lists(_part, max_size=3))},
+    {
+        "role": st.sampled_from(["user", "assistant", "system", "tool"]),
+        "content": st.one_of(_text, st.lists(_part, max_size=3)),
+    },
     optional={"metadata": st.dictionaries(_text, _json, max_size=3), "extra": _json},
 )
 _truthiness = st.sampled_from([True, False, 0, 1, 0.0, 2.5, "", "x", None, [], {}])
@@ -251,53 +335,114 @@ def _logs(draw: st.DrawFn, malformed: bool) -> list[Row]:
     """Rows for 1-3 conversations (two sources), seqs shuffled and sometimes repeated."""
     rows: list[Row] = []
     n_ids = 0
-    for source, cid in draw(st.lists(st.sampled_from([("a", "c1"), ("a", "c2"), ("b", "c1")]),
-                                     min_size=1, max_size=3, unique=True)):
+    for source, cid in draw(
+        st.lists(
+            st.sampled_from([("a", "c1"), ("a", "c2"), ("b", "c1")]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        )
+    ):
         n = draw(st.integers(0, 14))
-        seqs = draw(st.lists(st.integers(1, n + 1), min_size=n, max_size=n)) if draw(st.booleans()) else list(
-            range(1, n + 1))
+        seqs = (
+            draw(st.lists(st.integers(1, n + 1), min_size=n, max_size=n))
+            if draw(st.booleans())
+            else list(range(1, n + 1))
+        )
         ids: list[str] = []
         for seq in seqs:
             n_ids += 1
             eid = f"e{n_ids}"
-            kind = draw(st.sampled_from(["user_message", "assistant_message", "assistant_amendment",
-                                         "harness_message", "compaction", "subagent_result", "callback_started"]))
+            kind = draw(
+                st.sampled_from(
+                    [
+                        "user_message",
+                        "assistant_message",
+                        "assistant_amendment",
+                        "harness_message",
+                        "compaction",
+                        "subagent_result",
+                        "callback_started",
+                    ]
+                )
+            )
             e: JsonDict = {"id": eid, "seq": seq, "createdAt": seq, "type": kind}
             if kind == "user_message":
-                e |= {"message": draw(_message), "turnId": "t", "hidden": _maybe(draw, _truthiness, 0.5)}
+                e |= {
+                    "message": draw(_message),
+                    "turnId": "t",
+                    "hidden": _maybe(draw, _truthiness, 0.5),
+                }
             elif kind == "assistant_message":
                 e |= {"message": draw(_message), "turnId": "t", "runId": "r"}
                 if malformed and draw(st.integers(0, 9)) == 0:
                     e["message"] = draw(st.sampled_from([_ABSENT, None, "text", [1]]))
             elif kind == "assistant_amendment":
-                target: Any = draw(st.sampled_from(ids + ["unknown", f"e{n_ids + 1}"]) if ids else st.just("unknown"))
+                target: Any = draw(
+                    st.sampled_from(ids + ["unknown", f"e{n_ids + 1}"])
+                    if ids
+                    else st.just("unknown")
+                )
                 append: Any = _maybe(draw, st.one_of(_text, st.none()), 0.2)
                 if malformed and draw(st.integers(0, 9)) == 0:
-                    target, append = draw(st.sampled_from(
-                        [(target, 5), (target, 0.1), (target, ["x", [1, None]]), (target, {}), ([target], "x"), (5, "x")]))
+                    target, append = draw(
+                        st.sampled_from(
+                            [
+                                (target, 5),
+                                (target, 0.1),
+                                (target, ["x", [1, None]]),
+                                (target, {}),
+                                ([target], "x"),
+                                (5, "x"),
+                            ]
+                        )
+                    )
                 e |= {"targetEntryId": target, "appendText": append}
             elif kind == "harness_message":
                 e |= {"message": draw(_message), "turnId": "t"}
             elif kind == "compaction":
-                first_kept = draw(st.one_of(st.integers(-1, n + 3), st.just(_ABSENT),
-                                            st.sampled_from([None, 2.5, True, "2", " 3 ", "0x2", "", "x", [1], [], {}])))
+                first_kept = draw(
+                    st.one_of(
+                        st.integers(-1, n + 3),
+                        st.just(_ABSENT),
+                        st.sampled_from([None, 2.5, True, "2", " 3 ", "0x2", "", "x", [1], [], {}]),
+                    )
+                )
                 e |= {"summaryMessage": draw(_message), "firstKeptSeq": first_kept}
             elif kind == "subagent_result":
-                e["result"] = draw(st.fixed_dictionaries(
-                    {"subagentId": _text, "task": _text, "status": st.sampled_from(["completed", "error"]),
-                     "timestamp": st.integers(0, 10**13)}, optional={"result": _json}))
+                e["result"] = draw(
+                    st.fixed_dictionaries(
+                        {
+                            "subagentId": _text,
+                            "task": _text,
+                            "status": st.sampled_from(["completed", "error"]),
+                            "timestamp": st.integers(0, 10**13),
+                        },
+                        optional={"result": _json},
+                    )
+                )
             else:
-                consumed: Any = draw(st.lists(st.one_of(st.integers(0, n + 2), st.sampled_from([True, 3.0, "2", None])),
-                                              max_size=4))
+                consumed: Any = draw(
+                    st.lists(
+                        st.one_of(st.integers(0, n + 2), st.sampled_from([True, 3.0, "2", None])),
+                        max_size=4,
+                    )
+                )
                 if malformed and draw(st.integers(0, 9)) == 0:
-                    consumed = draw(st.sampled_from([_ABSENT, None, 7, True, "12", {"a": 1}, [1, [2]], [{"s": 1}]]))
+                    consumed = draw(
+                        st.sampled_from(
+                            [_ABSENT, None, 7, True, "12", {"a": 1}, [1, [2]], [{"s": 1}]]
+                        )
+                    )
                 e["consumedSeqs"] = consumed
             ids.append(eid)
             rows.append((source, cid, {k: v for k, v in e.items() if v is not _ABSENT}))
     return draw(st.permutations(rows))
 
 
-def _python_side(entries: list[JsonDict], upto: int | None) -> tuple[list[Any], list[Any] | None, list[Any] | None]:
+def _python_side(
+    entries: list[JsonDict], upto: int | None
+) -> tuple[list[Any], list[Any] | None, list[Any] | None]:
     """LLM context, display transcript and pending results from rebuild.py; None where Python raises."""
     if upto is not None:  # state_at's filter; state_at itself would raise on malformed logs
         entries = [e for e in entries if e["seq"] <= upto]
@@ -335,7 +480,10 @@ def _check(con: duckdb.DuckDBPyConnection, rows: list[Row], as_of: Any) -> None:
         if upto is not None and want_display is not None and want_pending is not None:
             state = state_at(entries, upto)  # the replay API itself, where it does not raise
             assert (state.llm_context, state.messages, state.pending_subagent_results) == (
-                llm.get(key, []), display.get(key, []), pending.get(key, []))
+                llm.get(key, []),
+                display.get(key, []),
+                pending.get(key, []),
+            )
     assert set(llm) | set(display) | set(pending) <= keys
 
 
@@ -349,7 +497,9 @@ def test_sql_equals_python_on_random_logs(rows: list[Row], upto: int | None) -> 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=_logs(malformed=True), cut=st.integers(0, 16))
-def test_sql_equals_python_on_malformed_logs_and_per_conversation_replay(rows: list[Row], cut: int) -> None:
+def test_sql_equals_python_on_malformed_logs_and_per_conversation_replay(
+    rows: list[Row], cut: int
+) -> None:
     con = load(rows)
     _check(con, rows, None)
     _check(con, rows, {"c1": cut})

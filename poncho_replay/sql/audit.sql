@@ -25,12 +25,12 @@ CREATE OR REPLACE MACRO js_collapse_ws(txt_) AS
 -- getTextContent: the string content, or the text parts joined (files ignored).
 -- Part lists are rare: they go to poncho_replay.models.message_text (message_text_py).
 CREATE OR REPLACE MACRO message_text(msg_) AS
-    CASE WHEN json_type(msg_ -> 'content') = 'VARCHAR' THEN msg_ ->> 'content'
+    CASE WHEN json_type(json_extract(msg_, '$.content')) = 'VARCHAR' THEN json_extract_string(msg_, '$.content')
          ELSE message_text_py(msg_::VARCHAR) END;
 
 -- The harness parity projection "<role>:<text>" (dualwrite.project_text).
 CREATE OR REPLACE MACRO message_projection(msg_) AS
-    coalesce(msg_ ->> 'role', 'undefined') || ':' || js_collapse_ws(message_text(msg_));
+    coalesce(json_extract_string(msg_, '$.role'), 'undefined') || ':' || js_collapse_ws(message_text(msg_));
 
 -- Equality of two served/blob items under a comparison mode.
 CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS
@@ -115,8 +115,8 @@ CREATE OR REPLACE MACRO audit_served_items(policy, src := NULL) AS TABLE
 -- a message's metadata.id, a subagent result's subagentId@timestamp.
 CREATE OR REPLACE MACRO audit_item_key(field_, item_) AS
     CASE WHEN field_ = 'pending'
-         THEN (item_ ->> 'subagentId') || '@' || (item_ -> 'timestamp')::VARCHAR
-         ELSE item_ -> 'metadata' ->> 'id' END;
+         THEN (json_extract_string(item_, '$.subagentId')) || '@' || (json_extract(item_, '$.timestamp'))::VARCHAR
+         ELSE json_extract_string(item_, '$.metadata.id') END;
 
 -- Every message or result the log holds, by field and identity, with its seq.
 CREATE OR REPLACE MACRO audit_log_keys(src := NULL) AS TABLE
@@ -441,7 +441,7 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                 FILTER (WHERE first_position IS NOT NULL) AS diverged_fields,
             list(CASE WHEN first_position IS NOT NULL THEN
                      list_transform(samples, lambda x_: {'field': field, 'position': x_.position, 'seq': x_.seq,
-                                                       'entries': x.entries, 'blob': x.blob}) END
+                                                       'entries': x_.entries, 'blob': x_.blob}) END
                  ORDER BY CASE field WHEN 'llm' THEN 0 WHEN 'display' THEN 1 ELSE 2 END) AS sample_lists
         FROM cmp GROUP BY ALL
     ),
