@@ -33,6 +33,9 @@ from poncho_replay.errors import StoreError
 from poncho_replay.models import JsonDict
 from poncho_replay.simulate.backend import Backend, DictBackend
 from poncho_replay.simulate.clock import Clock
+
+RENAME_DELAY_MS = 60_000
+"""How long after the last turn a simulated rename happens."""
 from poncho_replay.simulate.faults import Fate, FaultPlan, Faults
 
 APPROVAL_REQUIRED = "Tool error: approval required"
@@ -130,7 +133,13 @@ class Simulator:
         self._refs[conversation_id].dual_write = on
 
     def rename(self, conversation_id: str, title: str) -> None:
-        """``store.rename``: get (with the cutover when on) -> retitle -> update."""
+        """``store.rename``: get (with the cutover when on) -> retitle -> update.
+
+        A person renames a conversation a while after its last turn, so the
+        clock moves on first; that gap is what lets the audit see the later
+        blob write (``blob_overwritten_by_rebuild``).
+        """
+        self.clock.now += RENAME_DELAY_MS
         self.backend.rename(conversation_id, title, cutover=self.writeback)
 
     def thread(self, parent_id: str, title: str, anchor_index: int = -1) -> str:

@@ -373,6 +373,8 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         (SELECT list(seq ORDER BY seq) FROM e WHERE e.source = k.source AND e.conversation_id = k.conversation_id
             AND type = 'assistant_message' AND starts_with(turn_id, 'resume-')) AS resume_seqs,
         l.seq AS compaction_seq, l.first_kept AS first_kept_seq,
+        (SELECT arg_min(type, seq) FROM e WHERE e.source = k.source AND e.conversation_id = k.conversation_id)
+            AS first_type,
         (SELECT max(created_at) FROM conversation_entries AS x WHERE x.source = k.source
             AND x.conversation_id = k.conversation_id) AS last_entry_at
     FROM (SELECT DISTINCT source, conversation_id FROM e) AS k
@@ -387,8 +389,8 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     ),
     blob AS (
         SELECT b.source, b.conversation_id, b.field, b.position, audit_item_key(b.field, b.item) AS k,
-               ((b.item -> 'metadata' ->> '_subagentCallback') = 'true'
-                OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]')) AS is_callback,
+               coalesce((b.item -> 'metadata' ->> '_subagentCallback') = 'true'
+                OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]'), false) AS is_callback,
                lk.k IS NOT NULL AS in_log
         FROM audit_blob_items(src := src) AS b
         LEFT JOIN log_keys AS lk ON lk.source = b.source AND lk.conversation_id = b.conversation_id
@@ -399,25 +401,37 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                count(*) FILTER (WHERE is_callback) AS callback_items
         FROM blob GROUP BY ALL
     ),
-    served_log AS (  -- served items that came from the log and that the blob does not hold
+    served_log AS (  -- served items that came from the log, and whether the blob holds them
         SELECT s.source, s.conversation_id, s.field, s.seq,
+               EXISTS (SELECT 1 FROM blob AS b WHERE b.source = s.source AND b.conversation_id = s.conversation_id
+                       AND b.field = s.field AND b.k = audit_item_key(s.field, s.item)) AS in_blob,
                EXISTS (SELECT 1 FROM moved_keys AS mk WHERE mk.source = s.source
-                       AND mk.conversation_id = s.conversation_id AND mk.k = audit_item_key(s.field, s.item)) AS moved
+                       AND mk.conversation_id = s.conversation_id AND mk.k = audit_item_key(s.field, s.item)) AS moved,
+               -- a bubble a resume amended: the blob rewrote it (resume_not_captured explains it)
+               s.field = 'display' AND EXISTS (
+                   SELECT 1 FROM conversation_entries AS t JOIN conversation_entries AS a
+                       ON a.source = t.source AND a.conversation_id = t.conversation_id
+                       AND a.type = 'assistant_amendment' AND (a.payload ->> 'targetEntryId') = t.id
+                   WHERE t.source = s.source AND t.conversation_id = s.conversation_id AND t.seq = s.seq
+                     AND t.type = 'assistant_message') AS amended
         FROM audit_served_items(policy, src := src) AS s
-        WHERE s.seq IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM blob AS b WHERE b.source = s.source AND b.conversation_id = s.conversation_id
-              AND b.field = s.field AND b.k = audit_item_key(s.field, s.item))
-    )
+        WHERE s.seq IS NOT NULL AND audit_item_key(s.field, s.item) IS NOT NULL
+    ),
+    seen AS (  -- the last log item the blob knows: log items after it are newer than the blob
+        SELECT source, conversation_id, field, max(seq) FILTER (WHERE in_blob) AS last_seen_seq
+        FROM served_log GROUP BY ALL
+    ),
     SELECT f.source, f.conversation_id, f.field, f.callback_items,
            -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
            (SELECT list(b.position ORDER BY b.position) FROM blob AS b WHERE b.source = f.source
                AND b.conversation_id = f.conversation_id AND b.field = f.field AND NOT b.in_log AND NOT b.is_callback
                AND b.k IS NOT NULL AND (f.first_in_log IS NULL OR b.position > f.first_in_log)) AS lost_positions,
-           (SELECT list(x.seq ORDER BY x.seq) FROM served_log AS x WHERE x.source = f.source
-               AND x.conversation_id = f.conversation_id AND x.field = f.field AND NOT x.moved) AS unseen_seqs,
+           (SELECT list(x.seq ORDER BY x.seq) FROM served_log AS x JOIN seen AS sn USING (source, conversation_id, field)
+            WHERE x.source = f.source AND x.conversation_id = f.conversation_id AND x.field = f.field
+              AND NOT x.in_blob AND NOT x.moved AND NOT x.amended AND x.seq > sn.last_seen_seq) AS unseen_seqs,
            (SELECT count(*) FROM served_log AS x WHERE x.source = f.source
-               AND x.conversation_id = f.conversation_id AND x.field = f.field AND x.moved) AS moved_items,
+               AND x.conversation_id = f.conversation_id AND x.field = f.field AND NOT x.in_blob AND x.moved) AS moved_items,
            (SELECT min(e.seq) FROM blob AS b JOIN conversation_entries AS e ON e.source = b.source
                AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
                AND (e.payload -> 'message' -> 'metadata' ->> 'id') = b.k
@@ -469,8 +483,8 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
         SELECT b.source, b.conversation_id, list_filter([
             CASE WHEN b.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
                     'entries', 0, 'blob_messages', coalesce(b.display.blob, 0), 'blob_llm', coalesce(b.llm.blob, 0))}
-                 WHEN len(b.diverged_fields) > 0 AND b.parent_conversation_id IS NULL
-                      AND greatest(coalesce(b.fd.missing_prefix, 0), coalesce(b.fl.missing_prefix, 0)) > 0
+                 WHEN len(b.diverged_fields) > 0 AND b.parent_conversation_id IS NULL AND b.compaction_seq IS NULL
+                      AND b.first_type = 'user_message' AND greatest(coalesce(b.fd.missing_prefix, 0), coalesce(b.fl.missing_prefix, 0)) > 0
                  THEN {'cause': 'pre_dual_write', 'evidence': json_object(
                     'blob_messages_before_log', coalesce(b.fd.missing_prefix, 0),
                     'blob_llm_before_log', coalesce(b.fl.missing_prefix, 0))} END,
@@ -506,12 +520,18 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
             CASE WHEN len(b.diverged_fields) > 0 AND (
                       len(coalesce(b.reordered, [])) > 0 OR len(coalesce(b.duplicates, [])) > 0
                       OR len(coalesce(b.fl.lost_positions, [])) + len(coalesce(b.fd.lost_positions, []))
-                         + len(coalesce(b.fp.lost_positions, [])) > 0)
+                         + len(coalesce(b.fp.lost_positions, [])) > 0
+                      -- blob messages older than the log, but the log does not start with a turn: its start was lost
+                      OR (b.parent_conversation_id IS NULL AND b.compaction_seq IS NULL
+                          AND b.first_type IS DISTINCT FROM 'user_message'
+                          AND greatest(coalesce(b.fd.missing_prefix, 0), coalesce(b.fl.missing_prefix, 0)) > 0))
                  THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
                     'reordered', b.reordered, 'duplicated', b.duplicates,
                     'blob_only_llm_positions', b.fl.lost_positions,
                     'blob_only_display_positions', b.fd.lost_positions,
-                    'blob_only_pending_positions', b.fp.lost_positions)} END,
+                    'blob_only_pending_positions', b.fp.lost_positions,
+                    'first_entry_type', b.first_type,
+                    'blob_messages_before_log', coalesce(b.fd.missing_prefix, 0))} END,
             CASE WHEN len(b.diverged_fields) > 0 AND len(coalesce(b.fl.unseen_seqs, [])) + len(coalesce(b.fd.unseen_seqs, []))
                       + len(coalesce(b.fp.unseen_seqs, [])) > 0
                  THEN {'cause': 'stale_blob', 'evidence': json_object(
