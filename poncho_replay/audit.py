@@ -34,9 +34,11 @@ __all__ = [
     "CAUSES",
     "COMPARISONS",
     "Alignment",
+    "ParityReport",
     "align",
     "canonical_json",
     "compare_policies",
+    "diff_df",
     "install",
     "parity_df",
     "parity_summary_df",
@@ -120,7 +122,7 @@ def parity_df(
     policy: Policy = "0.58",
     compare: Comparison | Normaliser = "exact",
     source: str | None = None,
-) -> pd.DataFrame:
+) -> ParityReport:
     """One row per conversation: the harness's verdict, full-sequence counts, causes.
 
     Args:
@@ -161,7 +163,7 @@ def parity_df(
         f"AND conversation_id = {_sql_literal(c)}"
         for s, c in zip(df["source"], df["conversation_id"], strict=True)
     ]
-    return df
+    return ParityReport(df)
 
 
 def _sql_literal(value: str) -> str:
@@ -268,3 +270,89 @@ def align(entries: Sequence[Any], blob: Sequence[Any], eq: Callable[[Any, Any], 
         prefix=prefix,
         suffix=suffix,
     )
+
+
+_FIELDS = (("llm", "_harnessMessages"), ("display", "messages"), ("pending", "pendingSubagentResults"))
+
+
+def diff_df(
+    blob: dict[str, Any],
+    entries: Sequence[Any],
+    policy: Policy = "0.58",
+    compare: Comparison | Normaliser = "exact",
+) -> pd.DataFrame:
+    """Blob and served conversation side by side, aligned item by item, divergences marked.
+
+    One row per aligned pair per field (``llm``, ``display``, ``pending``),
+    in order: common prefix, changed pairs, leftovers, common suffix.
+    ``status`` is ``match``, ``changed``,
+    ``missing_in_entries`` (blob only) or ``extra_in_entries`` (served only);
+    ``entries`` / ``blob`` show the role:text projection (or the result JSON).
+    Alignment and counts are those of :func:`parity_df` (:func:`align`).
+    """
+    from poncho_replay.rebuild import rebuild_conversation, sorted_entries
+
+    served = rebuild_conversation(blob, sorted_entries(entries), policy=policy, cutover=True)
+    rows: list[dict[str, Any]] = []
+    for field, key in _FIELDS:
+        ours = served.get(key) or []
+        theirs = blob.get(key) or []
+        eq = _equality(field, compare)
+        a = align(ours, theirs, eq)
+        n, m = len(ours), len(theirs)
+        pairs: list[tuple[str, int | None, int | None]] = [("match", i, i) for i in range(a.prefix)]
+        pairs += [("changed", a.prefix + k, a.prefix + k) for k in range(a.changed)]
+        pairs += [("missing_in_entries", None, a.prefix + a.changed + k) for k in range(a.missing_in_entries)]
+        pairs += [("extra_in_entries", a.prefix + a.changed + k, None) for k in range(a.extra_in_entries)]
+        pairs += [("match", n - a.suffix + k, m - a.suffix + k) for k in range(a.suffix)]
+        for status, i, j in pairs:
+            rows.append(
+                {
+                    "field": field,
+                    "entries_position": i,
+                    "blob_position": j,
+                    "status": status,
+                    "entries": None if i is None else _preview(field, ours[i]),
+                    "blob": None if j is None else _preview(field, theirs[j]),
+                }
+            )
+    return pd.DataFrame(rows, columns=["field", "entries_position", "blob_position", "status", "entries", "blob"])
+
+
+def _equality(field: str, compare: Comparison | Normaliser) -> Callable[[Any, Any], bool]:
+    """The item equality :func:`parity_df` uses for ``compare`` (Python side)."""
+    if callable(compare):
+        return lambda x, y: _norm_json(compare(field, x)) == _norm_json(compare(field, y))
+    if compare == "text" and field != "pending":
+        return lambda x, y: project_text(x) == project_text(y)
+    return lambda x, y: x == y
+
+
+def _norm_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+class ParityReport(pd.DataFrame):
+    """The :func:`parity_df` table, rendered in Jupyter with verdict colours and cause badges.
+
+    It is a DataFrame in every other respect; a slice that lost the audit
+    columns renders as a plain table.
+    """
+
+    _metadata: list[str] = []
+
+    @property
+    def _constructor(self) -> type[ParityReport]:
+        return ParityReport
+
+    def summary(self) -> pd.DataFrame:
+        """Conversations counted by verdict, harness verdict and cause."""
+        return parity_summary_df(self)
+
+    def _repr_html_(self) -> str | None:  # type: ignore[override]
+        try:
+            from poncho_replay.display.html import parity_table_html
+
+            return parity_table_html(self.to_dict("records"))
+        except Exception:  # noqa: BLE001 - a notebook display must never raise
+            return pd.DataFrame(self)._repr_html_()

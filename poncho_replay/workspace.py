@@ -19,7 +19,11 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
+from poncho_replay import audit
+from poncho_replay.display.views import ConversationView
 from poncho_replay.errors import SourceError
+from poncho_replay.rebuild import Policy
+from poncho_replay.store.duckdb import DuckDBStore
 from poncho_replay.sources import export as export_source
 from poncho_replay.sources.ingest import LoadSummary, Stager, ensure_schema, progress_bar
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres, redact_url
@@ -126,6 +130,69 @@ class Workspace:
     def anomalies(self) -> pd.DataFrame:
         """Rows that loaded but break a harness rule (see ``sql/anomalies.sql``)."""
         return self.sql("SELECT * FROM anomalies ORDER BY source, kind, conversation_id, seq")
+
+    # --- audit ---------------------------------------------------------------------------
+
+    def parity(
+        self,
+        policy: Policy = "0.58",
+        compare: audit.Comparison | audit.Normaliser = "exact",
+        *,
+        source: str | None = None,
+    ) -> audit.ParityReport:
+        """One row per conversation: what ``policy`` serves vs the blob, and why they differ.
+
+        See :func:`poncho_replay.audit.parity_df` for the columns.
+        """
+        return audit.parity_df(self.con, policy, compare, source)
+
+    def parity_summary(
+        self,
+        policy: Policy = "0.58",
+        compare: audit.Comparison | audit.Normaliser = "exact",
+        *,
+        source: str | None = None,
+    ) -> pd.DataFrame:
+        """Conversations counted by verdict, harness verdict and cause."""
+        return audit.parity_summary_df(self.parity(policy, compare, source=source))
+
+    def compare_policies(self, a: Policy, b: Policy, *, source: str | None = None) -> pd.DataFrame:
+        """The conversations two rebuild policies would serve differently, and the fields."""
+        return audit.compare_policies(self.con, a, b, source)
+
+    def conversation(self, conversation_id: str, *, source: str | None = None, policy: Policy = "0.58") -> ConversationView:
+        """One conversation's blob and log, ready to render, replay, chart and diff."""
+        src, agent = self._locate(conversation_id, source)
+        store = DuckDBStore(connection=self.con, source=src, agent_id=agent, read_cutover=False)
+        blob = store.get_with_archive(conversation_id)
+        entries = store.read_entries(conversation_id)
+        if blob is None:
+            raise SourceError(f"conversation {conversation_id} has no row in source {src}")
+        return ConversationView(blob, entries, policy=policy)
+
+    def _locate(self, conversation_id: str, source: str | None) -> tuple[str, str]:
+        rows = self.con.execute(
+            "SELECT source, agent_id FROM conversations WHERE id = ? AND (? IS NULL OR source = ?) ORDER BY source",
+            [conversation_id, source, source],
+        ).fetchall()
+        if not rows:
+            raise SourceError(f"no conversation {conversation_id}" + (f" in source {source}" if source else ""))
+        if len(rows) > 1:
+            names = ", ".join(r[0] for r in rows)
+            raise SourceError(f"conversation {conversation_id} is in several sources ({names}); pass source=")
+        return rows[0][0], rows[0][1]
+
+    @property
+    def store(self) -> DuckDBStore:
+        """The harness ConversationStore over these tables.
+
+        With exactly one loaded source it serves that source (and its one
+        agent); otherwise it is the workspace's own ``"store"`` source.
+        """
+        rows = self.con.execute("SELECT DISTINCT source, agent_id FROM conversations ORDER BY 1, 2").fetchall()
+        if len(rows) == 1:
+            return DuckDBStore(connection=self.con, source=rows[0][0], agent_id=rows[0][1])
+        return DuckDBStore(connection=self.con)
 
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
         """Run a query on the workspace (values as ``params``, never spliced in)."""

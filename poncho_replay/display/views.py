@@ -21,7 +21,7 @@ from poncho_replay.display import text as views_text
 from poncho_replay.display.frames import compactions_df, messages_df
 from poncho_replay.display.rendered import HtmlRepr
 from poncho_replay.models import HarnessModel, JsonDict
-from poncho_replay.rebuild import EntryLike, Policy, RebuildState, sorted_entries, state_at
+from poncho_replay.rebuild import EntryLike, Policy, RebuildState, rebuild_conversation, sorted_entries, state_at
 
 if TYPE_CHECKING:
     import altair as alt
@@ -32,8 +32,16 @@ __all__ = ["ConversationView", "EntriesView", "ParityRowView", "StateView"]
 class StateView(HtmlRepr):
     """One replay step: a :class:`~poncho_replay.rebuild.RebuildState` that renders itself."""
 
-    def __init__(self, state: RebuildState) -> None:
+    def __init__(self, state: RebuildState, *, served: JsonDict | None = None, policy: Policy | None = None) -> None:
         self.state = state
+        self.served = served
+        self.policy = policy
+
+    def __getattr__(self, name: str) -> Any:
+        # llm_context, display, pending_subagent_results, latest_compaction, ... of the state
+        if name == "state":
+            raise AttributeError(name)
+        return getattr(self.state, name)
 
     def _html(self) -> str:
         return views_html.state_html(self.state)
@@ -94,9 +102,24 @@ class ConversationView(HtmlRepr):
         """Every seq in the log, ascending (the replay's steps)."""
         return [e["seq"] for e in self.entries]
 
-    def at(self, seq: int) -> StateView:
-        """The state the log gives at ``seq`` (entries with seq <= ``seq``)."""
-        return StateView(state_at(self.entries, seq))
+    def at(self, seq: int, policy: Policy | None = None) -> StateView:
+        """The state the log gives at ``seq`` (entries with seq <= ``seq``).
+
+        With ``policy``, the view also carries ``served``: what ``get()``
+        would return under that release's rule had the log stopped at ``seq``
+        (the blob is the one stored today).
+        """
+        state = state_at(self.entries, seq)
+        served = None
+        if policy is not None:
+            served = rebuild_conversation(self.blob, state.entries, policy=policy, cutover=True)
+        return StateView(state, served=served, policy=policy)
+
+    def diff(self, policy: Policy | None = None, compare: Any = "exact") -> pd.DataFrame:
+        """Blob and served conversation side by side, aligned, divergences marked (``audit.diff_df``)."""
+        from poncho_replay.audit import diff_df
+
+        return diff_df(self.blob, self.entries, policy or self.policy, compare)
 
     def entries_view(self) -> EntriesView:
         """The log as a table."""

@@ -398,6 +398,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     ),
     first_found AS (
         SELECT source, conversation_id, field, min(position) FILTER (WHERE in_log) AS first_in_log,
+               max(position) FILTER (WHERE in_log) AS last_in_log,
                count(*) FILTER (WHERE is_callback) AS callback_items
         FROM blob GROUP BY ALL
     ),
@@ -421,7 +422,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT source, conversation_id, field, max(seq) FILTER (WHERE in_blob) AS last_seen_seq
         FROM served_log GROUP BY ALL
     ),
-    SELECT f.source, f.conversation_id, f.field, f.callback_items,
+    SELECT f.source, f.conversation_id, f.field, f.callback_items, f.last_in_log,
            -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
            (SELECT list(b.position ORDER BY b.position) FROM blob AS b WHERE b.source = f.source
@@ -519,7 +520,11 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                       b.amendments, lambda am_: am_.target_seq IS NULL OR am_.target_turn IS DISTINCT FROM am_.expected_turn))} END,
             CASE WHEN len(b.diverged_fields) > 0 AND (
                       len(coalesce(b.reordered, [])) > 0 OR len(coalesce(b.duplicates, [])) > 0
-                      OR len(coalesce(b.fl.lost_positions, [])) + len(coalesce(b.fd.lost_positions, []))
+                      -- a resumed turn's harness messages are never logged (resume_not_captured), so
+                      -- blob-only llm messages after the last logged one are not lost appends then
+                      OR len(list_filter(coalesce(b.fl.lost_positions, []), lambda pos_: NOT (
+                             (len(coalesce(b.amendments, [])) > 0 OR len(coalesce(b.resume_seqs, [])) > 0)
+                             AND pos_ > coalesce(b.fl.last_in_log, -1)))) + len(coalesce(b.fd.lost_positions, []))
                          + len(coalesce(b.fp.lost_positions, [])) > 0
                       -- blob messages older than the log, but the log does not start with a turn: its start was lost
                       OR (b.parent_conversation_id IS NULL AND b.compaction_seq IS NULL
