@@ -6,6 +6,7 @@ They hold the data and render on demand (``_repr_html_`` never raises), so
 Example:
     >>> view = ConversationView(blob, entries)  # doctest: +SKIP
     >>> view.at(12)                              # the state at seq 12, rendered  # doctest: +SKIP
+    >>> view.replay()                            # a slider over the seqs (in Jupyter)  # doctest: +SKIP
     >>> view.compaction_chart()                  # an Altair chart  # doctest: +SKIP
 """
 
@@ -114,6 +115,16 @@ class ConversationView(HtmlRepr):
         if policy is not None:
             served = rebuild_conversation(self.blob, state.entries, policy=policy, cutover=True)
         return StateView(state, served=served, policy=policy)
+
+    def replay(self, *, widget: bool | None = None, start: int | None = None) -> Any:
+        """Step through the log: a slider widget in a Jupyter kernel, else static HTML.
+
+        See :func:`poncho_replay.display.replay.replay` (``widget=`` forces
+        either form; ``start`` is the seq the widget opens at).
+        """
+        from poncho_replay.display.replay import replay
+
+        return replay(self.entries, widget=widget, start=start)
 
     def diff(self, policy: Policy | None = None, compare: Any = "exact") -> pd.DataFrame:
         """Blob and served conversation side by side, aligned, divergences marked (``audit.diff_df``)."""

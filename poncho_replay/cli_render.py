@@ -1,0 +1,187 @@
+"""Rich tables for the ``poncho-replay`` command: what the library returns, drawn for a terminal.
+
+Kept apart from :mod:`poncho_replay.cli` so the commands stay one library
+call each, and so the tables can be reused by scripts (they take plain
+DataFrames and summaries, not a workspace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+from rich.text import Text
+
+from poncho_replay.display.preview import preview, safe_text
+from poncho_replay.rebuild import RebuildState
+from poncho_replay.sources.ingest import LoadSummary
+
+__all__ = [
+    "diff_table",
+    "headline",
+    "load_table",
+    "messages_table",
+    "parity_json",
+    "parity_table",
+    "summary_table",
+]
+
+_VERDICT_STYLE = {"match": "green", "diverged": "red", "OK": "green", "MISMATCH": "red", "threw": "magenta"}
+_FIELDS = ("llm", "display", "pending")
+_JSON_COLUMNS = (
+    "source", "conversation_id", "title", "entries", "verdict", "diverged_fields", "harness_verdict",
+    "harness_mismatches", "harness_log_line", "causes", "evidence",
+    *(f"{f}_{c}" for f in _FIELDS for c in (
+        "entries", "blob", "matching", "changed", "missing_in_entries", "extra_in_entries",
+        "first_position", "first_seq_entries", "first_seq_blob",
+    )),
+    "samples", "reproduce",
+)  # fmt: skip
+"""The audit's columns ``--json`` carries (every column of ``parity_df``, named so a rename fails loudly)."""
+
+
+def _styled(value: str) -> Text:
+    return Text(value, style=_VERDICT_STYLE.get(value, ""))
+
+
+def _listed(values: Any) -> str:
+    return ", ".join(map(str, values)) if values is not None and len(values) else ""
+
+
+def load_table(summary: LoadSummary) -> Table:
+    """Rows read, loaded, quarantined and anomalies of one load."""
+    table = Table(title=f"load {summary.kind} {summary.source}", title_justify="left")
+    table.add_column("section")
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    for section, name, count in summary.rows():
+        style = "yellow" if section in ("quarantined", "anomaly") else ""
+        table.add_row(section, name, f"{count:,}", style=style)
+    return table
+
+
+def headline(report: pd.DataFrame, policy: str) -> str:
+    """One sentence: how many conversations the policy serves differently, and the harness's view."""
+    total = len(report)
+    diverged = int((report["verdict"] == "diverged").sum())
+    mismatch = int((report["harness_verdict"] != "OK").sum())
+    return (
+        f"{total} conversations: {diverged} served differently from their blob under policy {policy}; "
+        f"the harness's own parity check flags {mismatch}."
+    )
+
+
+def summary_table(summary: pd.DataFrame) -> Table:
+    """Conversations counted by verdict, harness verdict and cause (``parity_summary_df``)."""
+    table = Table(title="By verdict and cause", title_justify="left")
+    for name, justify in (("verdict", "left"), ("harness", "left"), ("cause", "left"), ("conversations", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in summary.itertuples(index=False):
+        table.add_row(_styled(row.verdict), _styled(row.harness_verdict), row.cause, str(row.conversations))
+    return table
+
+
+def _first_divergence(row: Mapping[str, Any]) -> str:
+    """``llm #3 (seq 15)``: where each diverged field starts to differ, position and seq."""
+    parts = []
+    for field in row["diverged_fields"] if row["diverged_fields"] is not None else ():
+        position = row.get(f"{field}_first_position")
+        seq = row.get(f"{field}_first_seq_entries")
+        if pd.isna(seq):
+            seq = row.get(f"{field}_first_seq_blob")
+        where = "" if pd.isna(position) else f" #{position}"
+        where += "" if pd.isna(seq) else f" (seq {seq})"
+        parts.append(f"{field}{where}")
+    return ", ".join(parts)
+
+
+def parity_table(report: pd.DataFrame) -> Table:
+    """One row per conversation: verdict, where it starts to differ, the harness verdict, the causes."""
+    many_sources = report["source"].nunique() > 1
+    table = Table(title="Per conversation", title_justify="left")
+    if many_sources:
+        table.add_column("source")
+    for name in ("title", "conversation id", "entries", "verdict", "first divergence", "harness", "causes"):
+        table.add_column(name, justify="right" if name == "entries" else "left")
+    for row in report.to_dict("records"):
+        cells = [
+            preview(str(row["title"]), 40),
+            row["conversation_id"],
+            str(row["entries"]),
+            _styled(row["verdict"]),
+            _first_divergence(row),
+            _styled(row["harness_verdict"]),
+            _listed(row["causes"]),
+        ]
+        table.add_row(*([row["source"]] if many_sources else []), *cells)
+    return table
+
+
+def parity_json(report: pd.DataFrame, policy: str, compare: str) -> dict[str, Any]:
+    """The audit as one JSON-ready object: the settings, the counts, and every row."""
+    rows = report[list(_JSON_COLUMNS)].astype(object).where(report[list(_JSON_COLUMNS)].notna(), None)
+    conversations = [_plain(r) for r in rows.to_dict("records")]
+    return {
+        "policy": policy,
+        "compare": compare,
+        "conversations_total": len(report),
+        "diverged": int((report["verdict"] == "diverged").sum()),
+        "harness_mismatch": int((report["harness_verdict"] != "OK").sum()),
+        "conversations": conversations,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars to lists and Python numbers, recursively, for ``json.dumps``."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        listed = value.tolist() if hasattr(value, "tolist") else value
+        return [_plain(v) for v in listed] if isinstance(listed, list) else listed
+    return value
+
+
+def diff_table(diff: pd.DataFrame, limit: int = 30) -> Table:
+    """The aligned pairs that differ (``audit.diff_df`` rows whose status is not ``match``)."""
+    differing = diff[diff["status"] != "match"]
+    table = Table(
+        title=f"Served vs blob: {len(differing)} of {len(diff)} aligned items differ", title_justify="left"
+    )
+    for name in ("field", "served #", "blob #", "status", "served (log)", "blob"):
+        table.add_column(name)
+    for row in differing.head(limit).itertuples(index=False):
+        table.add_row(
+            row.field,
+            "" if pd.isna(row.entries_position) else str(int(row.entries_position)),
+            "" if pd.isna(row.blob_position) else str(int(row.blob_position)),
+            Text(row.status, style="red"),
+            preview(row.entries or "", 60),
+            preview(row.blob or "", 60),
+        )
+    if len(differing) > limit:
+        table.caption = f"… {len(differing) - limit} more"
+    return table
+
+
+def messages_table(title: str, messages: Sequence[Any]) -> Table:
+    """One line per message: position, role, text preview."""
+    table = Table(title=f"{title} ({len(messages)})", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("role")
+    table.add_column("text")
+    for i, message in enumerate(messages):
+        role = message.get("role", "?") if isinstance(message, Mapping) else "?"
+        table.add_row(str(i), str(role), preview(safe_text(message), 100))
+    return table
+
+
+def pending_table(state: RebuildState) -> Table:
+    """The pending subagent results at a replay step."""
+    table = Table(title=f"Pending subagent results ({len(state.pending_subagent_results)})", title_justify="left")
+    for name in ("subagent", "task", "status"):
+        table.add_column(name)
+    for result in state.pending_subagent_results:
+        table.add_row(str(result.get("subagentId")), preview(str(result.get("task", "")), 60), str(result.get("status")))
+    return table
