@@ -163,37 +163,39 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-_ROWS = """
-SELECT c.id, c.data, c.harness_messages, c.continuation_messages,
-       e.id AS entry_id, e.seq, epoch_ms(e.created_at) AS created_ms, e.payload
-FROM conversations AS c
-LEFT JOIN conversation_entries AS e ON e.source = c.source AND e.conversation_id = c.id
-ORDER BY c.source, c.id, e.seq, e.dup
+_BLOBS = """
+SELECT source, id, data, harness_messages, continuation_messages FROM conversations ORDER BY source, id
+"""
+_ENTRIES = """
+SELECT source, conversation_id, id, seq, epoch_ms(created_at) AS created_ms, payload
+FROM conversation_entries ORDER BY source, conversation_id, seq, dup
 """
 
 
+def _rows(con: Any, query: str) -> Iterator[dict[str, Any]]:
+    """Rows of ``query`` as dicts, fetched as Arrow batches (never the whole table at once)."""
+    for batch in con.cursor().execute(query).to_arrow_reader(BATCH):
+        yield from batch.to_pylist()
+
+
 def _conversations(con: Any) -> Iterator[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
-    """``(id, blob, entries)`` per conversation, read as Arrow batches (never the whole table at once)."""
-    current: str | None = None
-    blob: dict[str, Any] = {}
-    entries: list[dict[str, Any]] = []
-    for batch in con.execute(_ROWS).fetch_record_batch(BATCH):
-        cols = batch.to_pydict()
-        for i, cid in enumerate(cols["id"]):
-            if cid != current:
-                if current is not None:
-                    yield current, blob, entries
-                current, entries = cid, []
-                blob = json.loads(cols["data"][i])
-                for key, col in (("_harnessMessages", "harness_messages"), ("_continuationMessages", "continuation_messages")):
-                    if cols[col][i] is not None:
-                        blob[key] = json.loads(cols[col][i])
-            if cols["entry_id"][i] is not None:
-                entry = json.loads(cols["payload"][i])
-                entry.update(id=cols["entry_id"][i], seq=cols["seq"][i], createdAt=cols["created_ms"][i])
-                entries.append(entry)
-    if current is not None:
-        yield current, blob, entries
+    """``(id, blob, entries)`` per conversation: two ordered streams merged by (source, id)."""
+    entries = _rows(con, _ENTRIES)
+    pending = next(entries, None)
+    for row in _rows(con, _BLOBS):
+        blob = json.loads(row["data"])
+        for key, col in (("_harnessMessages", "harness_messages"), ("_continuationMessages", "continuation_messages")):
+            if row[col] is not None:
+                blob[key] = json.loads(row[col])
+        key = (row["source"], row["id"])
+        log: list[dict[str, Any]] = []
+        while pending is not None and (pending["source"], pending["conversation_id"]) <= key:
+            if (pending["source"], pending["conversation_id"]) == key:
+                entry = json.loads(pending["payload"])
+                entry.update(id=pending["id"], seq=pending["seq"], createdAt=pending["created_ms"])
+                log.append(entry)
+            pending = next(entries, None)
+        yield row["id"], blob, log
 
 
 def child(args: argparse.Namespace) -> None:

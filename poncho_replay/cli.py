@@ -1,83 +1,536 @@
-"""The ``poncho-replay`` command: a thin layer over the library."""
+"""The ``poncho-replay`` command: a thin layer over the library.
+
+Each command parses its options, makes one library call and renders the
+result with rich (tables in :mod:`poncho_replay.cli_render`). Results go to
+stdout; progress bars and notes go to stderr, and ``--quiet`` silences them.
+A failure is one line on stderr, ``error: <what is wrong> <what to do>``,
+with exit status 2; ``--debug`` prints the traceback first.
+``audit --fail-on-divergence`` exits 1 when a conversation diverges (a
+finding, not an error), like ``diff``.
+
+Without ``--db`` (and without a SOURCE), commands read the bundled harness
+0.58.0 sample, so every command can be tried on a fresh install.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+import duckdb
 from rich.console import Console
-from rich.table import Table
 
-from poncho_replay import dualwrite, rebuild
+import poncho_replay
+from poncho_replay import cli_render
+from poncho_replay.audit import COMPARISONS
 from poncho_replay.bundled import sample_db
-from poncho_replay.models import message_text
+from poncho_replay.display.text import conversation_text, state_text
+from poncho_replay.display.views import ConversationView
+from poncho_replay.errors import BadEntryError, ReplayError, SourceError
+from poncho_replay.rebuild import POLICIES
+from poncho_replay.sources.ingest import LoadSummary
+from poncho_replay.sources.postgres import is_postgres_url
+from poncho_replay.workspace import Workspace
 
-console = Console()
+__all__ = ["cli", "main"]
+
+EXIT_ERROR = 2
+"""Exit status of every failure (bad input, unreadable source, usage error)."""
+EXIT_DIVERGED = 1
+"""Exit status of ``audit --fail-on-divergence`` when some conversation diverges."""
+WIDE = 200
+"""Table width when stdout is not a terminal (pipes, files, CI logs): wide enough for ids."""
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group()
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=max(console.width, WIDE))
+    return console
+
+
+class CliError(click.ClickException):
+    """A failure the user can act on: printed as one line, exit status 2."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        text = " ".join(message.split())
+        text += "" if text.endswith((".", "?", "!")) else "."
+        super().__init__(f"{text} {hint[:1].upper()}{hint[1:]}." if hint else text)
+
+    def show(self, file: Any = None) -> None:  # noqa: ARG002 - click's signature
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _as_cli_error(exc: BaseException) -> CliError:
+    """Any exception a command let through, as one actionable line."""
+    if isinstance(exc, ReplayError):
+        return CliError(str(exc), "rerun with --debug for details")
+    if isinstance(exc, ImportError):
+        return CliError(str(exc), "install the extra it names")
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return CliError(f"{exc.strerror or exc}:{where}", "check the path and its permissions")
+    if isinstance(exc, duckdb.Error):
+        return CliError(f"DuckDB: {exc}", "rerun with --debug for the traceback")
+    return CliError(
+        f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for the traceback and report it"
+    )
+
+
+class _Group(click.Group):
+    """Turns whatever a command raises into one line; ``--debug`` shows the traceback too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.UsageError):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("debug"):
+                traceback.print_exception(exc)
+            if isinstance(exc, click.ClickException):
+                raise
+            raise _as_cli_error(exc) from exc
+
+
+def _flag(key: str) -> Callable[[click.Context, click.Parameter, bool], None]:
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:  # ctx.meta is shared by the group and the command
+            ctx.meta[key] = True
+
+    return remember
+
+
+def _common(fn: F) -> F:
+    """``--quiet`` and ``--debug``, accepted before or after the command name."""
+    fn = click.option(
+        "--quiet", "-q", is_flag=True, expose_value=False, callback=_flag("quiet"),
+        help="No progress bars or notes on stderr; results still print.",
+    )(fn)  # fmt: skip
+    return click.option(
+        "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_flag("debug"),
+        help="Print the traceback of an error before its one-line message.",
+    )(fn)  # fmt: skip
+
+
+def _quiet() -> bool:
+    return bool(click.get_current_context().meta.get("quiet"))
+
+
+def _note(message: str) -> None:
+    """A remark on stderr (silenced by --quiet)."""
+    if not _quiet():
+        _console(stderr=True).print(message)
+
+
+@contextmanager
+def _step(description: str) -> Iterator[None]:
+    """A spinner on stderr for a long step with no natural count (terminal only, not --quiet)."""
+    err = _console(stderr=True)
+    with err.status(description) if err.is_terminal and not _quiet() else nullcontext():
+        yield
+
+
+def _load_progress() -> bool | None:
+    """``Workspace.load``'s ``progress``: off under --quiet, else the library's default (terminal only)."""
+    return False if _quiet() else None
+
+
+# --- workspaces and sources ---------------------------------------------------------------
+
+DB_HELP = "The DuckDB workspace file (written by `poncho-replay load`); default: the bundled sample."
+DbOption = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_HELP)
+
+
+def _source_hint(source: str) -> str:
+    """What to do when ``source`` could not be read, from what the user passed."""
+    if is_postgres_url(source):
+        return "check that the server is running and that the URL's host, port, user and database are right"
+    path = Path(source)
+    if not path.exists():
+        return "check the path: SOURCE is a harness SQLite file, a postgresql:// URL or an export folder"
+    if path.is_dir():
+        return "the export folder is damaged or incomplete: write it again with `poncho-replay export`"
+    return "pass the harness's own SQLite database (the file with the conversations and conversation_entries tables)"
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _connect(db: Path) -> Workspace:
+    if db.is_file():
+        with db.open("rb") as fh:
+            if fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:
+                raise CliError(
+                    f"{db} is a SQLite file, not a DuckDB workspace",
+                    f"load it as a SOURCE: poncho-replay load {db} --db work.duckdb",
+                )
+    try:
+        return poncho_replay.open(db)
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CliError(
+            f"cannot open {db} as a DuckDB workspace ({first})",
+            f"pass the file `poncho-replay load` wrote; a harness SQLite file is a SOURCE: "
+            f"poncho-replay load {db} --db work.duckdb",
+        ) from exc
+
+
+def _output(path: Path) -> Path:
+    """An output file's path, its folder created if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _load(
+    ws: Workspace, source: str | Path, *, name: str | None = None, agent_id: str | None = None, strict: bool = False
+) -> LoadSummary:
+    """``ws.load`` with the CLI's hints on failure and a note about quarantined rows."""
+    try:
+        summary = ws.load(source, name=name, agent_id=agent_id, strict=strict, progress=_load_progress())
+    except BadEntryError as exc:
+        raise CliError(str(exc), "fix that row, or load without --strict to quarantine bad rows and keep the rest") from exc
+    except SourceError as exc:
+        raise CliError(str(exc), _source_hint(str(source))) from exc
+    if summary.quarantined:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in summary.quarantined.items())
+        _note(f"[yellow]warning:[/] rows quarantined from {summary.source}: {reasons} (kept in the quarantine table)")
+    return summary
+
+
+def _load_into(db: Path, source: str, **load_options: Any) -> tuple[Workspace, LoadSummary]:
+    """Load ``source`` into the workspace file ``db``; a file this call created is removed if the load fails."""
+    created = not db.exists()
+    ws = _connect(db)
+    try:
+        return ws, _load(ws, source, **load_options)
+    except BaseException:
+        if created:  # leave no empty workspace behind to be mistaken for a loaded one
+            ws.con.close()
+            for leftover in (db, db.with_name(db.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _workspace(db: Path | None, source: str | None = None) -> Workspace:
+    """The workspace a command works on: ``--db``, then SOURCE loaded into it; else the bundled sample."""
+    if db is not None and source is not None:
+        return _load_into(db, source)[0]
+    if db is not None:
+        if not db.exists():
+            raise CliError(f"no workspace at {db}", f"create it first: poncho-replay load SOURCE --db {db}")
+        return _connect(db)
+    ws = poncho_replay.open()
+    if source is not None:
+        _load(ws, source)
+    else:
+        _note("no --db given: using the bundled harness 0.58.0 sample")
+        _load(ws, sample_db(), name="sample")
+    return ws
+
+
+def _conversation(ws: Workspace, conversation_id: str, policy: str, source: str | None) -> ConversationView:
+    try:
+        return ws.conversation(conversation_id, source=source, policy=policy)  # type: ignore[arg-type]
+    except SourceError as exc:
+        raise CliError(str(exc), "list the conversation ids with `poncho-replay audit` (same --db)") from exc
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@_common
 def cli() -> None:
-    """Load, rebuild, audit and replay poncho harness conversation storage."""
+    """Load, rebuild, audit and replay poncho harness conversation storage.
+
+    \b
+    Example: poncho-replay demo
+    """
 
 
 @cli.command()
-def demo() -> None:
-    """Rebuild every conversation of the bundled harness 0.58.0 sample and check parity.
+@click.argument("source")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The DuckDB workspace file to load into (created if missing).")  # fmt: skip
+@click.option("--name", help="Label for these rows (default: the resolved path, or the URL without password).")
+@click.option("--agent-id", help="Keep only this agent's conversations (databases only).")
+@click.option("--strict", is_flag=True, help="Stop at the first bad row instead of quarantining it.")
+@_common
+def load(source: str, db: Path, name: str | None, agent_id: str | None, strict: bool) -> None:
+    """Load a harness database or export into a workspace file.
 
-    Example: poncho-replay demo
+    SOURCE is a harness SQLite file, a postgresql:// URL, or an export folder
+    (JSONL or Parquet). The source is opened read-only; loading it again
+    replaces its rows.
+
+    \b
+    Example: poncho-replay load ~/.poncho/poncho.db --db work.duckdb
     """
-    path = sample_db()
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    table = Table(title=f"Harness parity check on {path.name}")
-    for col in ("conversation", "entries", "llm ctx (log/blob)", "display (log/blob)", "pending", "harness verdict"):
-        table.add_column(col)
-    convs = con.execute(
-        "SELECT id, title, data, harness_messages FROM conversations ORDER BY created_at"
-    ).fetchall()
-    for cid, title, data, harness in convs:
-        blob = json.loads(data)
-        blob_harness = json.loads(harness) if harness else blob.get("_harnessMessages")
-        entries = [
-            {**json.loads(p), "id": eid, "seq": seq, "createdAt": 0}
-            for eid, seq, p in con.execute(
-                "SELECT id, seq, payload FROM conversation_entries WHERE conversation_id = ? ORDER BY seq", (cid,)
-            )
-        ]
-        llm = rebuild.build_llm_context(entries)
-        display = rebuild.build_display_snapshot(entries, rebuild.MAX_SAFE_INTEGER)
-        pending = rebuild.pending_subagent_results(entries)
-        verdict = dualwrite.parity_check(entries, blob_harness, blob["messages"], conversation_id=cid)
-        table.add_row(
-            title,
-            str(len(entries)),
-            f"{len(llm)}/{len(blob_harness or [])}",
-            f"{display.total_messages}/{len(blob['messages'])}",
-            str(len(pending)),
-            "[green]OK[/]" if verdict.ok else f"[red]MISMATCH ({len(verdict.mismatches)})[/]",
-        )
-    console.print(table)
-    cid, title = con.execute("SELECT id, title FROM conversations WHERE title = 'Vendor comparison'").fetchone()
-    entries = [
-        {**json.loads(p), "id": eid, "seq": seq, "createdAt": 0}
-        for eid, seq, p in con.execute(
-            "SELECT id, seq, payload FROM conversation_entries WHERE conversation_id = ? ORDER BY seq", (cid,)
-        )
-    ]
-    state = rebuild.state_at(entries, max(e["seq"] for e in entries))
-    console.rule(f"{title}: rebuilt from its {len(entries)} entries")
-    console.print("[bold]LLM context[/]")
-    for m in state.llm_context:
-        console.print(f"  {m['role']:>9}: {message_text(m)[:100]!r}")
-    console.print("[bold]Display transcript[/]")
-    for m in state.messages:
-        console.print(f"  {m['role']:>9}: {message_text(m)[:100]!r}")
-    console.print("[bold]Pending subagent results[/]")
-    for r in state.pending_subagent_results:
-        console.print(f"  {r['subagentId']}: {r['task']} ({r['status']})")
+    summary = _load_into(db, source, name=name, agent_id=agent_id, strict=strict)[1]
+    _console().print(cli_render.load_table(summary))
+    _note(f"workspace: {db}")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    sys.exit(cli.main(standalone_mode=True))
+@cli.command()
+@click.argument("source", required=False)
+@DbOption
+@click.option("--policy", type=click.Choice(POLICIES), default="0.58", show_default=True,
+              help="What get() serves: 0.58 full cutover, 0.58.1 pending results only, blob no cutover.")  # fmt: skip
+@click.option("--compare", type=click.Choice(COMPARISONS), default="exact", show_default=True,
+              help="exact: JSON values; text: the harness's role:text projection.")  # fmt: skip
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the self-contained HTML report here.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON (every column) instead of tables.")
+@click.option("--fail-on-divergence", is_flag=True, help="Exit with status 1 when a conversation diverges.")
+@_common
+def audit(
+    source: str | None, db: Path | None, policy: str, compare: str, html_path: Path | None,
+    as_json: bool, fail_on_divergence: bool,
+) -> None:  # fmt: skip
+    """Parity audit: what a policy serves vs the blob, and why.
+
+    One row per conversation: its verdict, the seq where each field starts
+    to differ, the harness's own parity verdict, and the causes.
+
+    SOURCE (a harness SQLite file, postgresql:// URL or export folder) is
+    loaded first, into --db when given; without SOURCE the audit reads --db,
+    or the bundled sample.
+
+    \b
+    Example: poncho-replay audit ~/.poncho/poncho.db --html report.html --fail-on-divergence
+    """
+    ws = _workspace(db, source)
+    with _step(f"auditing under policy {policy}"):
+        report = ws.parity(policy, compare)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(cli_render.parity_json(report, policy, compare), ensure_ascii=False, default=str))
+    else:
+        out = _console()
+        out.print(cli_render.headline(report, policy))
+        out.print(cli_render.summary_table(ws.parity_summary(policy, compare)))  # type: ignore[arg-type]
+        out.print(cli_render.parity_table(report))
+    if html_path is not None:
+        with _step("writing the HTML report"):
+            written = ws.report(_output(html_path), policy)  # type: ignore[arg-type]
+        _note(f"report written to {Path(written).resolve()}")
+    diverged = int((report["verdict"] == "diverged").sum())
+    if fail_on_divergence and diverged:
+        _note(f"{diverged} conversation(s) diverged under policy {policy} (--fail-on-divergence)")
+        click.get_current_context().exit(EXIT_DIVERGED)
+
+
+@cli.command()
+@click.argument("conversation_id")
+@click.option("--at", "seq", type=click.IntRange(min=0), help="Replay: the state the log gives at this seq.")
+@DbOption
+@click.option("--policy", type=click.Choice(POLICIES), default="0.58", show_default=True,
+              help="The read-cutover policy compared with the blob.")  # fmt: skip
+@click.option("--source", help="Which loaded source, when the id is in several.")
+@_common
+def show(conversation_id: str, seq: int | None, db: Path | None, policy: str, source: str | None) -> None:
+    """One conversation as text: its log and how it diverges.
+
+    Prints the entry log and the aligned items where the served transcript
+    differs from the blob.
+
+    With --at SEQ: the LLM context, display transcript and pending results
+    the log gives at that seq (entries with seq <= SEQ).
+
+    \b
+    Example: poncho-replay show 31032086-b3c1-43bb-9789-0d94ae2d096f --at 14
+    """
+    view = _conversation(_workspace(db), conversation_id, policy, source)
+    out = _console()
+    if seq is None:
+        out.print(conversation_text(view.blob, view.entries))
+        out.print(cli_render.diff_table(view.diff(policy)))  # type: ignore[arg-type]
+        return
+    last = max(view.seqs, default=0)
+    if seq > last:
+        _note(f"seq {seq} is past the last entry (seq {last}): showing the whole log")
+    state = view.at(seq).state
+    out.print(state_text(state))
+    out.print(cli_render.messages_table("LLM context", state.llm_context))
+    out.print(cli_render.messages_table("Display transcript", state.display.messages))
+    out.print(cli_render.pending_table(state))
+
+
+@cli.command()
+@click.argument("conversation_id")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the chart (.png; .svg and .html work too).")  # fmt: skip
+@DbOption
+@click.option("--source", help="Which loaded source, when the id is in several.")
+@_common
+def compaction(conversation_id: str, png: Path, db: Path | None, source: str | None) -> None:
+    """Draw a conversation's compaction timeline to a PNG.
+
+    The chart shows what each compaction summarized and kept (the logged
+    firstKeptSeq against the blob's real kept messages).
+
+    \b
+    Example: poncho-replay compaction 31032086-b3c1-43bb-9789-0d94ae2d096f --png compaction.png
+    """
+    from poncho_replay.display.charts import save_chart
+
+    view = _conversation(_workspace(db), conversation_id, "0.58", source)
+    if not any(e.get("type") == "compaction" for e in view.entries):
+        _note("this log has no compaction entry: the chart shows its messages only")
+    with _step("rendering the chart"):
+        written = save_chart(view.compaction_chart(), _output(png))
+    _console().print(f"wrote {written}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@DbOption
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
+              help="jsonl: one JSON object per line; parquet: typed columns.")  # fmt: skip
+@click.option("--source", help="Which loaded source to export, when the workspace holds several.")
+@_common
+def export(out: Path, db: Path | None, fmt: str, source: str | None) -> None:
+    """Export one source as JSONL or Parquet files in a folder.
+
+    OUT gets conversations.EXT and entries.EXT (harness columns, SPEC §4);
+    the folder loads back with `poncho-replay load OUT`.
+
+    \b
+    Example: poncho-replay export --db work.duckdb --format parquet export/
+    """
+    ws = _workspace(db)
+    try:
+        written = ws.export(out, fmt, source=source)  # type: ignore[arg-type]
+    except SourceError as exc:
+        raise CliError(str(exc), "choose one with --source NAME") from exc
+    _console().print(f"wrote {written / ('conversations.' + fmt)} and {written / ('entries.' + fmt)}")
+
+
+class FaultsSpec(click.ParamType):
+    """``lost=0.02,duplicate=0.01,writeback``: the simulator's :class:`~poncho_replay.simulate.Faults`."""
+
+    name = "FAULTS"
+    RATES = ("lost", "fail", "duplicate", "reorder")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in str(value).split(","))):
+            key, _, rate = item.partition("=")
+            if key == "writeback" and not rate:
+                out["writeback"] = True
+            elif key in self.RATES and rate:
+                try:
+                    out[key] = float(rate)
+                except ValueError:
+                    self.fail(f"{key}={rate!r}: the rate must be a number between 0 and 1", param, ctx)
+                if not 0 <= out[key] <= 1:
+                    self.fail(f"{key}={rate}: the rate must be between 0 and 1", param, ctx)
+            else:
+                self.fail(f"{item!r}: use {'=P, '.join(self.RATES)}=P or writeback, comma-separated", param, ctx)
+        return out
+
+
+@cli.command()
+@click.option("--conversations", "n", type=click.IntRange(min=1), default=100, show_default=True,
+              help="How many conversations (about 50 entries each).")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data (faults included).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The harness-layout SQLite file to write.")  # fmt: skip
+@click.option("--faults", type=FaultsSpec(), default="", help="Dual-write faults, e.g. lost=0.02,reorder=0.1,writeback.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@_common
+def simulate(n: int, seed: int, out: Path, faults: dict[str, Any], force: bool) -> None:
+    """Write a simulated harness database to audit.
+
+    A faithful simulation of the 0.57/0.58 dual-write, with optional seeded
+    faults, written in the harness's SQLite layout.
+
+    \b
+    Example: poncho-replay simulate --conversations 500 --seed 7 --out fleet.sqlite --faults lost=0.02,writeback
+    """
+    from poncho_replay.simulate import Faults, fleet
+
+    if out.exists() and not force:
+        raise CliError(f"{out} already exists", "choose another --out, or pass --force to replace it")
+    with _step(f"simulating {n} conversations"):
+        data = fleet(n, seed=seed, faults=Faults(seed=seed, **faults) if faults else None)
+    out.unlink(missing_ok=True)
+    with _step(f"writing {out}"):
+        data.to_sqlite(out)
+    _console().print(f"wrote {len(data.conversations)} conversations and {data.entry_count} entries to {out}")
+    _note(f"audit it: poncho-replay audit {out}")
+
+
+def _repo_fixtures() -> list[Path]:
+    """The simulated scenario databases of a source checkout (``fixtures/*/harness.db``); none in a wheel."""
+    root = Path(poncho_replay.__file__).resolve().parent.parent / "fixtures"
+    return sorted(root.glob("*/harness.db")) if root.is_dir() else []
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True, help="Where to write the HTML report.")  # fmt: skip
+@_common
+def demo(out: Path) -> None:
+    """Audit the bundled data and write report.html.
+
+    The main job in one command: load, audit under policy 0.58, print the
+    summary and the per-conversation table, write the HTML report.
+
+    Loads the real harness 0.58.0 sample shipped in the package and, in a
+    source checkout, the simulated scenario fixtures (fixtures/*/harness.db).
+
+    \b
+    Example: poncho-replay demo --out report.html
+    """
+    ws = poncho_replay.open()
+    sources = [("sample", sample_db()), *((f"fixtures/{p.parent.name}", p) for p in _repo_fixtures())]
+    for name, path in sources:
+        with _step(f"loading {name}"):
+            _load(ws, path, name=name)
+    _note(f"loaded {len(sources)} source(s): {', '.join(n for n, _ in sources)}")
+    with _step("auditing under policy 0.58"):
+        report = ws.parity("0.58")
+    console = _console()
+    console.print(cli_render.headline(report, "0.58"))
+    console.print(cli_render.summary_table(ws.parity_summary("0.58")))
+    console.print(cli_render.parity_table(report))
+    with _step("writing the HTML report"):
+        written = Path(ws.report(_output(out), "0.58")).resolve()
+    console.print(f"report written to {written}")
+    on_sample = report[(report["source"] == "sample") & (report["verdict"] == "diverged")]
+    if not on_sample.empty:  # `show` without --db reads the same bundled sample
+        _note(f"next: poncho-replay show {on_sample.iloc[0]['conversation_id']}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: runs the group, maps every failure to one line and an exit status."""
+    try:
+        code = cli.main(args=argv, prog_name="poncho-replay", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" Try '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message().rstrip('.')}.{hint}", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from poncho_replay.audit import CAUSES
 from poncho_replay.display.preview import preview, safe_text
 from poncho_replay.rebuild import RebuildState
 from poncho_replay.sources.ingest import LoadSummary
@@ -25,6 +27,7 @@ __all__ = [
     "messages_table",
     "parity_json",
     "parity_table",
+    "pending_table",
     "summary_table",
 ]
 
@@ -44,10 +47,6 @@ _JSON_COLUMNS = (
 
 def _styled(value: str) -> Text:
     return Text(value, style=_VERDICT_STYLE.get(value, ""))
-
-
-def _listed(values: Any) -> str:
-    return ", ".join(map(str, values)) if values is not None and len(values) else ""
 
 
 def load_table(summary: LoadSummary) -> Table:
@@ -94,7 +93,7 @@ def _first_divergence(row: Mapping[str, Any]) -> str:
         where = "" if pd.isna(position) else f" #{position}"
         where += "" if pd.isna(seq) else f" (seq {seq})"
         parts.append(f"{field}{where}")
-    return ", ".join(parts)
+    return "\n".join(parts)
 
 
 def parity_table(report: pd.DataFrame) -> Table:
@@ -102,9 +101,14 @@ def parity_table(report: pd.DataFrame) -> Table:
     many_sources = report["source"].nunique() > 1
     table = Table(title="Per conversation", title_justify="left")
     if many_sources:
-        table.add_column("source")
-    for name in ("title", "conversation id", "entries", "verdict", "first divergence", "harness", "causes"):
-        table.add_column(name, justify="right" if name == "entries" else "left")
+        table.add_column("source", no_wrap=True)
+    table.add_column("title")
+    table.add_column("conversation id", no_wrap=True, min_width=36)
+    table.add_column("entries", justify="right")
+    table.add_column("verdict")
+    table.add_column("first divergence", no_wrap=True)
+    table.add_column("harness")
+    table.add_column("causes", no_wrap=True, min_width=max(map(len, CAUSES)))
     for row in report.to_dict("records"):
         cells = [
             preview(str(row["title"]), 40),
@@ -113,7 +117,7 @@ def parity_table(report: pd.DataFrame) -> Table:
             _styled(row["verdict"]),
             _first_divergence(row),
             _styled(row["harness_verdict"]),
-            _listed(row["causes"]),
+            "\n".join(row["causes"]) if row["causes"] is not None else "",
         ]
         table.add_row(*([row["source"]] if many_sources else []), *cells)
     return table
@@ -137,10 +141,18 @@ def _plain(value: Any) -> Any:
     """numpy arrays and scalars to lists and Python numbers, recursively, for ``json.dumps``."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        listed = value.tolist() if hasattr(value, "tolist") else value
-        return [_plain(v) for v in listed] if isinstance(listed, list) else listed
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
     return value
+
+
+def _text_cell(value: Any, limit: int = 60) -> str:
+    """A preview of a DataFrame cell that may be missing (None or NaN)."""
+    return "" if value is None or pd.isna(value) else preview(str(value), limit)
 
 
 def diff_table(diff: pd.DataFrame, limit: int = 30) -> Table:
@@ -157,8 +169,8 @@ def diff_table(diff: pd.DataFrame, limit: int = 30) -> Table:
             "" if pd.isna(row.entries_position) else str(int(row.entries_position)),
             "" if pd.isna(row.blob_position) else str(int(row.blob_position)),
             Text(row.status, style="red"),
-            preview(row.entries or "", 60),
-            preview(row.blob or "", 60),
+            _text_cell(row.entries),
+            _text_cell(row.blob),
         )
     if len(differing) > limit:
         table.caption = f"… {len(differing) - limit} more"

@@ -170,6 +170,22 @@ class Workspace:
             raise SourceError(f"conversation {conversation_id} has no row in source {src}")
         return ConversationView(blob, entries, policy=policy)
 
+    def report(
+        self,
+        path: str | Path,
+        policy: Policy = "0.58",
+        *,
+        source: str | None = None,
+        worst: int = 5,
+    ) -> Path:
+        """Write one self-contained HTML report (sources, parity, charts, worst conversations).
+
+        It opens from disk with no server or network; see :mod:`poncho_replay.report`.
+        """
+        from poncho_replay.report import write_report
+
+        return write_report(self, path, policy, source=source, worst=worst)
+
     def _locate(self, conversation_id: str, source: str | None) -> tuple[str, str]:
         rows = self.con.execute(
             "SELECT source, agent_id FROM conversations WHERE id = ? AND (? IS NULL OR source = ?) ORDER BY source",

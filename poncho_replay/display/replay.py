@@ -33,7 +33,14 @@ from poncho_replay.display.text import state_text
 from poncho_replay.models import JsonDict
 from poncho_replay.rebuild import EntryLike, RebuildState, sorted_entries, state_at
 
-__all__ = ["StaticReplay", "StepChange", "has_widget_frontend", "replay", "step_change", "step_html"]
+__all__ = [
+    "StaticReplay",
+    "StepChange",
+    "has_widget_frontend",
+    "replay",
+    "step_change",
+    "step_html",
+]
 
 STATIC_STEPS = 8
 """Seqs a static replay renders (first, last, and the telling ones between)."""
@@ -83,7 +90,9 @@ def _context_origins(state: RebuildState) -> list[str]:
 
 def _pending_seqs(state: RebuildState) -> list[int]:
     """The seqs of the ``subagent_result`` entries still pending in ``state``."""
-    seq_of = {id(e.get("result")): e["seq"] for e in state.entries if e.get("type") == "subagent_result"}
+    seq_of = {
+        id(e.get("result")): e["seq"] for e in state.entries if e.get("type") == "subagent_result"
+    }
     return [seq_of[id(r)] for r in state.pending_subagent_results if id(r) in seq_of]
 
 
@@ -218,7 +227,9 @@ def has_widget_frontend() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def replay(entries: Iterable[EntryLike], *, widget: bool | None = None, start: int | None = None) -> Any:
+def replay(
+    entries: Iterable[EntryLike], *, widget: bool | None = None, start: int | None = None
+) -> Any:
     """A replay of the log: an ipywidgets slider in a kernel, else a :class:`StaticReplay`.
 
     Args:

@@ -18,6 +18,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from poncho_replay.display.rendered import Rendered
 from poncho_replay.display.replay import step_html
 from poncho_replay.rebuild import EntryLike, sorted_entries
 
@@ -33,7 +34,9 @@ class ReplayWidget(widgets.VBox):
         page: the ``HTML`` widget holding the current step's page.
     """
 
-    def __init__(self, entries: Iterable[EntryLike], *, start: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, entries: Iterable[EntryLike], *, start: int | None = None, **kwargs: Any
+    ) -> None:
         self.entries = sorted_entries(entries)
         seqs = sorted({e["seq"] for e in self.entries})
         if not seqs:
@@ -74,4 +77,9 @@ class ReplayWidget(widgets.VBox):
         index = options.index(self.slider.value)
         self.prev_button.disabled = index == 0
         self.next_button.disabled = index == len(options) - 1
-        self.page.value = step_html(self.entries, self.seq)
+        seq = self.seq
+        # A malformed log can make the rebuild raise (SPEC §3's partial-rebuild case):
+        # the pane then says so instead of the widget breaking mid-replay.
+        self.page.value = Rendered(
+            lambda: step_html(self.entries, seq), lambda: f"replay step {seq} failed"
+        )._repr_html_()

@@ -134,13 +134,16 @@ class Stager:
             return 0
         cols = CONVERSATION_COLUMNS if table == "conversations" else ENTRY_COLUMNS
         names = set(batch.schema.names)
-        # An export carries its rows' original ordinals; other sources get positions.
-        ordinal = pa.array(np.arange(self._next[table], self._next[table] + n))
+        # row_id: the staged row's position, the key the checks join back on (an
+        # export carries its rows' original ordinals, which need not be unique;
+        # other sources use the position as ordinal too).
+        row_id = pa.array(np.arange(self._next[table], self._next[table] + n))
+        ordinal = row_id
         if "ordinal" in names:  # broken export lines have none: negative positions cannot collide
             ordinal = pc.coalesce(
-                batch.column("ordinal").cast(pa.int64()), pc.negate(pc.add(ordinal, 1))
+                batch.column("ordinal").cast(pa.int64()), pc.negate(pc.add(row_id, 1))
             )
-        arrays: dict[str, pa.Array] = {"ordinal": ordinal}
+        arrays: dict[str, pa.Array] = {"row_id": row_id, "ordinal": ordinal}
         for col in cols:
             if col not in names:
                 continue

@@ -225,33 +225,34 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
         WINDOW w AS (PARTITION BY i.source, i.conversation_id, i.field)
     ),
     blob_n AS (SELECT *, count(*) OVER (PARTITION BY source, conversation_id, field) AS m FROM blob_items),
+    log_n AS (
+        SELECT source, conversation_id, field, count(*) AS n,
+               bool_or(item IS NULL OR json_type(item) = 'NULL') AS has_null
+        FROM compared GROUP BY ALL
+    ),
+    blob_m AS (
+        SELECT source, conversation_id, field, count(*) AS m, bool_or(json_type(item) = 'NULL') AS has_null
+        FROM blob_items GROUP BY ALL
+    ),
     sizes AS (
-        SELECT c.source, c.conversation_id, f.field,
-               coalesce((SELECT any_value(n) FROM compared AS x WHERE x.source = c.source
-                         AND x.conversation_id = c.conversation_id AND x.field = f.field), 0) AS n,
-               coalesce((SELECT any_value(m) FROM blob_n AS x WHERE x.source = c.source
-                         AND x.conversation_id = c.conversation_id AND x.field = f.field), 0) AS m
-        FROM conv AS c, (VALUES ('llm'), ('display')) AS f(field)
+        SELECT c.source, c.conversation_id, f.field, coalesce(l.n, 0) AS n, coalesce(b.m, 0) AS m,
+               coalesce(l.has_null, false) OR coalesce(b.has_null, false) AS has_null
+        FROM conv AS c CROSS JOIN (VALUES ('llm'), ('display')) AS f(field)
+        LEFT JOIN log_n AS l ON l.source = c.source AND l.conversation_id = c.conversation_id AND l.field = f.field
+        LEFT JOIN blob_m AS b ON b.source = c.source AND b.conversation_id = c.conversation_id AND b.field = f.field
         WHERE (f.field = 'llm' AND c.has_llm) OR (f.field = 'display' AND c.has_display)
     ),
-    thrown AS (  -- what makes the harness's checker throw (then it logs and stops)
+    thrown AS (  -- what makes the harness's checker throw (then it logs and stops): a missing message
         SELECT c.source, c.conversation_id,
                CASE
-                   WHEN c.has_llm AND (
-                        EXISTS (SELECT 1 FROM compared AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
-                                AND x.field = 'llm' AND (x.item IS NULL OR json_type(x.item) = 'NULL'))
-                        OR EXISTS (SELECT 1 FROM blob_items AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
-                                AND x.field = 'llm' AND json_type(x.item) = 'NULL'))
-                       THEN 'Cannot read properties of undefined (reading ''role'')'
+                   WHEN coalesce(sl.has_null, false) THEN 'Cannot read properties of undefined (reading ''role'')'
                    WHEN c.has_display AND e.reason IS NOT NULL THEN e.reason
-                   WHEN c.has_display AND (
-                        EXISTS (SELECT 1 FROM compared AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
-                                AND x.field = 'display' AND (x.item IS NULL OR json_type(x.item) = 'NULL'))
-                        OR EXISTS (SELECT 1 FROM blob_items AS x WHERE x.source = c.source AND x.conversation_id = c.conversation_id
-                                AND x.field = 'display' AND json_type(x.item) = 'NULL'))
-                       THEN 'Cannot read properties of undefined (reading ''role'')'
+                   WHEN coalesce(sd.has_null, false) THEN 'Cannot read properties of undefined (reading ''role'')'
                END AS error
         FROM conv AS c
+        LEFT JOIN sizes AS sl ON sl.source = c.source AND sl.conversation_id = c.conversation_id AND sl.field = 'llm'
+        LEFT JOIN sizes AS sd ON sd.source = c.source AND sd.conversation_id = c.conversation_id
+            AND sd.field = 'display'
         LEFT JOIN (  -- the first assistant_message without an object message, as JavaScript words it
             SELECT source, conversation_id,
                    arg_min('Cannot read properties of '
@@ -261,17 +262,15 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
             WHERE (src IS NULL OR source = src) AND type = 'assistant_message'
               AND json_type(payload -> 'message') IS DISTINCT FROM 'OBJECT'
             GROUP BY ALL
-        ) AS e USING (source, conversation_id)
+        ) AS e ON e.source = c.source AND e.conversation_id = c.conversation_id
     ),
-    tails AS (
-        SELECT z.source, z.conversation_id, z.field, t.i,
+    tails AS (  -- the last min(5, n, m) pairs, i = 1 being the last
+        SELECT l.source, l.conversation_id, l.field, l.n - l.position AS i,
                message_projection(l.item) AS ep, message_projection(b.item) AS bp
-        FROM sizes AS z, range(1, 6) AS t(i)
-        JOIN compared AS l ON l.source = z.source AND l.conversation_id = z.conversation_id
-            AND l.field = z.field AND l.position = z.n - t.i
-        JOIN blob_n AS b ON b.source = z.source AND b.conversation_id = z.conversation_id
-            AND b.field = z.field AND b.position = z.m - t.i
-        WHERE t.i <= least(z.n, z.m)
+        FROM (SELECT * FROM compared WHERE n - position <= 5) AS l
+        JOIN (SELECT * FROM blob_n WHERE m - position <= 5) AS b
+            ON b.source = l.source AND b.conversation_id = l.conversation_id AND b.field = l.field
+            AND b.m - b.position = l.n - l.position
     ),
     items AS (
         SELECT source, conversation_id, CASE field WHEN 'llm' THEN 0 ELSE 100 END AS k,
@@ -323,12 +322,15 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
                    OR coalesce(json_extract(x.payload, '$.message.metadata.isCompactionSummary')::VARCHAR, '') = 'true'))
         GROUP BY ALL
     ),
-    dup AS (  -- the same message appended twice outside an approximate turn
-        SELECT e.source, e.conversation_id, e.type, e.msg_id, list(e.seq ORDER BY e.seq) AS seqs
+    dup AS (  -- the same message (or subagent result) appended twice outside an approximate turn
+        SELECT e.source, e.conversation_id, e.type,
+               CASE WHEN e.type = 'subagent_result' THEN audit_item_key('pending', e.payload -> 'result')
+                    ELSE e.msg_id END AS k,
+               list(e.seq ORDER BY e.seq) AS seqs
         FROM e ANTI JOIN approx AS a ON a.source = e.source AND a.conversation_id = e.conversation_id
             AND a.turn_id = e.turn_id AND e.type = 'harness_message'
-        WHERE e.type IN ('user_message', 'assistant_message', 'harness_message') AND e.msg_id IS NOT NULL
-        GROUP BY ALL HAVING count(*) > 1
+        WHERE e.type IN ('user_message', 'assistant_message', 'harness_message', 'subagent_result')
+        GROUP BY ALL HAVING k IS NOT NULL AND count(*) > 1
     ),
     users AS (SELECT source, conversation_id, seq, turn_id FROM e
               WHERE type = 'user_message' AND NOT js_truthy(payload -> 'hidden')),
@@ -484,8 +486,11 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
         SELECT b.source, b.conversation_id, list_filter([
             CASE WHEN b.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
                     'entries', 0, 'blob_messages', coalesce(b.display.blob, 0), 'blob_llm', coalesce(b.llm.blob, 0))}
+                 -- the display transcript starts before the log's first turn (an llm-only gap is a lost
+                 -- finalize or a callback's copy; a gap the blob moved to compactedHistory is a compaction)
                  WHEN len(b.diverged_fields) > 0 AND b.parent_conversation_id IS NULL AND b.compaction_seq IS NULL
-                      AND b.first_type = 'user_message' AND greatest(coalesce(b.fd.missing_prefix, 0), coalesce(b.fl.missing_prefix, 0)) > 0
+                      AND b.first_type = 'user_message' AND coalesce(b.fd.missing_prefix, 0) > 0
+                      AND coalesce(b.fd.moved_items, 0) = 0
                  THEN {'cause': 'pre_dual_write', 'evidence': json_object(
                     'blob_messages_before_log', coalesce(b.fd.missing_prefix, 0),
                     'blob_llm_before_log', coalesce(b.fl.missing_prefix, 0))} END,

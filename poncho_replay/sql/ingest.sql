@@ -5,17 +5,23 @@
 -- is one statement, run by poncho_replay.sources.ingest in order; $source is
 -- always a bound parameter. Nothing is repaired silently: a row either loads
 -- as it was, or goes to quarantine with a reason from a fixed vocabulary.
+--
+-- Memory: the staged rows are the only copy of the source's text until the
+-- final insert. The checked tables hold just (row_id, problem) and every
+-- later step joins back to the stage by row_id (the stager's own counter: an
+-- export's ordinals need not be unique); duplicate ranking windows run over
+-- the narrow key columns, never over the payloads.
 
 -- name: stage
 CREATE OR REPLACE TEMP TABLE _stage_conversations (
-    ordinal BIGINT, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR, owner_id VARCHAR, title VARCHAR,
+    row_id BIGINT, ordinal BIGINT, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR, owner_id VARCHAR, title VARCHAR,
     data VARCHAR, message_count VARCHAR, created_at VARCHAR, updated_at VARCHAR,
     tool_result_archive VARCHAR, harness_messages VARCHAR, continuation_messages VARCHAR,
     parent_conversation_id VARCHAR, has_pending_approvals VARCHAR, channel_meta VARCHAR,
     parent_message_id VARCHAR
 );
 CREATE OR REPLACE TEMP TABLE _stage_entries (
-    ordinal BIGINT, seq VARCHAR, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR,
+    row_id BIGINT, ordinal BIGINT, seq VARCHAR, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR,
     conversation_id VARCHAR, type VARCHAR, payload VARCHAR, created_at VARCHAR
 );
 
@@ -49,10 +55,10 @@ WITH base AS (
     END AS problem
     FROM _stage_conversations s
 )
-SELECT * REPLACE (CASE
+SELECT row_id, CASE
     WHEN problem IS NULL AND row_number() OVER (PARTITION BY problem IS NULL, id ORDER BY ordinal) > 1
         THEN {'reason': 'duplicate_conversation', 'field': 'id'}
-    ELSE problem END AS problem)
+    ELSE problem END AS problem
 FROM base;
 
 -- name: check_entries
@@ -82,34 +88,34 @@ WITH base AS (
 ),
 typed AS (
     -- CASE keeps JSON functions away from rows already found broken.
-    SELECT ordinal, payload, CASE WHEN problem IS NULL THEN json_extract_string(payload, '$.type') END AS ptype
+    SELECT row_id, payload, CASE WHEN problem IS NULL THEN json_extract_string(payload, '$.type') END AS ptype
     FROM base
 ),
 field_values AS (
     -- Extract each field once; the macros below refer to it many times.
-    SELECT t.ordinal, r.pos, r.field, r.kind, r.required, json_extract(t.payload, '$.' || r.field) AS v
+    SELECT t.row_id, r.pos, r.field, r.kind, r.required, json_extract(t.payload, '$.' || r.field) AS v
     FROM typed t JOIN pr_entry_rules() r ON r.type = t.ptype
 ),
 message_parts AS (
     SELECT *, CASE WHEN kind = 'message' THEN pr_message_parts(v) END AS mp FROM field_values
 ),
 field_checks AS (
-    SELECT ordinal, pos, field, pr_field_problem(v, kind, required, mp) AS reason FROM message_parts
+    SELECT row_id, pos, field, pr_field_problem(v, kind, required, mp) AS reason FROM message_parts
 ),
 field_problems AS (
-    SELECT ordinal, arg_min({'reason': reason, 'field': field}, pos) AS problem
-    FROM field_checks WHERE reason IS NOT NULL GROUP BY ordinal
+    SELECT row_id, arg_min({'reason': reason, 'field': field}, pos) AS problem
+    FROM field_checks WHERE reason IS NOT NULL GROUP BY row_id
 )
-SELECT b.* REPLACE (coalesce(b.problem, f.problem) AS problem)
-FROM base b LEFT JOIN field_problems f USING (ordinal);
+SELECT b.row_id, coalesce(b.problem, f.problem) AS problem
+FROM base b LEFT JOIN field_problems f USING (row_id);
 
 -- name: first_problem
 SELECT tbl, conversation_id, seq, problem.reason, problem.field FROM (
-    SELECT 'conversations' AS tbl, 0 AS k, ordinal, id AS conversation_id, NULL AS seq, problem
-    FROM _checked_conversations WHERE problem IS NOT NULL
+    SELECT 'conversations' AS tbl, 0 AS k, s.ordinal, s.id AS conversation_id, NULL AS seq, problem
+    FROM _checked_conversations JOIN _stage_conversations AS s USING (row_id) WHERE problem IS NOT NULL
     UNION ALL
-    SELECT 'conversation_entries', 1, ordinal, conversation_id, seq, problem
-    FROM _checked_entries WHERE problem IS NOT NULL
+    SELECT 'conversation_entries', 1, s.ordinal, s.conversation_id, s.seq, problem
+    FROM _checked_entries JOIN _stage_entries AS s USING (row_id) WHERE problem IS NOT NULL
 ) ORDER BY k, ordinal LIMIT 1;
 
 -- name: clear_source
@@ -135,7 +141,7 @@ WITH moved AS (
         (c.tool_result_archive IS NULL AND json_exists(c.data, '$._toolResultArchive')) AS rm_tra,
         (c.harness_messages IS NULL AND json_exists(c.data, '$._harnessMessages')) AS rm_hm,
         (c.continuation_messages IS NULL AND json_exists(c.data, '$._continuationMessages')) AS rm_cm
-    FROM _checked_conversations c WHERE c.problem IS NULL
+    FROM _stage_conversations c SEMI JOIN _checked_conversations k ON k.row_id = c.row_id AND k.problem IS NULL
 )
 SELECT $source AS source, id, agent_id, tenant_id, owner_id, title,
     CASE WHEN rm_tra OR rm_hm OR rm_cm THEN json_remove(json_remove(json_remove(data,
@@ -152,18 +158,24 @@ FROM moved ORDER BY ordinal;
 
 -- name: insert_entries
 INSERT INTO conversation_entries BY NAME
-WITH ranked AS (
-    SELECT *, CAST(seq AS BIGINT) AS seq_i,
-        row_number() OVER (PARTITION BY conversation_id, CAST(seq AS BIGINT) ORDER BY ordinal) = 1
+WITH keys AS (  -- the narrow columns the duplicate ranking needs
+    SELECT s.row_id, s.ordinal, s.id, s.conversation_id, CAST(s.seq AS BIGINT) AS seq_i
+    FROM _stage_entries s SEMI JOIN _checked_entries k ON k.row_id = s.row_id AND k.problem IS NULL
+),
+ranked AS (
+    SELECT row_id, ordinal, seq_i,
+        row_number() OVER (PARTITION BY conversation_id, seq_i ORDER BY ordinal) = 1
             AND row_number() OVER (PARTITION BY id ORDER BY ordinal) = 1 AS first
-    FROM _checked_entries WHERE problem IS NULL
-)
-SELECT $source AS source, seq_i AS seq, id, agent_id, tenant_id, conversation_id, type, payload,
-    pr_ts(created_at) AS created_at,
+    FROM keys
+),
+dups AS (
     -- The schema header: duplicates keep a unique positive dup, firsts keep 0.
-    CASE WHEN first THEN 0 ELSE row_number() OVER (PARTITION BY first ORDER BY ordinal) END AS dup,
-    ordinal
-FROM ranked ORDER BY ordinal;
+    SELECT row_id, seq_i, CASE WHEN first THEN 0 ELSE row_number() OVER (PARTITION BY first ORDER BY ordinal) END AS dup
+    FROM ranked
+)
+SELECT $source AS source, d.seq_i AS seq, s.id, s.agent_id, s.tenant_id, s.conversation_id, s.type, s.payload,
+    pr_ts(s.created_at) AS created_at, d.dup, s.ordinal
+FROM _stage_entries s JOIN dups d USING (row_id) ORDER BY s.ordinal;
 
 -- name: insert_quarantine
 INSERT INTO quarantine
@@ -174,13 +186,13 @@ SELECT $source, 'conversations', coalesce(id, '#' || ordinal), id, NULL, problem
         'continuation_messages': continuation_messages, 'parent_conversation_id': parent_conversation_id,
         'has_pending_approvals': has_pending_approvals, 'channel_meta': channel_meta,
         'parent_message_id': parent_message_id})::VARCHAR
-FROM _checked_conversations WHERE problem IS NOT NULL
+FROM _checked_conversations JOIN _stage_conversations USING (row_id) WHERE problem IS NOT NULL
 UNION ALL
 SELECT $source, 'conversation_entries', coalesce(id, '#' || ordinal), conversation_id, TRY_CAST(seq AS BIGINT),
     problem.reason, problem.field,
     to_json({'seq': seq, 'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id,
         'conversation_id': conversation_id, 'type': type, 'payload': payload, 'created_at': created_at})::VARCHAR
-FROM _checked_entries WHERE problem IS NOT NULL;
+FROM _checked_entries JOIN _stage_entries USING (row_id) WHERE problem IS NOT NULL;
 
 -- name: counts
 SELECT 'conversations' AS tbl, count(*) AS read, count(*) FILTER (WHERE problem IS NULL) AS loaded

@@ -25,8 +25,9 @@
 --
 -- Where Python raises (the read cutover's partial-rebuild quirk), the
 -- conversation has no rows in that rebuild and a row in rebuild_errors.
--- Known difference: an assistant message rebuilt here carries `content` as
--- its last key (JSON merge patch); compare parsed JSON, not text.
+-- Key order: a rebuilt assistant message keeps its keys where they were
+-- (rebuild_with_content), as JavaScript's spread does, so equal values give
+-- equal JSON text; only a message with duplicate keys is merge-patched.
 
 -- JavaScript truthiness of a JSON value; SQL NULL stands for undefined.
 CREATE OR REPLACE MACRO js_truthy(j) AS
@@ -140,6 +141,19 @@ CREATE OR REPLACE MACRO rebuild_errors_at(src := NULL, ids := NULL, upto := NULL
     )
     UNPIVOT (reason FOR field IN (display_reason AS 'display', pending_reason AS 'pending'));
 
+-- `{...message, content}` as JavaScript spreads it: every key keeps its place,
+-- `content` is replaced where it stands (or appended when absent), so a
+-- rebuilt message's JSON text equals the blob's when the values are equal.
+-- A message with duplicate keys (no MAP of it) falls back to a merge patch.
+CREATE OR REPLACE MACRO rebuild_with_content(msg_, content_) AS
+    coalesce(
+        CASE WHEN json_exists(msg_, '$.content') THEN to_json(map_from_entries(list_transform(
+            map_entries(json_transform(msg_, '"MAP(VARCHAR, JSON)"')),
+            lambda kv_: {'key': kv_.key,
+                         'value': CASE WHEN kv_.key = 'content' THEN to_json(content_) ELSE kv_.value END})))
+        END,
+        json_merge_patch(msg_, json_object('content', content_)));
+
 -- buildDisplaySnapshot (whole transcript): visible user messages, and
 -- assistant messages with content = string content or "" (list content is
 -- dropped) followed by the appendText of their amendments in seq order.
@@ -164,12 +178,11 @@ CREATE OR REPLACE MACRO display_messages_at(src := NULL, ids := NULL, upto := NU
         SELECT m.source, m.conversation_id, m.seq, m.ordinal, m.dup,
                CASE
                    WHEN m.type = 'user_message' THEN m.payload -> 'message'
-                   ELSE json_merge_patch(
+                   ELSE rebuild_with_content(
                        m.payload -> 'message',
-                       json_object('content',
-                           CASE WHEN json_type(m.payload -> 'message' -> 'content') = 'VARCHAR'
-                                THEN m.payload -> 'message' ->> 'content' ELSE '' END
-                           || coalesce(a.append_text, '')))
+                       CASE WHEN json_type(m.payload -> 'message' -> 'content') = 'VARCHAR'
+                            THEN m.payload -> 'message' ->> 'content' ELSE '' END
+                       || coalesce(a.append_text, ''))
                END AS message
         FROM e AS m
         LEFT JOIN amended AS a

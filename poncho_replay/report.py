@@ -1,0 +1,278 @@
+"""One self-contained HTML report of a workspace: sources, parity, compaction, worst cases.
+
+The file opens from disk with no server and no network: CSS is inline,
+charts are inline PNG data URIs rendered offline by vl-convert, and nothing is linked.
+Every part comes from an existing view (the audit's :func:`~poncho_replay.audit.parity_df`,
+the display package's HTML views and charts); this module only picks the rows
+and lays the page out.
+
+Without the ``notebook`` extra (Altair, vl-convert) the report is still
+written, with a note where the charts would be.
+
+Example:
+    >>> ws = poncho_replay.open()                      # doctest: +SKIP
+    >>> _ = ws.load(poncho_replay.bundled.sample_db())  # doctest: +SKIP
+    >>> ws.report("report.html")                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from poncho_replay.audit import CAUSES
+from poncho_replay.display.html import parity_table_html, summary_html
+from poncho_replay.display.style import wrap
+from poncho_replay.rebuild import Policy
+
+if TYPE_CHECKING:
+    from poncho_replay.workspace import Workspace
+
+__all__ = ["divergence_score", "write_report"]
+
+PARITY_ROWS = 200
+"""Parity rows the report lists (diverged first, most diverged on top); the rest are counted."""
+PARITY_COLUMNS = (
+    "conversation_id", "title", "verdict", "causes", "harness_log_line",
+    "entries", "diverged_fields", "harness_verdict",
+)  # fmt: skip
+"""What a parity row shows in the report (the audit's sample pairs stay in the DataFrame)."""
+_DIVERGENCE_COUNTS = tuple(
+    f"{field}_{count}"
+    for field in ("llm", "display", "pending")
+    for count in ("changed", "missing_in_entries", "extra_in_entries")
+)
+
+PAGE_CSS = """
+body{margin:24px auto;max-width:1180px;padding:0 16px;background:#fff;color:#1f2328;
+  font-family:system-ui,'DejaVu Sans',sans-serif}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d0d7de}
+nav a{margin-right:14px}.headline{font-size:16px;padding:10px 14px;border-radius:8px;
+  background:#f6f8fa;border:1px solid #d0d7de;margin:12px 0}
+.chart img{max-width:100%;height:auto}.conv{border:1px solid #d0d7de;border-radius:8px;padding:8px 12px;
+  margin:14px 0}.note{color:#59636e;font-style:italic}
+"""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("poncho_replay")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "(source tree)"
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def divergence_score(parity: pd.DataFrame) -> pd.Series:
+    """How far each conversation diverges: its changed, missing and extra items, all fields."""
+    present = [c for c in _DIVERGENCE_COUNTS if c in parity]
+    if not present:
+        return pd.Series(0, index=parity.index)
+    return parity[present].fillna(0).sum(axis=1).astype(int)
+
+
+def _sources_html(ws: Workspace, source: str | None) -> str:
+    """Per loaded source: conversations, entries by type, quarantine by reason, anomalies by kind."""
+    names = [r[0] for r in ws.con.execute(
+        "SELECT DISTINCT source FROM conversations WHERE ? IS NULL OR source = ? ORDER BY 1",
+        [source, source],
+    ).fetchall()]  # fmt: skip
+    parts = []
+    for name in names:
+        items: dict[str, Any] = {}
+        items["conversations"] = ws.con.execute(
+            "SELECT count(*) FROM conversations WHERE source = ?", [name]
+        ).fetchall()[0][0]
+        by_type = ws.con.execute(
+            "SELECT type, count(*) FROM conversation_entries WHERE source = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+            [name],
+        ).fetchall()
+        items["entries"] = sum(n for _, n in by_type)
+        items.update({f"entries: {t}": n for t, n in by_type})
+        for label, query in (
+            (
+                "quarantined",
+                "SELECT reason, count(*) FROM quarantine WHERE source = ? GROUP BY 1 ORDER BY 1",
+            ),
+            (
+                "anomaly",
+                "SELECT kind, count(*) FROM anomalies WHERE source = ? GROUP BY 1 ORDER BY 1",
+            ),
+        ):
+            rows = ws.con.execute(query, [name]).fetchall()
+            items.update({f"{label}: {k}": n for k, n in rows} or {label: 0})
+        parts.append(summary_html(items, title=f"Source {name}"))
+    return "".join(parts) or '<p class="note">Nothing loaded.</p>'
+
+
+def _headline(parity: pd.DataFrame, policy: str) -> str:
+    verdicts = parity["verdict"].value_counts()
+    harness = parity["harness_verdict"].value_counts()
+    return (
+        f'<div class="headline" id="headline"><b>{len(parity):,} conversations</b> audited under policy '
+        f"<b>{_e(policy)}</b>: <b>{int(verdicts.get('match', 0)):,} match</b>, "
+        f"<b>{int(verdicts.get('diverged', 0)):,} diverged</b>. The harness's own parity check would log "
+        f"{int(harness.get('OK', 0)):,} OK, {int(harness.get('MISMATCH', 0)):,} MISMATCH"
+        f" and {int(harness.get('threw', 0)):,} threw.</div>"
+    )
+
+
+def _causes_html(parity: pd.DataFrame) -> str:
+    """Conversations per cause with what the cause means (a conversation counts once per cause)."""
+    counts: dict[str, int] = {}
+    for causes in parity["causes"]:
+        for cause in set(causes if causes is not None else []):
+            counts[str(cause)] = counts.get(str(cause), 0) + 1
+    if not counts:
+        return '<p class="note">No cause reported.</p>'
+    rows = "".join(
+        f"<tr><td><code>{_e(c)}</code></td><td>{n:,}</td><td>{_e(CAUSES.get(c, ''))}</td></tr>"
+        for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    return wrap(
+        '<table class="pr-table"><tr><th>cause</th><th>conversations</th><th>meaning</th></tr>'
+        f"{rows}</table>"
+    )
+
+
+def _parity_rows_html(parity: pd.DataFrame, score: pd.Series) -> str:
+    ranked = parity.assign(_diverged=parity["verdict"] != "match", _score=score).sort_values(
+        ["_diverged", "_score", "conversation_id"], ascending=[False, False, True], kind="stable"
+    )
+    columns = [c for c in PARITY_COLUMNS if c in ranked]
+    shown = pd.DataFrame(ranked[columns]).head(PARITY_ROWS).to_dict("records")
+    for row in shown:
+        if "diverged_fields" in row:  # a list: shown as "llm, display" rather than its repr
+            row["diverged_fields"] = ", ".join(str(f) for f in row["diverged_fields"]) or "none"
+    more = len(ranked) - len(shown)
+    note = (
+        f'<p class="note">… {more:,} more rows; the full table is <code>ws.parity()</code>.</p>'
+        if more > 0
+        else ""
+    )
+    return parity_table_html(shown) + note
+
+
+def _chart_img(chart: Any, alt: str, scale: int = 2) -> str:
+    """An Altair chart as an inline PNG data URI, rendered offline (no URL may be fetched).
+
+    PNG rather than SVG: vl-convert lays text out with its own bundled font,
+    and a browser drawing the SVG with another font clips long axis labels.
+    """
+    import vl_convert as vlc
+
+    png = vlc.vegalite_to_png(chart.to_dict(), scale=scale, allowed_base_urls=[])
+    width = int.from_bytes(png[16:20], "big") // scale  # the IHDR chunk's width field
+    data = base64.b64encode(png).decode("ascii")
+    return f'<div class="chart"><img alt="{_e(alt)}" width="{width}" src="data:image/png;base64,{data}"></div>'
+
+
+def _fleet_chart_html(ws: Workspace, parity: pd.DataFrame, source: str | None) -> str:
+    """The fleet compaction chart over every conversation that has a compaction entry."""
+    pairs = ws.con.execute(
+        "SELECT DISTINCT source, conversation_id FROM conversation_entries "
+        "WHERE type = 'compaction' AND (? IS NULL OR source = ?) ORDER BY 1, 2",
+        [source, source],
+    ).fetchall()
+    if not pairs:
+        return '<p class="note">No compaction entries in this workspace.</p>'
+    frames = []
+    for src, cid in pairs:
+        view = ws.conversation(cid, source=src)
+        frames.append(view.compactions_df().assign(title=view.blob.get("title")))
+    compactions = pd.concat(frames, ignore_index=True)
+    listed = ", ".join(
+        f"{_e(title)} ({len(group)})" for title, group in compactions.groupby("title", sort=True)
+    )
+    caption = (
+        f"<p>{len(compactions):,} compaction(s) in {len(pairs):,} conversation(s): {listed}.</p>"
+    )
+    try:
+        from poncho_replay.display.charts import fleet_compaction_chart
+
+        return caption + _chart_img(
+            fleet_compaction_chart(compactions, parity), "fleet compaction chart"
+        )
+    except ImportError as exc:
+        return caption + f'<p class="note">Charts skipped: {_e(exc)}</p>'
+
+
+def _worst_html(
+    ws: Workspace, parity: pd.DataFrame, score: pd.Series, worst: int, policy: Policy
+) -> str:
+    diverged = pd.DataFrame(parity).assign(divergence=score)[parity["verdict"] != "match"]
+    top = diverged.sort_values(
+        ["divergence", "conversation_id"], ascending=[False, True], kind="stable"
+    ).head(worst)
+    if top.empty:
+        return '<p class="note">No conversation diverges.</p>'
+    parts = []
+    for row in top.itertuples():
+        view = ws.conversation(row.conversation_id, source=row.source, policy=policy)
+        chart = ""
+        if any(e.get("type") == "compaction" for e in view.entries):
+            try:
+                chart = _chart_img(
+                    view.compaction_chart(), f"compaction timeline of {view.blob.get('title')}"
+                )
+            except ImportError as exc:
+                chart = f'<p class="note">Chart skipped: {_e(exc)}</p>'
+        causes = ", ".join(str(c) for c in row.causes) or "none"
+        parts.append(
+            f'<section class="conv" id="conv-{_e(row.conversation_id)}">'
+            f'<p class="note">{int(row.divergence):,} diverging items · causes: {_e(causes)}</p>'
+            f"{view._repr_html_()}{chart}</section>"
+        )
+    return "".join(parts)
+
+
+def write_report(
+    ws: Workspace,
+    path: str | Path,
+    policy: Policy = "0.58",
+    *,
+    source: str | None = None,
+    worst: int = 5,
+) -> Path:
+    """Write the report of ``ws`` to ``path`` (one HTML file) and return the path.
+
+    Args:
+        ws: the workspace, with its sources loaded.
+        path: the file to write (its folder must exist).
+        policy: the read-cutover policy audited against the blobs.
+        source: report on one loaded source (default: all).
+        worst: how many of the most diverged conversations to render in full.
+    """
+    parity = ws.parity(policy, source=source)
+    score = divergence_score(parity)
+    sections = [
+        ("sources", "Sources", _sources_html(ws, source)),
+        ("parity-summary", "Parity summary", _headline(parity, policy) + _causes_html(parity)),
+        ("parity-table", "Parity, conversation by conversation", _parity_rows_html(parity, score)),
+        ("compaction", "Compaction across the fleet", _fleet_chart_html(ws, parity, source)),
+        (
+            "worst",
+            f"The {worst} most diverged conversations",
+            _worst_html(ws, parity, score, worst, policy),
+        ),
+    ]
+    nav = "".join(f'<a href="#{key}">{_e(title)}</a>' for key, title, _ in sections)
+    body = "".join(f'<h2 id="{key}">{_e(title)}</h2>{content}' for key, title, content in sections)
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>poncho_replay parity report</title><style>{PAGE_CSS}</style></head><body>"
+        f'<h1>poncho_replay parity report</h1><p class="note">poncho_replay {_e(_version())} · '
+        f"policy {_e(policy)} · source {_e(source or 'all loaded sources')}</p><nav>{nav}</nav>{body}"
+        "</body></html>"
+    )
+    out = Path(path)
+    out.write_text(page, encoding="utf-8")
+    return out
