@@ -51,9 +51,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr, highlight=False)
+    """A console that prints data literally: no markup, emoji codes or highlighting in titles and texts."""
+    plain = {"stderr": stderr, "highlight": False, "markup": False, "emoji": False}
+    console = Console(**plain)  # type: ignore[arg-type]
     if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=False, width=max(console.width, WIDE))
+        console = Console(**plain, width=max(console.width, WIDE))  # type: ignore[arg-type]
     return console
 
 
@@ -67,7 +69,7 @@ class CliError(click.ClickException):
         text += "" if text.endswith((".", "?", "!")) else "."
         super().__init__(f"{text} {hint[:1].upper()}{hint[1:]}." if hint else text)
 
-    def show(self, file: Any = None) -> None:  # noqa: ARG002 - click's signature
+    def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.message}", err=True)
 
 
@@ -83,7 +85,8 @@ def _as_cli_error(exc: BaseException) -> CliError:
     if isinstance(exc, duckdb.Error):
         return CliError(f"DuckDB: {exc}", "rerun with --debug for the traceback")
     return CliError(
-        f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for the traceback and report it"
+        f"unexpected {type(exc).__name__}: {exc}",
+        "rerun with --debug for the traceback and report it",
     )
 
 
@@ -148,7 +151,9 @@ def _load_progress() -> bool | None:
 
 # --- workspaces and sources ---------------------------------------------------------------
 
-DB_HELP = "The DuckDB workspace file (written by `poncho-replay load`); default: the bundled sample."
+DB_HELP = (
+    "The DuckDB workspace file (written by `poncho-replay load`); default: the bundled sample."
+)
 DbOption = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_HELP)
 
 
@@ -160,7 +165,9 @@ def _source_hint(source: str) -> str:
     if not path.exists():
         return "check the path: SOURCE is a harness SQLite file, a postgresql:// URL or an export folder"
     if path.is_dir():
-        return "the export folder is damaged or incomplete: write it again with `poncho-replay export`"
+        return (
+            "the export folder is damaged or incomplete: write it again with `poncho-replay export`"
+        )
     return "pass the harness's own SQLite database (the file with the conversations and conversation_entries tables)"
 
 
@@ -193,18 +200,30 @@ def _output(path: Path) -> Path:
 
 
 def _load(
-    ws: Workspace, source: str | Path, *, name: str | None = None, agent_id: str | None = None, strict: bool = False
+    ws: Workspace,
+    source: str | Path,
+    *,
+    name: str | None = None,
+    agent_id: str | None = None,
+    strict: bool = False,
 ) -> LoadSummary:
     """``ws.load`` with the CLI's hints on failure and a note about quarantined rows."""
     try:
-        summary = ws.load(source, name=name, agent_id=agent_id, strict=strict, progress=_load_progress())
+        summary = ws.load(
+            source, name=name, agent_id=agent_id, strict=strict, progress=_load_progress()
+        )
     except BadEntryError as exc:
-        raise CliError(str(exc), "fix that row, or load without --strict to quarantine bad rows and keep the rest") from exc
+        raise CliError(
+            str(exc),
+            "fix that row, or load without --strict to quarantine bad rows and keep the rest",
+        ) from exc
     except SourceError as exc:
         raise CliError(str(exc), _source_hint(str(source))) from exc
     if summary.quarantined:
         reasons = ", ".join(f"{n} {reason}" for reason, n in summary.quarantined.items())
-        _note(f"[yellow]warning:[/] rows quarantined from {summary.source}: {reasons} (kept in the quarantine table)")
+        _note(
+            f"warning: rows quarantined from {summary.source}: {reasons} (kept in the quarantine table)"
+        )
     return summary
 
 
@@ -228,7 +247,9 @@ def _workspace(db: Path | None, source: str | None = None) -> Workspace:
         return _load_into(db, source)[0]
     if db is not None:
         if not db.exists():
-            raise CliError(f"no workspace at {db}", f"create it first: poncho-replay load SOURCE --db {db}")
+            raise CliError(
+                f"no workspace at {db}", f"create it first: poncho-replay load SOURCE --db {db}"
+            )
         return _connect(db)
     ws = poncho_replay.open()
     if source is not None:
@@ -239,11 +260,15 @@ def _workspace(db: Path | None, source: str | None = None) -> Workspace:
     return ws
 
 
-def _conversation(ws: Workspace, conversation_id: str, policy: str, source: str | None) -> ConversationView:
+def _conversation(
+    ws: Workspace, conversation_id: str, policy: str, source: str | None
+) -> ConversationView:
     try:
         return ws.conversation(conversation_id, source=source, policy=policy)  # type: ignore[arg-type]
     except SourceError as exc:
-        raise CliError(str(exc), "list the conversation ids with `poncho-replay audit` (same --db)") from exc
+        raise CliError(
+            str(exc), "list the conversation ids with `poncho-replay audit` (same --db)"
+        ) from exc
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -263,9 +288,13 @@ def cli() -> None:
 @click.argument("source")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The DuckDB workspace file to load into (created if missing).")  # fmt: skip
-@click.option("--name", help="Label for these rows (default: the resolved path, or the URL without password).")
+@click.option(
+    "--name", help="Label for these rows (default: the resolved path, or the URL without password)."
+)
 @click.option("--agent-id", help="Keep only this agent's conversations (databases only).")
-@click.option("--strict", is_flag=True, help="Stop at the first bad row instead of quarantining it.")
+@click.option(
+    "--strict", is_flag=True, help="Stop at the first bad row instead of quarantining it."
+)
 @_common
 def load(source: str, db: Path, name: str | None, agent_id: str | None, strict: bool) -> None:
     """Load a harness database or export into a workspace file.
@@ -291,8 +320,15 @@ def load(source: str, db: Path, name: str | None, agent_id: str | None, strict: 
               help="exact: JSON values; text: the harness's role:text projection.")  # fmt: skip
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the self-contained HTML report here.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON (every column) instead of tables.")
-@click.option("--fail-on-divergence", is_flag=True, help="Exit with status 1 when a conversation diverges.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the audit as JSON (every column) instead of tables.",
+)
+@click.option(
+    "--fail-on-divergence", is_flag=True, help="Exit with status 1 when a conversation diverges."
+)
 @_common
 def audit(
     source: str | None, db: Path | None, policy: str, compare: str, html_path: Path | None,
@@ -314,7 +350,11 @@ def audit(
     with _step(f"auditing under policy {policy}"):
         report = ws.parity(policy, compare)  # type: ignore[arg-type]
     if as_json:
-        click.echo(json.dumps(cli_render.parity_json(report, policy, compare), ensure_ascii=False, default=str))
+        click.echo(
+            json.dumps(
+                cli_render.parity_json(report, policy, compare), ensure_ascii=False, default=str
+            )
+        )
     else:
         out = _console()
         out.print(cli_render.headline(report, policy))
@@ -332,13 +372,17 @@ def audit(
 
 @cli.command()
 @click.argument("conversation_id")
-@click.option("--at", "seq", type=click.IntRange(min=0), help="Replay: the state the log gives at this seq.")
+@click.option(
+    "--at", "seq", type=click.IntRange(min=0), help="Replay: the state the log gives at this seq."
+)
 @DbOption
 @click.option("--policy", type=click.Choice(POLICIES), default="0.58", show_default=True,
               help="The read-cutover policy compared with the blob.")  # fmt: skip
 @click.option("--source", help="Which loaded source, when the id is in several.")
 @_common
-def show(conversation_id: str, seq: int | None, db: Path | None, policy: str, source: str | None) -> None:
+def show(
+    conversation_id: str, seq: int | None, db: Path | None, policy: str, source: str | None
+) -> None:
     """One conversation as text: its log and how it diverges.
 
     Prints the entry log and the aligned items where the served transcript
@@ -413,7 +457,9 @@ def export(out: Path, db: Path | None, fmt: str, source: str | None) -> None:
         written = ws.export(out, fmt, source=source)  # type: ignore[arg-type]
     except SourceError as exc:
         raise CliError(str(exc), "choose one with --source NAME") from exc
-    _console().print(f"wrote {written / ('conversations.' + fmt)} and {written / ('entries.' + fmt)}")
+    _console().print(
+        f"wrote {written / ('conversations.' + fmt)} and {written / ('entries.' + fmt)}"
+    )
 
 
 class FaultsSpec(click.ParamType):
@@ -422,7 +468,9 @@ class FaultsSpec(click.ParamType):
     name = "FAULTS"
     RATES = ("lost", "fail", "duplicate", "reorder")
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, Any]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dict[str, Any]:
         if isinstance(value, dict):
             return value
         out: dict[str, Any] = {}
@@ -434,21 +482,34 @@ class FaultsSpec(click.ParamType):
                 try:
                     out[key] = float(rate)
                 except ValueError:
-                    self.fail(f"{key}={rate!r}: the rate must be a number between 0 and 1", param, ctx)
+                    self.fail(
+                        f"{key}={rate!r}: the rate must be a number between 0 and 1", param, ctx
+                    )
                 if not 0 <= out[key] <= 1:
                     self.fail(f"{key}={rate}: the rate must be between 0 and 1", param, ctx)
             else:
-                self.fail(f"{item!r}: use {'=P, '.join(self.RATES)}=P or writeback, comma-separated", param, ctx)
+                self.fail(
+                    f"{item!r}: use {'=P, '.join(self.RATES)}=P or writeback, comma-separated",
+                    param,
+                    ctx,
+                )
         return out
 
 
 @cli.command()
 @click.option("--conversations", "n", type=click.IntRange(min=1), default=100, show_default=True,
               help="How many conversations (about 50 entries each).")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data (faults included).")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Same seed, same data (faults included)."
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The harness-layout SQLite file to write.")  # fmt: skip
-@click.option("--faults", type=FaultsSpec(), default="", help="Dual-write faults, e.g. lost=0.02,reorder=0.1,writeback.")
+@click.option(
+    "--faults",
+    type=FaultsSpec(),
+    default="",
+    help="Dual-write faults, e.g. lost=0.02,reorder=0.1,writeback.",
+)
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @_common
 def simulate(n: int, seed: int, out: Path, faults: dict[str, Any], force: bool) -> None:
@@ -463,13 +524,17 @@ def simulate(n: int, seed: int, out: Path, faults: dict[str, Any], force: bool) 
     from poncho_replay.simulate import Faults, fleet
 
     if out.exists() and not force:
-        raise CliError(f"{out} already exists", "choose another --out, or pass --force to replace it")
+        raise CliError(
+            f"{out} already exists", "choose another --out, or pass --force to replace it"
+        )
     with _step(f"simulating {n} conversations"):
         data = fleet(n, seed=seed, faults=Faults(seed=seed, **faults) if faults else None)
     out.unlink(missing_ok=True)
     with _step(f"writing {out}"):
         data.to_sqlite(out)
-    _console().print(f"wrote {len(data.conversations)} conversations and {data.entry_count} entries to {out}")
+    _console().print(
+        f"wrote {len(data.conversations)} conversations and {data.entry_count} entries to {out}"
+    )
     _note(f"audit it: poncho-replay audit {out}")
 
 
@@ -496,7 +561,10 @@ def demo(out: Path) -> None:
     Example: poncho-replay demo --out report.html
     """
     ws = poncho_replay.open()
-    sources = [("sample", sample_db()), *((f"fixtures/{p.parent.name}", p) for p in _repo_fixtures())]
+    sources = [
+        ("sample", sample_db()),
+        *((f"fixtures/{p.parent.name}", p) for p in _repo_fixtures()),
+    ]
     for name, path in sources:
         with _step(f"loading {name}"):
             _load(ws, path, name=name)
@@ -515,10 +583,17 @@ def demo(out: Path) -> None:
         _note(f"next: poncho-replay show {on_sample.iloc[0]['conversation_id']}")
 
 
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""click >= 8.2 raises this for a bare group call; older click prints the help and exits itself."""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: runs the group, maps every failure to one line and an exit status."""
     try:
         code = cli.main(args=argv, prog_name="poncho-replay", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:  # bare `poncho-replay`: the help, as click itself would
+        click.echo(exc.format_message(), err=True)
+        sys.exit(EXIT_ERROR)
     except click.UsageError as exc:
         hint = f" Try '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
         click.echo(f"error: {exc.format_message().rstrip('.')}.{hint}", err=True)

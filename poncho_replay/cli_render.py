@@ -31,7 +31,13 @@ __all__ = [
     "summary_table",
 ]
 
-_VERDICT_STYLE = {"match": "green", "diverged": "red", "OK": "green", "MISMATCH": "red", "threw": "magenta"}
+_VERDICT_STYLE = {
+    "match": "green",
+    "diverged": "red",
+    "OK": "green",
+    "MISMATCH": "red",
+    "threw": "magenta",
+}
 _FIELDS = ("llm", "display", "pending")
 _JSON_COLUMNS = (
     "source", "conversation_id", "title", "entries", "verdict", "diverged_fields", "harness_verdict",
@@ -75,10 +81,17 @@ def headline(report: pd.DataFrame, policy: str) -> str:
 def summary_table(summary: pd.DataFrame) -> Table:
     """Conversations counted by verdict, harness verdict and cause (``parity_summary_df``)."""
     table = Table(title="By verdict and cause", title_justify="left")
-    for name, justify in (("verdict", "left"), ("harness", "left"), ("cause", "left"), ("conversations", "right")):
+    for name, justify in (
+        ("verdict", "left"),
+        ("harness", "left"),
+        ("cause", "left"),
+        ("conversations", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in summary.itertuples(index=False):
-        table.add_row(_styled(row.verdict), _styled(row.harness_verdict), row.cause, str(row.conversations))
+        table.add_row(
+            _styled(row.verdict), _styled(row.harness_verdict), row.cause, str(row.conversations)
+        )
     return table
 
 
@@ -125,7 +138,9 @@ def parity_table(report: pd.DataFrame) -> Table:
 
 def parity_json(report: pd.DataFrame, policy: str, compare: str) -> dict[str, Any]:
     """The audit as one JSON-ready object: the settings, the counts, and every row."""
-    rows = report[list(_JSON_COLUMNS)].astype(object).where(report[list(_JSON_COLUMNS)].notna(), None)
+    rows = (
+        report[list(_JSON_COLUMNS)].astype(object).where(report[list(_JSON_COLUMNS)].notna(), None)
+    )
     conversations = [_plain(r) for r in rows.to_dict("records")]
     return {
         "policy": policy,
@@ -159,7 +174,8 @@ def diff_table(diff: pd.DataFrame, limit: int = 30) -> Table:
     """The aligned pairs that differ (``audit.diff_df`` rows whose status is not ``match``)."""
     differing = diff[diff["status"] != "match"]
     table = Table(
-        title=f"Served vs blob: {len(differing)} of {len(diff)} aligned items differ", title_justify="left"
+        title=f"Served vs blob: {len(differing)} of {len(diff)} aligned items differ",
+        title_justify="left",
     )
     for name in ("field", "served #", "blob #", "status", "served (log)", "blob"):
         table.add_column(name)
@@ -191,9 +207,16 @@ def messages_table(title: str, messages: Sequence[Any]) -> Table:
 
 def pending_table(state: RebuildState) -> Table:
     """The pending subagent results at a replay step."""
-    table = Table(title=f"Pending subagent results ({len(state.pending_subagent_results)})", title_justify="left")
+    table = Table(
+        title=f"Pending subagent results ({len(state.pending_subagent_results)})",
+        title_justify="left",
+    )
     for name in ("subagent", "task", "status"):
         table.add_column(name)
     for result in state.pending_subagent_results:
-        table.add_row(str(result.get("subagentId")), preview(str(result.get("task", "")), 60), str(result.get("status")))
+        table.add_row(
+            str(result.get("subagentId")),
+            preview(str(result.get("task", "")), 60),
+            str(result.get("status")),
+        )
     return table

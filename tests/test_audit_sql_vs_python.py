@@ -180,7 +180,7 @@ def _none(value: Any) -> Any:
 # --- the tests -------------------------------------------------------------------------------
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(_fleets)
 def test_harness_verdict_equals_parity_check(fleet: tuple[tuple[JsonDict, list[JsonDict]], ...]) -> None:
     con = load(list(fleet))

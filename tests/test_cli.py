@@ -56,7 +56,8 @@ def msg(role: str, text: str) -> dict[str, Any]:
 
 def _entries(kinds: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
     return [
-        {"id": f"{prefix}-e{i}", "seq": i, "createdAt": T0 + i, **kind} for i, kind in enumerate(kinds, 1)
+        {"id": f"{prefix}-e{i}", "seq": i, "createdAt": T0 + i, **kind}
+        for i, kind in enumerate(kinds, 1)
     ]
 
 
@@ -82,8 +83,17 @@ CALLBACK_LOG = [
     {"type": "user_message", "message": msg("user", "hi"), "turnId": "t1"},
     {"type": "harness_message", "message": msg("user", "hi"), "turnId": "t1"},
     {"type": "harness_message", "message": msg("assistant", "hello"), "turnId": "t1"},
-    {"type": "assistant_message", "message": msg("assistant", "hello"), "turnId": "t1", "runId": "r1"},
+    {
+        "type": "assistant_message",
+        "message": msg("assistant", "hello"),
+        "turnId": "t1",
+        "runId": "r1",
+    },
 ]
+
+
+CALLBACK_TITLE = "Callback chat [bold]draft[/bold] :smile:"
+"""Rich markup and an emoji code in data: the terminal must show them literally."""
 
 
 def blob(cid: str, title: str, messages: list[dict], harness: list[dict]) -> dict[str, Any]:
@@ -98,8 +108,13 @@ def write_db(path: Path, *, with_callback: bool) -> Path:
     convs = [blob("cmp", "Compacted chat", qa, [SUMMARY, *qa[1:]])]
     logs = {"cmp": _entries(COMPACTED_LOG, "cmp")}
     if with_callback:
-        seen = [msg("user", "hi"), msg("assistant", "hello"), msg("user", "[Subagent Result] done"), msg("assistant", "ok")]
-        convs.append(blob("cb", "Callback chat", seen, seen))
+        seen = [
+            msg("user", "hi"),
+            msg("assistant", "hello"),
+            msg("user", "[Subagent Result] done"),
+            msg("assistant", "ok"),
+        ]
+        convs.append(blob("cb", CALLBACK_TITLE, seen, seen))
         logs["cb"] = _entries(CALLBACK_LOG, "cb")
     create_sqlite(path)
     write_sqlite(path, convs, logs, agent_id="tiny-agent")
@@ -118,7 +133,9 @@ def dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 # --- load, audit --------------------------------------------------------------------------
 
 
-def test_load_writes_a_workspace_and_prints_the_counts(tmp_path: Path, dbs: dict[str, Path]) -> None:
+def test_load_writes_a_workspace_and_prints_the_counts(
+    tmp_path: Path, dbs: dict[str, Path]
+) -> None:
     r = run("load", str(dbs["mixed"]), "--db", "work.duckdb", "--name", "tiny", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "work.duckdb").is_file()
@@ -138,7 +155,11 @@ def test_audit_json_names_the_diverged_conversation(tmp_path: Path, dbs: dict[st
     assert rows["cb"]["verdict"] == "diverged" and rows["cb"]["harness_verdict"] == "MISMATCH"
     assert sorted(rows["cb"]["diverged_fields"]) == ["display", "llm"]
     # served 2 items, blob 4, the first two equal: two missing on the log side, from position 2
-    assert (rows["cb"]["llm_entries"], rows["cb"]["llm_blob"], rows["cb"]["llm_missing_in_entries"]) == (2, 4, 2)
+    assert (
+        rows["cb"]["llm_entries"],
+        rows["cb"]["llm_blob"],
+        rows["cb"]["llm_missing_in_entries"],
+    ) == (2, 4, 2)
     assert rows["cb"]["display_first_position"] == 2
 
 
@@ -154,6 +175,7 @@ def test_audit_tables_and_fail_on_divergence(tmp_path: Path, dbs: dict[str, Path
     assert "2 conversations: 1 served differently" in diverged.stdout
     cb_row = next(line for line in diverged.stdout.splitlines() if "Callback chat" in line)
     assert "diverged" in cb_row and "MISMATCH" in cb_row
+    assert CALLBACK_TITLE in cb_row
     assert "1 conversation(s) diverged" in diverged.stderr
     clean = run("audit", str(dbs["match"]), "--fail-on-divergence", cwd=tmp_path)
     assert clean.returncode == 0, clean.stderr
@@ -191,7 +213,7 @@ def test_show_prints_the_log_and_the_divergence(tmp_path: Path, dbs: dict[str, P
     assert run("load", str(dbs["mixed"]), "--db", "w.duckdb", "-q", cwd=tmp_path).returncode == 0
     r = run("show", "cb", "--db", "w.duckdb", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "Conversation 'Callback chat' (cb): 4 blob messages" in r.stdout
+    assert f"Conversation {CALLBACK_TITLE!r} (cb): 4 blob messages" in r.stdout
     assert "4 entries" in r.stdout
     # llm and display: 2 items each only in the blob
     assert "Served vs blob: 4 of 8 aligned items differ" in r.stdout
@@ -202,7 +224,10 @@ def test_show_at_a_seq_replays_the_log(tmp_path: Path, dbs: dict[str, Path]) -> 
     assert run("load", str(dbs["match"]), "--db", "w.duckdb", "-q", cwd=tmp_path).returncode == 0
     r = run("show", "cmp", "--at", "6", "--db", "w.duckdb", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "State at seq 6: 6 entries, 3 displayed, 2 in LLM context, 0 pending, latest compaction seq 6" in r.stdout
+    assert (
+        "State at seq 6: 6 entries, 3 displayed, 2 in LLM context, 0 pending, latest compaction seq 6"
+        in r.stdout
+    )
     assert "LLM context (2)" in r.stdout and "Display transcript (3)" in r.stdout
     assert "summary of q1" in r.stdout
 
@@ -229,7 +254,10 @@ def test_export_round_trips_through_load(tmp_path: Path, dbs: dict[str, Path], f
     assert run("load", str(dbs["mixed"]), "--db", "w.duckdb", "-q", cwd=tmp_path).returncode == 0
     r = run("export", "--db", "w.duckdb", "--format", fmt, "exp", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert {p.name for p in (tmp_path / "exp").iterdir()} == {f"conversations.{fmt}", f"entries.{fmt}"}
+    assert {p.name for p in (tmp_path / "exp").iterdir()} == {
+        f"conversations.{fmt}",
+        f"entries.{fmt}",
+    }
     if fmt == "jsonl":
         lines = (tmp_path / "exp" / "entries.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) == len(COMPACTED_LOG) + len(CALLBACK_LOG)
@@ -238,7 +266,9 @@ def test_export_round_trips_through_load(tmp_path: Path, dbs: dict[str, Path], f
     assert json.loads(back.stdout)["diverged"] == 1
 
 
-def test_a_damaged_jsonl_line_is_quarantined_not_fatal(tmp_path: Path, dbs: dict[str, Path]) -> None:
+def test_a_damaged_jsonl_line_is_quarantined_not_fatal(
+    tmp_path: Path, dbs: dict[str, Path]
+) -> None:
     assert run("load", str(dbs["match"]), "--db", "w.duckdb", "-q", cwd=tmp_path).returncode == 0
     assert run("export", "--db", "w.duckdb", "exp", "-q", cwd=tmp_path).returncode == 0
     with (tmp_path / "exp" / "entries.jsonl").open("a", encoding="utf-8") as fh:
@@ -257,7 +287,9 @@ def test_simulate_writes_a_harness_database_that_audits(tmp_path: Path) -> None:
     audited = run("audit", "sim.sqlite", "--json", cwd=tmp_path)
     assert json.loads(audited.stdout)["conversations_total"] == 3
     assert_error(
-        run("simulate", "--conversations", "3", "--out", "sim.sqlite", cwd=tmp_path), "already exists", "--force"
+        run("simulate", "--conversations", "3", "--out", "sim.sqlite", cwd=tmp_path),
+        "already exists",
+        "--force",
     )
 
 
@@ -269,9 +301,13 @@ def test_demo_audits_the_bundled_data_and_writes_the_report(tmp_path: Path) -> N
     assert report.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
     assert "By verdict and cause" in r.stdout and "Per conversation" in r.stdout
     # the sample's uncaptured callback turn (its README) and its pre-dual-write conversation
-    log_triage = next(line for line in r.stdout.splitlines() if "Log triage" in line and "sample" in line)
+    log_triage = next(
+        line for line in r.stdout.splitlines() if "Log triage" in line and "sample" in line
+    )
     assert "diverged" in log_triage and "callback_turn_not_captured" in log_triage
-    old_notes = next(line for line in r.stdout.splitlines() if "Old notes" in line and "sample" in line)
+    old_notes = next(
+        line for line in r.stdout.splitlines() if "Old notes" in line and "sample" in line
+    )
     assert "pre_dual_write" in old_notes
     # in a source checkout the scenario fixtures are loaded too
     assert "fixtures/subagents" in r.stdout
@@ -287,14 +323,28 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_a_sqlite_file_that_is_not_a_harness_database(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "other.db") as con:
         con.execute("CREATE TABLE notes (x)")
-    assert_error(run("load", "other.db", "--db", "w.duckdb", cwd=tmp_path), "not a harness database", "conversation_entries")
-    assert not (tmp_path / "w.duckdb").exists(), "a failed load must not leave an empty workspace behind"
-    assert_error(run("show", "x", "--db", "other.db", cwd=tmp_path), "SQLite file, not a DuckDB workspace", "load it as a SOURCE")
+    assert_error(
+        run("load", "other.db", "--db", "w.duckdb", cwd=tmp_path),
+        "not a harness database",
+        "conversation_entries",
+    )
+    assert not (tmp_path / "w.duckdb").exists(), (
+        "a failed load must not leave an empty workspace behind"
+    )
+    assert_error(
+        run("show", "x", "--db", "other.db", cwd=tmp_path),
+        "SQLite file, not a DuckDB workspace",
+        "Load it as a SOURCE",
+    )
 
 
 def test_unreachable_postgresql(tmp_path: Path) -> None:
     r = run("audit", "postgresql://postgres:secret@127.0.0.1:1/test", cwd=tmp_path)
-    assert_error(r, "cannot connect to postgresql://postgres:***@127.0.0.1:1/test", "Check that the server is running")
+    assert_error(
+        r,
+        "cannot connect to postgresql://postgres:***@127.0.0.1:1/test",
+        "Check that the server is running",
+    )
     assert "secret" not in r.stderr
 
 
@@ -302,18 +352,37 @@ def test_corrupt_export_folder(tmp_path: Path) -> None:
     (tmp_path / "exp").mkdir()
     (tmp_path / "exp" / "conversations.parquet").write_bytes(b"not parquet at all")
     (tmp_path / "exp" / "entries.parquet").write_bytes(b"PAR1 truncated")
-    assert_error(run("audit", "exp", cwd=tmp_path), "cannot read", "write it again with `poncho-replay export`")
+    assert_error(
+        run("audit", "exp", cwd=tmp_path),
+        "cannot read",
+        "write it again with `poncho-replay export`",
+    )
     (tmp_path / "empty").mkdir()
-    assert_error(run("load", "empty", "--db", "w.duckdb", cwd=tmp_path), "no conversations/entries", "export folder")
+    assert_error(
+        run("load", "empty", "--db", "w.duckdb", cwd=tmp_path),
+        "no conversations/entries",
+        "export folder",
+    )
 
 
 def test_unknown_conversation_id(tmp_path: Path) -> None:
-    assert_error(run("show", "no-such-id", "-q", cwd=tmp_path), "no conversation no-such-id", "poncho-replay audit")
-    assert_error(run("compaction", "no-such-id", "--png", "c.png", "-q", cwd=tmp_path), "no conversation no-such-id")
+    assert_error(
+        run("show", "no-such-id", "-q", cwd=tmp_path),
+        "no conversation no-such-id",
+        "poncho-replay audit",
+    )
+    assert_error(
+        run("compaction", "no-such-id", "--png", "c.png", "-q", cwd=tmp_path),
+        "no conversation no-such-id",
+    )
 
 
 def test_missing_workspace(tmp_path: Path) -> None:
-    assert_error(run("audit", "--db", "missing.duckdb", cwd=tmp_path), "no workspace at missing.duckdb", "poncho-replay load")
+    assert_error(
+        run("audit", "--db", "missing.duckdb", cwd=tmp_path),
+        "no workspace at missing.duckdb",
+        "poncho-replay load",
+    )
     assert not (tmp_path / "missing.duckdb").exists()
 
 
@@ -321,8 +390,15 @@ def test_strict_load_stops_at_the_bad_row(tmp_path: Path, dbs: dict[str, Path]) 
     bad = tmp_path / "bad.db"
     bad.write_bytes(dbs["match"].read_bytes())
     with sqlite3.connect(bad) as con:
-        con.execute("UPDATE conversation_entries SET payload = '{broken' WHERE conversation_id = 'cmp' AND seq = 2")
-    assert_error(run("load", "bad.db", "--db", "w.duckdb", "--strict", cwd=tmp_path), "conversation cmp", "seq 2", "without --strict")
+        con.execute(
+            "UPDATE conversation_entries SET payload = '{broken' WHERE conversation_id = 'cmp' AND seq = 2"
+        )
+    assert_error(
+        run("load", "bad.db", "--db", "w.duckdb", "--strict", cwd=tmp_path),
+        "conversation cmp",
+        "seq 2",
+        "without --strict",
+    )
     lenient = run("load", "bad.db", "--db", "w.duckdb", cwd=tmp_path)
     assert lenient.returncode == 0 and "rows quarantined" in lenient.stderr
 
@@ -345,3 +421,10 @@ def test_debug_prints_the_traceback_then_the_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "Traceback" in r.stderr and "SourceError" in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("error: no such source")
+
+
+def test_a_bare_call_prints_the_help(tmp_path: Path) -> None:
+    r = run(cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("Usage: poncho-replay") and "Commands:" in r.stderr
+    assert "Example: poncho-replay demo" in r.stderr

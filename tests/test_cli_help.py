@@ -18,10 +18,14 @@ def test_the_group_has_the_commands_the_issue_asks_for() -> None:
 def test_every_command_has_help_with_an_example_of_itself(name: str) -> None:
     command = cli.commands[name]
     assert command.help, f"{name} has no help text"
-    examples = [line.strip() for line in command.help.splitlines() if line.strip().startswith("Example:")]
+    examples = [
+        line.strip() for line in command.help.splitlines() if line.strip().startswith("Example:")
+    ]
     assert examples, f"{name}'s help has no 'Example:' line"
     assert examples[0].startswith(f"Example: poncho-replay {name}"), examples[0]
-    assert command.get_short_help_str(limit=60) and not command.get_short_help_str(limit=60).endswith("...")
+    assert command.get_short_help_str(limit=60) and not command.get_short_help_str(
+        limit=60
+    ).endswith("...")
 
 
 @pytest.mark.parametrize("name", sorted(ISSUE_COMMANDS))

@@ -32,16 +32,47 @@ CREATE OR REPLACE MACRO message_text(msg_) AS
 CREATE OR REPLACE MACRO message_projection(msg_) AS
     coalesce(json_extract_string(msg_, '$.role'), 'undefined') || ':' || js_collapse_ws(message_text(msg_));
 
--- Equality of two served/blob items under a comparison mode.
-CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS
+-- A JSON value's kind as Python's == sees it: numbers and booleans compare
+-- across types (1 == 1.0 == true), everything else only within its type.
+CREATE OR REPLACE MACRO audit_json_kind(j_) AS
+    CASE WHEN json_type(j_) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') THEN 'NUMBER' ELSE json_type(j_) END;
+
+-- What Python's == must agree on, read once per item (a column, so the
+-- macros below never re-parse it): the kind, the key set, and the JSON text of
+-- a few top-level fields (a string's text is canonical). Fields are left out
+-- when the object has a duplicate key (read differently here and in Python).
+CREATE OR REPLACE MACRO audit_fingerprint(j_) AS
+    CASE WHEN j_ IS NOT NULL THEN {
+        'kind': audit_json_kind(j_),
+        'keys': CASE WHEN json_type(j_) = 'OBJECT' THEN list_sort(list_distinct(json_keys(j_))) END,
+        'fields': CASE WHEN json_type(j_) = 'OBJECT' AND len(json_keys(j_)) = len(list_distinct(json_keys(j_)))
+            THEN json_extract(j_, ['$.role', '$.content', '$.subagentId', '$.result']) END}
+    END;
+
+-- Natively proven inequality from two fingerprints (false = not proven): a
+-- different kind or key set, or a field that is a string on both sides with
+-- different text. It spares the Python canonical form for the common unequal pair.
+CREATE OR REPLACE MACRO audit_fp_differ(fa_, fb_) AS
+    coalesce(fa_.kind <> fb_.kind OR fa_.keys IS DISTINCT FROM fb_.keys
+        OR len(list_filter(list_zip(fa_.fields, fb_.fields), lambda p_:
+               starts_with(p_[1]::VARCHAR, '"') AND starts_with(p_[2]::VARCHAR, '"')
+               AND p_[1]::VARCHAR <> p_[2]::VARCHAR)) > 0, false);
+
+-- Equality of two served/blob items under a comparison mode, given their
+-- fingerprints (NULL: unknown, decide by the canonical form).
+CREATE OR REPLACE MACRO audit_eq_fp(mode_, field_, a_, b_, fa_, fb_) AS
     CASE
         WHEN mode_ = 'text' AND field_ <> 'pending'
             THEN message_projection(a_) = message_projection(b_)
         WHEN mode_ = 'custom'
             THEN audit_custom(field_, a_::VARCHAR) IS NOT DISTINCT FROM audit_custom(field_, b_::VARCHAR)
         WHEN a_::VARCHAR = b_::VARCHAR THEN true
+        WHEN audit_fp_differ(fa_, fb_) THEN false
         ELSE audit_canon(a_::VARCHAR) = audit_canon(b_::VARCHAR)
     END;
+
+-- Equality of two served/blob items under a comparison mode.
+CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS audit_eq_fp(mode_, field_, a_, b_, NULL, NULL);
 
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
 CREATE OR REPLACE MACRO audit_blob_items(src := NULL) AS TABLE
@@ -132,8 +163,14 @@ CREATE OR REPLACE MACRO audit_log_keys(src := NULL) AS TABLE
 -- The full-sequence comparison: one row per (conversation, field), with the
 -- first divergent position and up to three aligned sample pairs from there.
 CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
-    WITH s AS (SELECT * FROM audit_served_items(policy, src := src)),
-    b AS (SELECT * FROM audit_blob_items(src := src)),
+    WITH s AS (
+        SELECT *, CASE WHEN mode = 'exact' THEN audit_fingerprint(item) END AS fp
+        FROM audit_served_items(policy, src := src)
+    ),
+    b AS (
+        SELECT *, CASE WHEN mode = 'exact' THEN audit_fingerprint(item) END AS fp
+        FROM audit_blob_items(src := src)
+    ),
     sn AS (SELECT source, conversation_id, field, count(*) AS n FROM s GROUP BY ALL),
     bm AS (SELECT source, conversation_id, field, count(*) AS m FROM b GROUP BY ALL),
     sizes AS (
@@ -145,7 +182,7 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
     ),
     fwd AS (  -- first position where the sides differ, within the shorter side
         SELECT s.source, s.conversation_id, s.field,
-               min(s.position) FILTER (WHERE NOT audit_eq(mode, s.field, s.item, b.item)) AS first_diff
+               min(s.position) FILTER (WHERE NOT audit_eq_fp(mode, s.field, s.item, b.item, s.fp, b.fp)) AS first_diff
         FROM s JOIN b USING (source, conversation_id, field, position)
         GROUP BY ALL
     ),
@@ -153,7 +190,7 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
     br AS (SELECT b.*, z.m - 1 - b.position AS rev FROM b JOIN sizes AS z USING (source, conversation_id, field)),
     bwd AS (  -- first position counted from the end where the sides differ
         SELECT sr.source, sr.conversation_id, sr.field,
-               min(sr.rev) FILTER (WHERE NOT audit_eq(mode, sr.field, sr.item, br.item)) AS first_diff_rev
+               min(sr.rev) FILTER (WHERE NOT audit_eq_fp(mode, sr.field, sr.item, br.item, sr.fp, br.fp)) AS first_diff_rev
         FROM sr JOIN br USING (source, conversation_id, field, rev)
         GROUP BY ALL
     ),
@@ -393,10 +430,15 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT b.source, b.conversation_id, b.field, b.position, audit_item_key(b.field, b.item) AS k,
                coalesce((b.item -> 'metadata' ->> '_subagentCallback') = 'true'
                 OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]'), false) AS is_callback,
-               lk.k IS NOT NULL AS in_log
+               lk.k IS NOT NULL AS in_log,
+               -- an llm item that is a logged display message: the blob copied `messages` into
+               -- _harnessMessages (a callback turn, SPEC §5), it is no lost harness_message
+               b.field = 'llm' AND dk.k IS NOT NULL AS display_copy
         FROM audit_blob_items(src := src) AS b
         LEFT JOIN log_keys AS lk ON lk.source = b.source AND lk.conversation_id = b.conversation_id
             AND lk.field = b.field AND lk.k = audit_item_key(b.field, b.item)
+        LEFT JOIN log_keys AS dk ON dk.source = b.source AND dk.conversation_id = b.conversation_id
+            AND dk.field = 'display' AND dk.k = audit_item_key(b.field, b.item)
     ),
     first_found AS (
         SELECT source, conversation_id, field, min(position) FILTER (WHERE in_log) AS first_in_log,
@@ -429,7 +471,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
            (SELECT list(b.position ORDER BY b.position) FROM blob AS b WHERE b.source = f.source
                AND b.conversation_id = f.conversation_id AND b.field = f.field AND NOT b.in_log AND NOT b.is_callback
-               AND b.k IS NOT NULL AND (f.first_in_log IS NULL OR b.position > f.first_in_log)) AS lost_positions,
+               AND NOT b.display_copy AND b.k IS NOT NULL AND (f.first_in_log IS NULL OR b.position > f.first_in_log)) AS lost_positions,
            (SELECT list(x.seq ORDER BY x.seq) FROM served_log AS x JOIN seen AS sn USING (source, conversation_id, field)
             WHERE x.source = f.source AND x.conversation_id = f.conversation_id AND x.field = f.field
               AND NOT x.in_blob AND NOT x.moved AND NOT x.amended AND x.seq > sn.last_seen_seq) AS unseen_seqs,

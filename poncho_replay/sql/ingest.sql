@@ -63,8 +63,8 @@ FROM base;
 
 -- name: check_entries
 CREATE OR REPLACE TEMP TABLE _checked_entries AS
-WITH base AS (
-    SELECT s.*, CASE
+WITH base AS (  -- narrow: the payload stays in the stage (this CTE is read twice, so it is materialized)
+    SELECT s.row_id, CASE
         WHEN s.payload IS NOT NULL AND NOT json_valid(s.payload) THEN {'reason': 'invalid_json', 'field': 'payload'}
         WHEN s.id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
         WHEN s.conversation_id IS NULL THEN {'reason': 'missing_field', 'field': 'conversation_id'}
@@ -87,9 +87,9 @@ WITH base AS (
     FROM _stage_entries s
 ),
 typed AS (
-    -- CASE keeps JSON functions away from rows already found broken.
-    SELECT row_id, payload, CASE WHEN problem IS NULL THEN json_extract_string(payload, '$.type') END AS ptype
-    FROM base
+    -- Only rows not already found broken reach the JSON functions below.
+    SELECT s.row_id, s.payload, s.type AS ptype
+    FROM _stage_entries s SEMI JOIN base b ON b.row_id = s.row_id AND b.problem IS NULL
 ),
 field_values AS (
     -- Extract each field once; the macros below refer to it many times.
@@ -175,7 +175,7 @@ dups AS (
 )
 SELECT $source AS source, d.seq_i AS seq, s.id, s.agent_id, s.tenant_id, s.conversation_id, s.type, s.payload,
     pr_ts(s.created_at) AS created_at, d.dup, s.ordinal
-FROM _stage_entries s JOIN dups d USING (row_id) ORDER BY s.ordinal;
+FROM _stage_entries s JOIN dups d USING (row_id);
 
 -- name: insert_quarantine
 INSERT INTO quarantine
