@@ -37,16 +37,17 @@ CREATE OR REPLACE MACRO message_projection(msg_) AS
 CREATE OR REPLACE MACRO audit_json_kind(j_) AS
     CASE WHEN json_type(j_) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') THEN 'NUMBER' ELSE json_type(j_) END;
 
--- What Python's == must agree on, read once per item (a column, so the
--- macros below never re-parse it): the kind, the key set, and the JSON text of
--- a few top-level fields (a string's text is canonical). Fields are left out
--- when the object has a duplicate key (read differently here and in Python).
+-- What Python's == must agree on, read once per item and kept small (hashes):
+-- the kind, the key set, and the text of a few top-level string fields (a
+-- JSON string's text is canonical). Fields are left out when the object has
+-- a duplicate key (read differently here and in Python).
 CREATE OR REPLACE MACRO audit_fingerprint(j_) AS
     CASE WHEN j_ IS NOT NULL THEN {
         'kind': audit_json_kind(j_),
-        'keys': CASE WHEN json_type(j_) = 'OBJECT' THEN list_sort(list_distinct(json_keys(j_))) END,
+        'keys': CASE WHEN json_type(j_) = 'OBJECT' THEN hash(list_sort(list_distinct(json_keys(j_)))) END,
         'fields': CASE WHEN json_type(j_) = 'OBJECT' AND len(json_keys(j_)) = len(list_distinct(json_keys(j_)))
-            THEN json_extract(j_, ['$.role', '$.content', '$.subagentId', '$.result']) END}
+            THEN list_transform(json_extract(j_, ['$.role', '$.content', '$.subagentId', '$.result']),
+                                lambda x_: CASE WHEN starts_with(x_::VARCHAR, '"') THEN hash(x_::VARCHAR) END) END}
     END;
 
 -- Natively proven inequality from two fingerprints (false = not proven): a
@@ -54,25 +55,43 @@ CREATE OR REPLACE MACRO audit_fingerprint(j_) AS
 -- different text. It spares the Python canonical form for the common unequal pair.
 CREATE OR REPLACE MACRO audit_fp_differ(fa_, fb_) AS
     coalesce(fa_.kind <> fb_.kind OR fa_.keys IS DISTINCT FROM fb_.keys
-        OR len(list_filter(list_zip(fa_.fields, fb_.fields), lambda p_:
-               starts_with(p_[1]::VARCHAR, '"') AND starts_with(p_[2]::VARCHAR, '"')
-               AND p_[1]::VARCHAR <> p_[2]::VARCHAR)) > 0, false);
+        OR len(list_filter(list_zip(fa_.fields, fb_.fields), lambda p_: p_[1] <> p_[2])) > 0, false);
 
--- Equality of two served/blob items under a comparison mode, given their
--- fingerprints (NULL: unknown, decide by the canonical form).
-CREATE OR REPLACE MACRO audit_eq_fp(mode_, field_, a_, b_, fa_, fb_) AS
+-- The comparison a field gets under a mode (pending results are always exact).
+CREATE OR REPLACE MACRO audit_mode_for(mode_, field_) AS
+    CASE WHEN mode_ = 'text' AND field_ <> 'pending' THEN 'text' WHEN mode_ = 'custom' THEN 'custom' ELSE 'exact' END;
+
+-- An item reduced to what its comparison needs, computed once per item so the
+-- alignment joins stay narrow: the compared value ('text', 'custom'), or for
+-- 'exact' the text's hash and length plus the fingerprint.
+CREATE OR REPLACE MACRO audit_digest(mode_, field_, item_) AS
+    CASE audit_mode_for(mode_, field_)
+        WHEN 'text' THEN {'v': message_projection(item_), 'h': NULL::UBIGINT, 'n': NULL::BIGINT, 'fp': NULL}
+        WHEN 'custom' THEN {'v': audit_custom(field_, item_::VARCHAR), 'h': NULL, 'n': NULL, 'fp': NULL}
+        ELSE {'v': NULL, 'h': hash(item_::VARCHAR), 'n': strlen(item_::VARCHAR), 'fp': audit_fingerprint(item_)}
+    END;
+
+-- audit_eq from two digests: true, false, or NULL when only the items can
+-- tell (exact mode, equal fingerprints, different text: the canonical form
+-- decides). Equal text is taken from an equal 64-bit hash and length.
+CREATE OR REPLACE MACRO audit_eq_digest(mode_, field_, da_, db_) AS
+    CASE audit_mode_for(mode_, field_)
+        WHEN 'text' THEN da_.v = db_.v
+        WHEN 'custom' THEN da_.v IS NOT DISTINCT FROM db_.v
+        ELSE CASE WHEN da_.h = db_.h AND da_.n = db_.n THEN true
+                  WHEN audit_fp_differ(da_.fp, db_.fp) THEN false END
+    END;
+
+-- Equality of two served/blob items under a comparison mode.
+CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS
     CASE
         WHEN mode_ = 'text' AND field_ <> 'pending'
             THEN message_projection(a_) = message_projection(b_)
         WHEN mode_ = 'custom'
             THEN audit_custom(field_, a_::VARCHAR) IS NOT DISTINCT FROM audit_custom(field_, b_::VARCHAR)
         WHEN a_::VARCHAR = b_::VARCHAR THEN true
-        WHEN audit_fp_differ(fa_, fb_) THEN false
         ELSE audit_canon(a_::VARCHAR) = audit_canon(b_::VARCHAR)
     END;
-
--- Equality of two served/blob items under a comparison mode.
-CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS audit_eq_fp(mode_, field_, a_, b_, NULL, NULL);
 
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
 CREATE OR REPLACE MACRO audit_blob_items(src := NULL) AS TABLE
@@ -163,16 +182,12 @@ CREATE OR REPLACE MACRO audit_log_keys(src := NULL) AS TABLE
 -- The full-sequence comparison: one row per (conversation, field), with the
 -- first divergent position and up to three aligned sample pairs from there.
 CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
-    WITH s AS (
-        SELECT *, CASE WHEN mode = 'exact' THEN audit_fingerprint(item) END AS fp
-        FROM audit_served_items(policy, src := src)
-    ),
-    b AS (
-        SELECT *, CASE WHEN mode = 'exact' THEN audit_fingerprint(item) END AS fp
-        FROM audit_blob_items(src := src)
-    ),
-    sn AS (SELECT source, conversation_id, field, count(*) AS n FROM s GROUP BY ALL),
-    bm AS (SELECT source, conversation_id, field, count(*) AS m FROM b GROUP BY ALL),
+    WITH s AS (SELECT * FROM audit_served_items(policy, src := src)),
+    b AS (SELECT * FROM audit_blob_items(src := src)),
+    sd AS (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM s),
+    bd AS (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM b),
+    sn AS (SELECT source, conversation_id, field, count(*) AS n FROM sd GROUP BY ALL),
+    bm AS (SELECT source, conversation_id, field, count(*) AS m FROM bd GROUP BY ALL),
     sizes AS (
         SELECT p.source, p.conversation_id, f.field, coalesce(sn.n, 0) AS n, coalesce(bm.m, 0) AS m
         FROM audit_plan(policy, src := src) AS p
@@ -180,20 +195,36 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
         LEFT JOIN sn ON sn.source = p.source AND sn.conversation_id = p.conversation_id AND sn.field = f.field
         LEFT JOIN bm ON bm.source = p.source AND bm.conversation_id = p.conversation_id AND bm.field = f.field
     ),
-    fwd AS (  -- first position where the sides differ, within the shorter side
-        SELECT s.source, s.conversation_id, s.field,
-               min(s.position) FILTER (WHERE NOT audit_eq_fp(mode, s.field, s.item, b.item, s.fp, b.fp)) AS first_diff
-        FROM s JOIN b USING (source, conversation_id, field, position)
+    pairs AS (  -- aligned from the start (dir 0) and from the end (dir 1): positions on each side
+        SELECT 0 AS dir, x.source, x.conversation_id, x.field, x.position AS sp, y.position AS bp, x.position AS k,
+               audit_eq_digest(mode, x.field, x.d, y.d) AS eq
+        FROM sd AS x JOIN bd AS y USING (source, conversation_id, field, position)
+        UNION ALL
+        SELECT 1, x.source, x.conversation_id, x.field, x.position, y.position, z.n - 1 - x.position,
+               audit_eq_digest(mode, x.field, x.d, y.d)
+        FROM sd AS x JOIN sizes AS z USING (source, conversation_id, field)
+        JOIN bd AS y ON y.source = x.source AND y.conversation_id = x.conversation_id AND y.field = x.field
+            AND z.m - 1 - y.position = z.n - 1 - x.position
+    ),
+    resolved AS (  -- the few pairs only the items themselves can decide
+        SELECT u.source, u.conversation_id, u.field, u.sp, u.bp, audit_eq(mode, u.field, x.item, y.item) AS eq
+        FROM (SELECT DISTINCT source, conversation_id, field, sp, bp FROM pairs WHERE eq IS NULL) AS u
+        JOIN s AS x ON x.source = u.source AND x.conversation_id = u.conversation_id AND x.field = u.field
+            AND x.position = u.sp
+        JOIN b AS y ON y.source = u.source AND y.conversation_id = u.conversation_id AND y.field = u.field
+            AND y.position = u.bp
+    ),
+    firsts AS (  -- first position (from the start, from the end) where the sides differ
+        SELECT p.source, p.conversation_id, p.field,
+               min(p.k) FILTER (WHERE p.dir = 0 AND NOT coalesce(p.eq, r.eq)) AS first_diff,
+               min(p.k) FILTER (WHERE p.dir = 1 AND NOT coalesce(p.eq, r.eq)) AS first_diff_rev,
+               bool_or(p.dir = 0) AS has_fwd, bool_or(p.dir = 1) AS has_bwd
+        FROM pairs AS p
+        LEFT JOIN resolved AS r USING (source, conversation_id, field, sp, bp)
         GROUP BY ALL
     ),
-    sr AS (SELECT s.*, z.n - 1 - s.position AS rev FROM s JOIN sizes AS z USING (source, conversation_id, field)),
-    br AS (SELECT b.*, z.m - 1 - b.position AS rev FROM b JOIN sizes AS z USING (source, conversation_id, field)),
-    bwd AS (  -- first position counted from the end where the sides differ
-        SELECT sr.source, sr.conversation_id, sr.field,
-               min(sr.rev) FILTER (WHERE NOT audit_eq_fp(mode, sr.field, sr.item, br.item, sr.fp, br.fp)) AS first_diff_rev
-        FROM sr JOIN br USING (source, conversation_id, field, rev)
-        GROUP BY ALL
-    ),
+    fwd AS (SELECT source, conversation_id, field, first_diff FROM firsts WHERE has_fwd),
+    bwd AS (SELECT source, conversation_id, field, first_diff_rev FROM firsts WHERE has_bwd),
     counted AS (
         SELECT z.source, z.conversation_id, z.field, z.n, z.m,
                coalesce(f.first_diff, least(z.n, z.m)) AS prefix,
@@ -489,8 +520,13 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
 -- (resume_not_captured, thread_copy_not_captured, compaction_moved_history,
 -- stale_blob); `unexplained` when a divergence fits none, so nothing hides.
 CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
-    WITH cmp AS (SELECT * FROM audit_compare(policy, mode, src := src)),
-    f AS (SELECT * FROM audit_item_facts(policy, src := src)),
+    -- Each part is computed once, on its own (MATERIALIZED): planned as one
+    -- query, the parts' shared subplans and joins blow up time and memory.
+    WITH cmp AS MATERIALIZED (SELECT * FROM audit_compare(policy, mode, src := src)),
+    f AS MATERIALIZED (SELECT * FROM audit_item_facts(policy, src := src)),
+    plan AS MATERIALIZED (SELECT * FROM audit_plan(policy, src := src)),
+    lf AS MATERIALIZED (SELECT * FROM audit_log_facts(src := src)),
+    h AS MATERIALIZED (SELECT * FROM audit_harness_verdict(src := src)),
     wide AS (
         SELECT source, conversation_id,
             any_value(cmp) FILTER (WHERE field = 'llm') AS llm,
@@ -518,10 +554,10 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                flatten(list_filter(w.sample_lists, lambda x_: x_ IS NOT NULL)) AS samples,
                fw.fl, fw.fd, fw.fp, lf.*
         FROM conversations AS c
-        JOIN audit_plan(policy, src := src) AS p ON p.source = c.source AND p.conversation_id = c.id
+        JOIN plan AS p ON p.source = c.source AND p.conversation_id = c.id
         JOIN wide AS w ON w.source = c.source AND w.conversation_id = c.id
         LEFT JOIN fw ON fw.source = c.source AND fw.conversation_id = c.id
-        LEFT JOIN audit_log_facts(src := src) AS lf ON lf.source = c.source AND lf.conversation_id = c.id
+        LEFT JOIN lf ON lf.source = c.source AND lf.conversation_id = c.id
         WHERE src IS NULL OR c.source = src
     ),
     causes AS (
@@ -622,4 +658,4 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
            b.samples
     FROM base AS b
     JOIN causes AS c USING (source, conversation_id)
-    JOIN audit_harness_verdict(src := src) AS h USING (source, conversation_id);
+    JOIN h USING (source, conversation_id);

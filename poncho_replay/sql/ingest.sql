@@ -175,7 +175,7 @@ dups AS (
 )
 SELECT $source AS source, d.seq_i AS seq, s.id, s.agent_id, s.tenant_id, s.conversation_id, s.type, s.payload,
     pr_ts(s.created_at) AS created_at, d.dup, s.ordinal
-FROM _stage_entries s JOIN dups d USING (row_id);
+FROM _stage_entries s JOIN dups d USING (row_id) ORDER BY s.ordinal;
 
 -- name: insert_quarantine
 INSERT INTO quarantine
