@@ -36,7 +36,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-FIELDS = (("llm", "_harnessMessages"), ("display", "messages"), ("pending", "pendingSubagentResults"))
+FIELDS = (
+    ("llm", "_harnessMessages"),
+    ("display", "messages"),
+    ("pending", "pendingSubagentResults"),
+)
 BATCH = 20_000
 
 
@@ -58,11 +62,14 @@ def build(path: Path, n: int, seed: int) -> None:
 
     t0 = time.perf_counter()
     f = fleet(n, seed=seed, faults=faults(seed))
-    print(f"simulated {len(f.conversations):,} conversations, {f.entry_count:,} entries "
-          f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(
+        f"simulated {len(f.conversations):,} conversations, {f.entry_count:,} entries "
+        f"in {time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+    )
     tmp = path.with_suffix(".partial")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect(str(tmp), config={"enable_progress_bar": False})
     stager = Stager(con)
     rows = [conversation_row(c, agent_id=f.agent_id) for c in f.conversations]
     stager.add("conversations", _text_table(pa, rows))
@@ -77,14 +84,22 @@ def build(path: Path, n: int, seed: int) -> None:
     con.execute("CHECKPOINT")
     con.close()
     tmp.rename(path)
-    print(f"cached {summary.loaded} in {path} ({path.stat().st_size / 2**20:,.0f} MiB)", file=sys.stderr)
+    print(
+        f"cached {summary.loaded} in {path} ({path.stat().st_size / 2**20:,.0f} MiB)",
+        file=sys.stderr,
+    )
 
 
 def _text_table(pa: Any, rows: list[dict[str, Any]]) -> Any:
     """Rows as an Arrow table of text columns (what every reader hands the stager)."""
     if not rows:
         return pa.table({})
-    return pa.table({k: pa.array([None if r[k] is None else str(r[k]) for r in rows], pa.string()) for k in rows[0]})
+    return pa.table(
+        {
+            k: pa.array([None if r[k] is None else str(r[k]) for r in rows], pa.string())
+            for k in rows[0]
+        }
+    )
 
 
 def peak_rss_mib() -> float:
@@ -184,7 +199,10 @@ def _conversations(con: Any) -> Iterator[tuple[str, dict[str, Any], list[dict[st
     pending = next(entries, None)
     for row in _rows(con, _BLOBS):
         blob = json.loads(row["data"])
-        for key, col in (("_harnessMessages", "harness_messages"), ("_continuationMessages", "continuation_messages")):
+        for key, col in (
+            ("_harnessMessages", "harness_messages"),
+            ("_continuationMessages", "continuation_messages"),
+        ):
             if row[col] is not None:
                 blob[key] = json.loads(row[col])
         key = (row["source"], row["id"])
@@ -212,10 +230,14 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "poncho-bench")
-    parser.add_argument("--file", action="store_true", help="run parity() on a DuckDB file workspace")
+    parser.add_argument(
+        "--file", action="store_true", help="run parity() on a DuckDB file workspace"
+    )
     parser.add_argument("--memory-limit", help="DuckDB memory_limit for the SQL side, e.g. 8GB")
     parser.add_argument("--temp-dir", help="where DuckDB spills (default: the cache folder)")
-    parser.add_argument("--skip-python", action="store_true", help="only time parity() (10M-entry runs)")
+    parser.add_argument(
+        "--skip-python", action="store_true", help="only time parity() (10M-entry runs)"
+    )
     parser.add_argument("--child", choices=("sql", "python"), help=argparse.SUPPRESS)
     parser.add_argument("--child-cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -229,29 +251,48 @@ def main() -> None:
     temp_dir = args.temp_dir or str(args.cache / "spill")
     results = {}
     for side in ("sql",) if args.skip_python else ("sql", "python"):
-        cmd = [sys.executable, str(HERE), "--child", side, "--child-cache", str(cache), "--temp-dir", temp_dir]
+        cmd = [
+            sys.executable,
+            str(HERE),
+            "--child",
+            side,
+            "--child-cache",
+            str(cache),
+            "--temp-dir",
+            temp_dir,
+        ]
         cmd += ["--file"] if args.file else []
         cmd += ["--memory-limit", args.memory_limit] if args.memory_limit else []
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"{side} side failed:\n{out.stderr[-3000:]}")
         results[side] = json.loads(out.stdout.strip().splitlines()[-1])
     import duckdb
 
-    entries = duckdb.connect(str(cache), read_only=True).execute(
-        "SELECT count(*) FROM conversation_entries").fetchall()[0][0]
-    print(f"\nfleet: {args.conversations:,} conversations, {entries:,} entries, seed {args.seed}; "
-          f"workspace {'file' if args.file else 'in memory'}"
-          + (f", memory_limit {args.memory_limit}" if args.memory_limit else "") + "\n")
+    entries = (
+        duckdb.connect(str(cache), read_only=True)
+        .execute("SELECT count(*) FROM conversation_entries")
+        .fetchall()[0][0]
+    )
+    print(
+        f"\nfleet: {args.conversations:,} conversations, {entries:,} entries, seed {args.seed}; "
+        f"workspace {'file' if args.file else 'in memory'}"
+        + (f", memory_limit {args.memory_limit}" if args.memory_limit else "")
+        + "\n"
+    )
     print("| side | seconds | peak RSS (MiB) | conversations | diverged | harness flagged |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     names = {"sql": "`ws.parity()` (SQL)", "python": "Python loop"}
     for side, r in results.items():
-        print(f"| {names[side]} | {r['seconds']:.1f} | {r['peak_rss_mib']:,.0f} | {r['conversations']:,} "
-              f"| {r['diverged']:,} | {r['harness_flagged']:,} |")
+        print(
+            f"| {names[side]} | {r['seconds']:.1f} | {r['peak_rss_mib']:,.0f} | {r['conversations']:,} "
+            f"| {r['diverged']:,} | {r['harness_flagged']:,} |"
+        )
     if "python" in results:
-        print(f"\nspeed-up: {results['python']['seconds'] / results['sql']['seconds']:.1f}x "
-              f"(SQL RSS before parity(): {results['sql']['rss_before_mib']:,.0f} MiB)")
+        print(
+            f"\nspeed-up: {results['python']['seconds'] / results['sql']['seconds']:.1f}x "
+            f"(SQL RSS before parity(): {results['sql']['rss_before_mib']:,.0f} MiB)"
+        )
 
 
 if __name__ == "__main__":

@@ -32,12 +32,12 @@ CREATE OR REPLACE MACRO message_text(msg_) AS
 CREATE OR REPLACE MACRO message_projection(msg_) AS
     coalesce(json_extract_string(msg_, '$.role'), 'undefined') || ':' || js_collapse_ws(message_text(msg_));
 
--- A JSON value's kind as Python's == sees it: numbers and booleans compare
--- across types (1 == 1.0 == true), everything else only within its type.
+-- A JSON value's kind, coarse on purpose (numbers and booleans together), so
+-- a different kind always means a different value.
 CREATE OR REPLACE MACRO audit_json_kind(j_) AS
     CASE WHEN json_type(j_) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') THEN 'NUMBER' ELSE json_type(j_) END;
 
--- What Python's == must agree on, read once per item and kept small (hashes):
+-- What equal values must share, read once per item and kept small (hashes):
 -- the kind, the key set, and the text of a few top-level string fields (a
 -- JSON string's text is canonical). Fields are left out when the object has
 -- a duplicate key (read differently here and in Python).
@@ -195,20 +195,20 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
         LEFT JOIN sn ON sn.source = p.source AND sn.conversation_id = p.conversation_id AND sn.field = f.field
         LEFT JOIN bm ON bm.source = p.source AND bm.conversation_id = p.conversation_id AND bm.field = f.field
     ),
-    pairs AS (  -- aligned from the start (dir 0) and from the end (dir 1): positions on each side
+    aligned AS (  -- aligned from the start (dir 0) and from the end (dir 1): positions on each side
         SELECT 0 AS dir, x.source, x.conversation_id, x.field, x.position AS sp, y.position AS bp, x.position AS k,
                audit_eq_digest(mode, x.field, x.d, y.d) AS eq
         FROM sd AS x JOIN bd AS y USING (source, conversation_id, field, position)
         UNION ALL
-        SELECT 1, x.source, x.conversation_id, x.field, x.position, y.position, z.n - 1 - x.position,
+        SELECT 1, x.source, x.conversation_id, x.field, x.position, y.position, x.rev,
                audit_eq_digest(mode, x.field, x.d, y.d)
-        FROM sd AS x JOIN sizes AS z USING (source, conversation_id, field)
-        JOIN bd AS y ON y.source = x.source AND y.conversation_id = x.conversation_id AND y.field = x.field
-            AND z.m - 1 - y.position = z.n - 1 - x.position
+        FROM (SELECT sd.*, z.n - 1 - sd.position AS rev FROM sd JOIN sizes AS z USING (source, conversation_id, field)) AS x
+        JOIN (SELECT bd.*, z.m - 1 - bd.position AS rev FROM bd JOIN sizes AS z USING (source, conversation_id, field)) AS y
+            USING (source, conversation_id, field, rev)
     ),
     resolved AS (  -- the few pairs only the items themselves can decide
         SELECT u.source, u.conversation_id, u.field, u.sp, u.bp, audit_eq(mode, u.field, x.item, y.item) AS eq
-        FROM (SELECT DISTINCT source, conversation_id, field, sp, bp FROM pairs WHERE eq IS NULL) AS u
+        FROM (SELECT DISTINCT source, conversation_id, field, sp, bp FROM aligned WHERE eq IS NULL) AS u
         JOIN s AS x ON x.source = u.source AND x.conversation_id = u.conversation_id AND x.field = u.field
             AND x.position = u.sp
         JOIN b AS y ON y.source = u.source AND y.conversation_id = u.conversation_id AND y.field = u.field
@@ -219,7 +219,7 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
                min(p.k) FILTER (WHERE p.dir = 0 AND NOT coalesce(p.eq, r.eq)) AS first_diff,
                min(p.k) FILTER (WHERE p.dir = 1 AND NOT coalesce(p.eq, r.eq)) AS first_diff_rev,
                bool_or(p.dir = 0) AS has_fwd, bool_or(p.dir = 1) AS has_bwd
-        FROM pairs AS p
+        FROM aligned AS p
         LEFT JOIN resolved AS r USING (source, conversation_id, field, sp, bp)
         GROUP BY ALL
     ),
