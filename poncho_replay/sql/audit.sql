@@ -63,26 +63,27 @@ CREATE OR REPLACE MACRO audit_mode_for(mode_, field_) AS
 
 -- An item reduced to what its comparison needs, computed once per item so the
 -- alignment joins stay narrow: the compared value ('text', 'custom'), or for
--- 'exact' the text's hash and length plus the fingerprint.
+-- 'exact' the JSON text's hash and length.
 CREATE OR REPLACE MACRO audit_digest(mode_, field_, item_) AS
     CASE audit_mode_for(mode_, field_)
-        WHEN 'text' THEN {'v': message_projection(item_), 'h': NULL::UBIGINT, 'n': NULL::BIGINT, 'fp': NULL}
-        WHEN 'custom' THEN {'v': audit_custom(field_, item_::VARCHAR), 'h': NULL, 'n': NULL, 'fp': NULL}
-        ELSE {'v': NULL, 'h': hash(item_::VARCHAR), 'n': strlen(item_::VARCHAR), 'fp': audit_fingerprint(item_)}
+        WHEN 'text' THEN {'v': message_projection(item_), 'h': NULL::UBIGINT, 'n': NULL::BIGINT}
+        WHEN 'custom' THEN {'v': audit_custom(field_, item_::VARCHAR), 'h': NULL, 'n': NULL}
+        ELSE {'v': NULL, 'h': hash(item_::VARCHAR), 'n': strlen(item_::VARCHAR)}
     END;
 
 -- audit_eq from two digests: true, false, or NULL when only the items can
--- tell (exact mode, equal fingerprints, different text: the canonical form
--- decides). Equal text is taken from an equal 64-bit hash and length.
+-- tell (exact mode, different text: the same value may be written with its
+-- keys in another order). Equal text is taken from an equal 64-bit hash and length.
 CREATE OR REPLACE MACRO audit_eq_digest(mode_, field_, da_, db_) AS
     CASE audit_mode_for(mode_, field_)
         WHEN 'text' THEN da_.v = db_.v
         WHEN 'custom' THEN da_.v IS NOT DISTINCT FROM db_.v
-        ELSE CASE WHEN da_.h = db_.h AND da_.n = db_.n THEN true
-                  WHEN audit_fp_differ(da_.fp, db_.fp) THEN false END
+        ELSE CASE WHEN da_.h = db_.h AND da_.n = db_.n THEN true END
     END;
 
--- Equality of two served/blob items under a comparison mode.
+-- Equality of two served/blob items under a comparison mode. For 'exact',
+-- different text is settled by the fingerprints when they prove a
+-- difference, else by the canonical form (Python: sorted keys).
 CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS
     CASE
         WHEN mode_ = 'text' AND field_ <> 'pending'
@@ -90,19 +91,23 @@ CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS
         WHEN mode_ = 'custom'
             THEN audit_custom(field_, a_::VARCHAR) IS NOT DISTINCT FROM audit_custom(field_, b_::VARCHAR)
         WHEN a_::VARCHAR = b_::VARCHAR THEN true
+        WHEN audit_fp_differ(audit_fingerprint(a_), audit_fingerprint(b_)) THEN false
         ELSE audit_canon(a_::VARCHAR) = audit_canon(b_::VARCHAR)
     END;
 
+-- The item sets every part of the audit reads, as views over the whole
+-- database. audit.parity_df() materializes them once (TEMP tables of the same
+-- names shadow the views for the duration of one audit), so a fleet's
+-- payloads are parsed and rebuilt once, not once per part.
+
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
-CREATE OR REPLACE MACRO audit_blob_items(src := NULL) AS TABLE
+CREATE OR REPLACE VIEW audit_blob_items AS
     WITH arrays AS (
-        SELECT source, id AS conversation_id, 'llm' AS field, harness_messages AS arr
-        FROM conversations WHERE src IS NULL OR source = src
+        SELECT source, id AS conversation_id, 'llm' AS field, harness_messages AS arr FROM conversations
         UNION ALL
-        SELECT source, id, 'display', data -> 'messages' FROM conversations WHERE src IS NULL OR source = src
+        SELECT source, id, 'display', data -> 'messages' FROM conversations
         UNION ALL
-        SELECT source, id, 'pending', data -> 'pendingSubagentResults'
-        FROM conversations WHERE src IS NULL OR source = src
+        SELECT source, id, 'pending', data -> 'pendingSubagentResults' FROM conversations
     ),
     lists AS (
         SELECT source, conversation_id, field, json_extract(arr, '$[*]') AS items
@@ -111,6 +116,16 @@ CREATE OR REPLACE MACRO audit_blob_items(src := NULL) AS TABLE
     SELECT source, conversation_id, field,
            generate_subscripts(items, 1) - 1 AS position, unnest(items) AS item
     FROM lists;
+
+-- The log's rebuild of the three fields (rebuild_fleet.sql), one row per item.
+CREATE OR REPLACE VIEW audit_log_items AS
+    SELECT source, conversation_id, 'llm' AS field, position, seq, coalesce(message, 'null'::JSON) AS item
+    FROM llm_context
+    UNION ALL
+    SELECT source, conversation_id, 'display', position, seq, coalesce(message, 'null'::JSON) FROM display_messages
+    UNION ALL
+    SELECT source, conversation_id, 'pending', position, seq, coalesce(result, 'null'::JSON)
+    FROM pending_subagent_results;
 
 -- Which fields a policy serves from the log, per conversation (SPEC §3, §6):
 -- '0.58' all three, '0.58.1' pending results only, 'blob' none. No entries:
@@ -144,20 +159,13 @@ CREATE OR REPLACE MACRO audit_plan(policy, src := NULL) AS TABLE
 -- items that come from the log.
 CREATE OR REPLACE MACRO audit_served_items(policy, src := NULL) AS TABLE
     WITH plan AS (SELECT * FROM audit_plan(policy, src := src))
-    SELECT l.source, l.conversation_id, 'llm' AS field, l.position, l.seq, coalesce(l.message, 'null'::JSON) AS item
-    FROM llm_context_at(src := src) AS l SEMI JOIN plan AS p
-        ON p.source = l.source AND p.conversation_id = l.conversation_id AND p.llm_log
-    UNION ALL
-    SELECT d.source, d.conversation_id, 'display', d.position, d.seq, coalesce(d.message, 'null'::JSON)
-    FROM display_messages_at(src := src) AS d SEMI JOIN plan AS p
-        ON p.source = d.source AND p.conversation_id = d.conversation_id AND p.display_log
-    UNION ALL
-    SELECT r.source, r.conversation_id, 'pending', r.position, r.seq, coalesce(r.result, 'null'::JSON)
-    FROM pending_subagent_results_at(src := src) AS r SEMI JOIN plan AS p
-        ON p.source = r.source AND p.conversation_id = r.conversation_id AND p.pending_log
+    SELECT l.source, l.conversation_id, l.field, l.position, l.seq, l.item
+    FROM audit_log_items AS l SEMI JOIN plan AS p
+        ON p.source = l.source AND p.conversation_id = l.conversation_id
+        AND CASE l.field WHEN 'llm' THEN p.llm_log WHEN 'display' THEN p.display_log ELSE p.pending_log END
     UNION ALL
     SELECT b.source, b.conversation_id, b.field, b.position, NULL::BIGINT, b.item
-    FROM audit_blob_items(src := src) AS b SEMI JOIN plan AS p
+    FROM audit_blob_items AS b SEMI JOIN plan AS p
         ON p.source = b.source AND p.conversation_id = b.conversation_id
         AND NOT CASE b.field WHEN 'llm' THEN p.llm_log WHEN 'display' THEN p.display_log ELSE p.pending_log END;
 
@@ -169,33 +177,32 @@ CREATE OR REPLACE MACRO audit_item_key(field_, item_) AS
          ELSE json_extract_string(item_, '$.metadata.id') END;
 
 -- Every message or result the log holds, by field and identity, with its seq.
-CREATE OR REPLACE MACRO audit_log_keys(src := NULL) AS TABLE
+CREATE OR REPLACE VIEW audit_log_keys AS
     SELECT source, conversation_id, seq,
            CASE WHEN type IN ('harness_message', 'compaction') THEN 'llm'
                 WHEN type = 'subagent_result' THEN 'pending' ELSE 'display' END AS field,
            CASE WHEN type = 'subagent_result' THEN audit_item_key('pending', payload -> 'result')
                 ELSE coalesce(payload -> 'message', payload -> 'summaryMessage') -> 'metadata' ->> 'id' END AS k
     FROM conversation_entries
-    WHERE (src IS NULL OR source = src)
-      AND type IN ('harness_message', 'compaction', 'subagent_result', 'user_message', 'assistant_message');
+    WHERE type IN ('harness_message', 'compaction', 'subagent_result', 'user_message', 'assistant_message');
 
 -- The full-sequence comparison: one row per (conversation, field), with the
 -- first divergent position and up to three aligned sample pairs from there.
 CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
     WITH s AS (SELECT * FROM audit_served_items(policy, src := src)),
-    b AS (SELECT * FROM audit_blob_items(src := src)),
-    sd AS (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM s),
-    bd AS (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM b),
+    b AS (SELECT * FROM audit_blob_items WHERE src IS NULL OR source = src),
+    sd AS MATERIALIZED (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM s),
+    bd AS MATERIALIZED (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM b),
     sn AS (SELECT source, conversation_id, field, count(*) AS n FROM sd GROUP BY ALL),
     bm AS (SELECT source, conversation_id, field, count(*) AS m FROM bd GROUP BY ALL),
-    sizes AS (
+    sizes AS MATERIALIZED (
         SELECT p.source, p.conversation_id, f.field, coalesce(sn.n, 0) AS n, coalesce(bm.m, 0) AS m
         FROM audit_plan(policy, src := src) AS p
         CROSS JOIN (VALUES ('llm'), ('display'), ('pending')) AS f(field)
         LEFT JOIN sn ON sn.source = p.source AND sn.conversation_id = p.conversation_id AND sn.field = f.field
         LEFT JOIN bm ON bm.source = p.source AND bm.conversation_id = p.conversation_id AND bm.field = f.field
     ),
-    aligned AS (  -- aligned from the start (dir 0) and from the end (dir 1): positions on each side
+    aligned AS MATERIALIZED (  -- aligned from the start (dir 0) and from the end (dir 1): positions on each side
         SELECT 0 AS dir, x.source, x.conversation_id, x.field, x.position AS sp, y.position AS bp, x.position AS k,
                audit_eq_digest(mode, x.field, x.d, y.d) AS eq
         FROM sd AS x JOIN bd AS y USING (source, conversation_id, field, position)
@@ -206,25 +213,41 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
         JOIN (SELECT bd.*, z.m - 1 - bd.position AS rev FROM bd JOIN sizes AS z USING (source, conversation_id, field)) AS y
             USING (source, conversation_id, field, rev)
     ),
-    resolved AS (  -- the few pairs only the items themselves can decide
-        SELECT u.source, u.conversation_id, u.field, u.sp, u.bp, audit_eq(mode, u.field, x.item, y.item) AS eq
-        FROM (SELECT DISTINCT source, conversation_id, field, sp, bp FROM aligned WHERE eq IS NULL) AS u
+    -- Pairs the digests leave open (exact mode, different text) are settled
+    -- from the items, but only as far as needed: the first open pair in each
+    -- direction, and the rest of that direction only when the first turns out
+    -- equal (the same value in another key order, which is rare).
+    undecided AS MATERIALIZED (
+        SELECT *, row_number() OVER (PARTITION BY source, conversation_id, field, dir ORDER BY k) AS r
+        FROM aligned WHERE eq IS NULL
+    ),
+    first_try AS MATERIALIZED (
+        SELECT u.dir, u.source, u.conversation_id, u.field, u.k, audit_eq(mode, u.field, x.item, y.item) AS eq
+        FROM undecided AS u
         JOIN s AS x ON x.source = u.source AND x.conversation_id = u.conversation_id AND x.field = u.field
             AND x.position = u.sp
         JOIN b AS y ON y.source = u.source AND y.conversation_id = u.conversation_id AND y.field = u.field
             AND y.position = u.bp
+        WHERE u.r = 1
     ),
-    firsts AS (  -- first position (from the start, from the end) where the sides differ
-        SELECT p.source, p.conversation_id, p.field,
-               min(p.k) FILTER (WHERE p.dir = 0 AND NOT coalesce(p.eq, r.eq)) AS first_diff,
-               min(p.k) FILTER (WHERE p.dir = 1 AND NOT coalesce(p.eq, r.eq)) AS first_diff_rev,
-               bool_or(p.dir = 0) AS has_fwd, bool_or(p.dir = 1) AS has_bwd
-        FROM aligned AS p
-        LEFT JOIN resolved AS r USING (source, conversation_id, field, sp, bp)
-        GROUP BY ALL
+    second_try AS (
+        SELECT u.dir, u.source, u.conversation_id, u.field, u.k, audit_eq(mode, u.field, x.item, y.item) AS eq
+        FROM undecided AS u
+        SEMI JOIN first_try AS f ON f.source = u.source AND f.conversation_id = u.conversation_id
+            AND f.field = u.field AND f.dir = u.dir AND f.eq
+        JOIN s AS x ON x.source = u.source AND x.conversation_id = u.conversation_id AND x.field = u.field
+            AND x.position = u.sp
+        JOIN b AS y ON y.source = u.source AND y.conversation_id = u.conversation_id AND y.field = u.field
+            AND y.position = u.bp
+        WHERE u.r > 1
     ),
-    fwd AS (SELECT source, conversation_id, field, first_diff FROM firsts WHERE has_fwd),
-    bwd AS (SELECT source, conversation_id, field, first_diff_rev FROM firsts WHERE has_bwd),
+    unequal AS (
+        SELECT dir, source, conversation_id, field, k FROM aligned WHERE NOT eq
+        UNION ALL SELECT dir, source, conversation_id, field, k FROM first_try WHERE NOT eq
+        UNION ALL SELECT dir, source, conversation_id, field, k FROM second_try WHERE NOT eq
+    ),
+    fwd AS (SELECT source, conversation_id, field, min(k) AS first_diff FROM unequal WHERE dir = 0 GROUP BY ALL),
+    bwd AS (SELECT source, conversation_id, field, min(k) AS first_diff_rev FROM unequal WHERE dir = 1 GROUP BY ALL),
     counted AS (
         SELECT z.source, z.conversation_id, z.field, z.n, z.m,
                coalesce(f.first_diff, least(z.n, z.m)) AS prefix,
@@ -249,7 +272,7 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
         FROM win GROUP BY ALL
     ),
     keyseq AS (
-        SELECT source, conversation_id, field, k, min(seq) AS seq FROM audit_log_keys(src := src) GROUP BY ALL
+        SELECT source, conversation_id, field, k, min(seq) AS seq FROM audit_log_keys WHERE src IS NULL OR source = src GROUP BY ALL
     ),
     samples AS (
         SELECT source, conversation_id, field,
@@ -282,11 +305,9 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
         FROM conversations WHERE src IS NULL OR source = src
     ),
     log_items AS (
-        SELECT source, conversation_id, 'llm' AS field, position, message AS item FROM llm_context_at(src := src)
-        UNION ALL
-        SELECT source, conversation_id, 'display', position, message FROM display_messages_at(src := src)
+        SELECT * FROM audit_log_items WHERE field <> 'pending' AND (src IS NULL OR source = src)
     ),
-    blob_items AS (SELECT * FROM audit_blob_items(src := src) WHERE field <> 'pending'),
+    blob_items AS (SELECT * FROM audit_blob_items WHERE field <> 'pending' AND (src IS NULL OR source = src)),
     compared AS (  -- only the sides the harness compares (a blob array to compare with)
         SELECT i.*, count(*) OVER w AS n FROM log_items AS i JOIN conv AS c USING (source, conversation_id)
         WHERE (i.field = 'llm' AND c.has_llm) OR (i.field = 'display' AND c.has_display)
@@ -452,7 +473,7 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
 
 -- Following items by identity between the blob and the log, per field.
 CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
-    WITH log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys(src := src)),
+    WITH log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys WHERE src IS NULL OR source = src),
     moved_keys AS (  -- display messages the blob moved to compactedHistory
         SELECT source, id AS conversation_id, unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
         FROM conversations WHERE (src IS NULL OR source = src) AND json_type(data -> 'compactedHistory') = 'ARRAY'
@@ -465,7 +486,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                -- an llm item that is a logged display message: the blob copied `messages` into
                -- _harnessMessages (a callback turn, SPEC §5), it is no lost harness_message
                b.field = 'llm' AND dk.k IS NOT NULL AS display_copy
-        FROM audit_blob_items(src := src) AS b
+        FROM audit_blob_items AS b
         LEFT JOIN log_keys AS lk ON lk.source = b.source AND lk.conversation_id = b.conversation_id
             AND lk.field = b.field AND lk.k = audit_item_key(b.field, b.item)
         LEFT JOIN log_keys AS dk ON dk.source = b.source AND dk.conversation_id = b.conversation_id
