@@ -3,7 +3,7 @@
 Example:
     >>> import poncho_replay
     >>> ws = poncho_replay.open()                      # in memory; or a .duckdb path
-    >>> summary = ws.load("fixtures/harness-0.58-sample/poncho-sample.db")  # doctest: +SKIP
+    >>> summary = ws.load(poncho_replay.bundled.sample_db())  # doctest: +SKIP
     >>> ws.sql("SELECT type, count(*) AS n FROM conversation_entries GROUP BY type")  # doctest: +SKIP
     >>> ws.export("out/", format="parquet")            # doctest: +SKIP
 

@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from poncho_replay.bundled import sample_db
+
 JsonDict = dict[str, Any]
 T0 = 1772631001558  # 2026-03-04T13:30:01.558Z
-SAMPLE_DB = (
-    Path(__file__).resolve().parent.parent / "fixtures" / "harness-0.58-sample" / "poncho-sample.db"
-)
+SAMPLE_DB = sample_db()  # the real harness 0.58.0 sample, bundled with the package
 
 
 def user(text: str) -> JsonDict:
