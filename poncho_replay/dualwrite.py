@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from poncho_replay._js import collapse_ws, json_quote, utf16_slice
 from poncho_replay.models import HarnessModel, JsonDict, message_text
-from poncho_replay.rebuild import MAX_SAFE_INTEGER, EntryLike, build_display_snapshot, build_llm_context, sorted_entries
+from poncho_replay.rebuild import (
+    MAX_SAFE_INTEGER,
+    EntryLike,
+    build_display_snapshot,
+    build_llm_context,
+    sorted_entries,
+)
 
 __all__ = [
     "ParityResult",
@@ -135,7 +141,7 @@ def guess_first_kept_seq(harness_seqs: Sequence[int], compacted_count: int) -> i
     kept-th-from-last one, or one past the last when there are too few.
     """
     kept = max(0, compacted_count - 1)
-    if len(harness_seqs) >= kept and kept > 0:
+    if len(harness_seqs) >= kept > 0:
         return harness_seqs[len(harness_seqs) - kept]
     return (harness_seqs[-1] if harness_seqs else 0) + 1
 

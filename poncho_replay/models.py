@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -40,6 +40,7 @@ Number = StrictInt | StrictFloat
 Role = Literal["user", "assistant", "system", "tool"]
 
 __all__ = [
+    "ENTRY_TYPES",
     "AssistantAmendmentEntry",
     "AssistantMessageEntry",
     "CallbackStartedEntry",
@@ -48,7 +49,6 @@ __all__ = [
     "ConversationSummary",
     "DisplaySnapshot",
     "Entry",
-    "ENTRY_TYPES",
     "FilePart",
     "HarnessMessageEntry",
     "Message",
@@ -115,7 +115,7 @@ class FilePart(HarnessModel):
     filename: StrictStr | None = None
 
 
-ContentPart = Annotated[Union[TextPart, FilePart], Field(discriminator="type")]
+ContentPart = Annotated[TextPart | FilePart, Field(discriminator="type")]
 
 
 class Section(HarnessModel):
@@ -266,27 +266,11 @@ class CallbackStartedEntry(NewCallbackStarted, _Stored):
 
 
 Entry = Annotated[
-    Union[
-        UserMessageEntry,
-        AssistantMessageEntry,
-        AssistantAmendmentEntry,
-        HarnessMessageEntry,
-        CompactionEntry,
-        SubagentResultEntry,
-        CallbackStartedEntry,
-    ],
+    UserMessageEntry | AssistantMessageEntry | AssistantAmendmentEntry | HarnessMessageEntry | CompactionEntry | SubagentResultEntry | CallbackStartedEntry,
     Field(discriminator="type"),
 ]
 NewEntry = Annotated[
-    Union[
-        NewUserMessage,
-        NewAssistantMessage,
-        NewAssistantAmendment,
-        NewHarnessMessage,
-        NewCompaction,
-        NewSubagentResult,
-        NewCallbackStarted,
-    ],
+    NewUserMessage | NewAssistantMessage | NewAssistantAmendment | NewHarnessMessage | NewCompaction | NewSubagentResult | NewCallbackStarted,
     Field(discriminator="type"),
 ]
 ENTRY_TYPES: tuple[str, ...] = (
@@ -459,9 +443,7 @@ def _data_path(loc: tuple[Any, ...], data: Any, *, keep_last: bool) -> list[str]
     path: list[str] = []
     cur = data
     for i, part in enumerate(loc):
-        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur or isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             cur = cur[part]
         elif not (keep_last and i == len(loc) - 1):
             continue

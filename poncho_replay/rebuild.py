@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from poncho_replay._js import to_number, to_string, truthy
-from poncho_replay.models import Conversation, DisplaySnapshot, HarnessModel, JsonDict, entry_to_dict
+from poncho_replay.models import (
+    Conversation,
+    DisplaySnapshot,
+    HarnessModel,
+    JsonDict,
+    entry_to_dict,
+)
 
 __all__ = [
     "FULL_TRANSCRIPT_TAIL",
@@ -221,7 +227,7 @@ def _apply_cutover(data: JsonDict, entries: Iterable[EntryLike], policy: Policy)
             data["_harnessMessages"] = copy.deepcopy(build_llm_context(ordered))
             data["messages"] = copy.deepcopy(build_display_snapshot(ordered, FULL_TRANSCRIPT_TAIL).messages)
         data["pendingSubagentResults"] = copy.deepcopy(pending_subagent_results(ordered))
-    except Exception as exc:  # the harness's read path never raises
+    except Exception as exc:  # noqa: BLE001 - the harness's read path never raises
         log.warning("[entries-read] %s rebuild failed, using blob: %s", data.get("conversationId"), exc)
 
 

@@ -23,11 +23,11 @@ from poncho_replay import audit
 from poncho_replay.display.views import ConversationView
 from poncho_replay.errors import SourceError
 from poncho_replay.rebuild import Policy
-from poncho_replay.store.duckdb import DuckDBStore
 from poncho_replay.sources import export as export_source
 from poncho_replay.sources.ingest import LoadSummary, Stager, ensure_schema, progress_bar
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres, redact_url
 from poncho_replay.sources.sqlite import count_rows, read_sqlite
+from poncho_replay.store.duckdb import DuckDBStore
 
 __all__ = ["Workspace", "open"]
 

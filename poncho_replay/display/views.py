@@ -22,7 +22,14 @@ from poncho_replay.display import text as views_text
 from poncho_replay.display.frames import compactions_df, messages_df
 from poncho_replay.display.rendered import HtmlRepr
 from poncho_replay.models import HarnessModel, JsonDict
-from poncho_replay.rebuild import EntryLike, Policy, RebuildState, rebuild_conversation, sorted_entries, state_at
+from poncho_replay.rebuild import (
+    EntryLike,
+    Policy,
+    RebuildState,
+    rebuild_conversation,
+    sorted_entries,
+    state_at,
+)
 
 if TYPE_CHECKING:
     import altair as alt

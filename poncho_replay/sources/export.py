@@ -150,9 +150,9 @@ def _read_jsonl(file: Path, table: str, stager: Stager, advance: Callable[[int],
             lines = [line.rstrip("\r\n") for _, line in zip(range(BATCH_ROWS), fh)]
             if not lines:
                 break
-            lines_tbl = pa.table(
+            lines_tbl = pa.table(  # noqa: F841 - read by name in the SQL below (DuckDB replacement scan)
                 {"line": pa.array([ln for ln in lines if ln.strip()], pa.string())}
-            )  # noqa: F841
+            )
             batch = stager.con.sql(
                 f"SELECT {select} FROM (SELECT line, CASE WHEN json_valid(line) THEN line END AS j FROM lines_tbl)"
             ).to_arrow_table()

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from poncho_replay.models import Conversation, ConversationSummary, Entry, JsonDict, PendingSubagentResult, StatusSnapshot
+from poncho_replay.models import (
+    Conversation,
+    ConversationSummary,
+    Entry,
+    JsonDict,
+    PendingSubagentResult,
+    StatusSnapshot,
+)
 
 DEFAULT_TENANT = "__default__"
 """How a null tenant id is stored."""
