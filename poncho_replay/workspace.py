@@ -13,13 +13,15 @@ rules in SQL files; other features attach here by delegating to their modules.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
 import pandas as pd
 
-from poncho_replay import audit
+from poncho_replay import audit, fleet
+from poncho_replay.display.frames import compactions_df
 from poncho_replay.display.views import ConversationView
 from poncho_replay.errors import SourceError
 from poncho_replay.rebuild import Policy
@@ -130,6 +132,46 @@ class Workspace:
     def anomalies(self) -> pd.DataFrame:
         """Rows that loaded but break a harness rule (see ``sql/anomalies.sql``)."""
         return self.sql("SELECT * FROM anomalies ORDER BY source, kind, conversation_id, seq")
+
+    @property
+    def messages(self) -> pd.DataFrame:
+        """Every conversation's LLM context and display transcript as the log rebuilds them.
+
+        One row per message (``field`` is ``llm`` or ``display``), from the
+        fleet SQL (:mod:`poncho_replay.fleet`); ``message`` is JSON text.
+        """
+        fleet.install(self.con)
+        return self.sql(
+            "SELECT source, conversation_id, 'llm' AS field, position, seq, message FROM llm_context "
+            "UNION ALL SELECT source, conversation_id, 'display', position, seq, message FROM display_messages "
+            "ORDER BY source, conversation_id, field, position"
+        )
+
+    @property
+    def compactions(self) -> pd.DataFrame:
+        """One row per compaction in the fleet, with its summarized and kept ranges and tokens.
+
+        Built per conversation by :func:`poncho_replay.display.frames.compactions_df`
+        (only conversations that compacted are read).
+        """
+        rows = self.con.execute(
+            """
+            SELECT e.source, e.conversation_id, e.id, e.seq, e.type, e.payload
+            FROM conversation_entries AS e
+            SEMI JOIN (SELECT DISTINCT source, conversation_id FROM conversation_entries WHERE type = 'compaction') AS c
+                ON c.source = e.source AND c.conversation_id = e.conversation_id
+            WHERE e.type IN ('compaction', 'harness_message')
+            ORDER BY e.source, e.conversation_id, e.seq
+            """
+        ).fetchall()
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for source, cid, eid, seq, kind, payload in rows:
+            entry = json.loads(payload) if kind == "compaction" else {}
+            groups.setdefault((source, cid), []).append({**entry, "id": eid, "seq": seq, "type": kind})
+        frames = [
+            compactions_df(entries, conversation_id=cid).assign(source=source) for (source, cid), entries in groups.items()
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else compactions_df([])
 
     # --- audit ---------------------------------------------------------------------------
 
