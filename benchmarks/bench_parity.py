@@ -7,16 +7,23 @@ each side runs in its own child process, so each peak RSS is its own:
 
 * ``sql``: ``ws.parity()`` on a workspace holding the fleet (in memory by
   default, or a DuckDB file with ``--file``, spilling to ``--temp-dir``);
-* ``python``: read every blob and log from the same tables in bulk (Arrow
+* ``bulk`` loop: read every blob and log from the same tables in bulk (Arrow
   batches, grouped by conversation), then per conversation
   ``rebuild.rebuild_conversation`` + ``dualwrite.parity_check`` +
-  ``audit.align`` on the three fields.
+  ``audit.align`` on the three fields;
+* ``store`` loop: what a notebook user writes with the library's own API:
+  per conversation ``DuckDBStore(...).get_with_archive(id)`` and
+  ``.read_entries(id)`` (one query each), then the same three calls. It is
+  slow, so above ``--store-sample`` conversations it runs on a seeded random
+  sample and its time is scaled to the fleet (the table says so).
 
-Both report how many conversations diverge and how many the harness's own
-check flags, so the two sides can be seen to agree. Usage:
+Every side reports how many conversations diverge and how many the harness's
+own check flags, so they can be seen to agree (a sampled store loop reports
+its sample's counts). Usage:
 
     .venv/bin/python benchmarks/bench_parity.py [--conversations 20000] [--seed 1]
-        [--cache DIR] [--file] [--memory-limit 8GB] [--skip-python]
+        [--cache DIR] [--file] [--memory-limit 8GB] [--loop bulk --loop store]
+        [--store-sample 50000] [--skip-python]
 
 Prints a markdown table; asserts nothing (timing lives here, not in tests).
 """
@@ -141,30 +148,16 @@ def run_sql(cache: Path, on_file: bool, memory_limit: str | None, temp_dir: str)
     }
 
 
-def run_python(cache: Path) -> dict[str, Any]:
-    """The per-conversation loop over the same tables."""
+def run_bulk(cache: Path) -> dict[str, Any]:
+    """The per-conversation loop over the same tables, read in bulk."""
     import duckdb
-
-    from poncho_replay.audit import align
-    from poncho_replay.dualwrite import parity_check
-    from poncho_replay.rebuild import rebuild_conversation
 
     con = duckdb.connect(str(cache), read_only=True)
     t0 = time.perf_counter()
     n = diverged = flagged = 0
     for cid, blob, entries in _conversations(con):
-        served = rebuild_conversation(blob, entries, policy="0.58", cutover=True)
-        hm, msgs = blob.get("_harnessMessages"), blob.get("messages")
-        check = parity_check(
-            entries,
-            hm if isinstance(hm, list) else None,
-            msgs if isinstance(msgs, list) else None,
-            conversation_id=cid,
-        )
-        counts = [align(_list(served.get(key)), _list(blob.get(key))) for _, key in FIELDS]
-        n += 1
-        diverged += any(a.first_position is not None for a in counts)
-        flagged += not check.log_line.endswith(" OK")
+        d, f = _audit_one(cid, blob, entries)
+        n, diverged, flagged = n + 1, diverged + d, flagged + f
     return {
         "seconds": time.perf_counter() - t0,
         "peak_rss_mib": peak_rss_mib(),
@@ -172,6 +165,71 @@ def run_python(cache: Path) -> dict[str, Any]:
         "diverged": diverged,
         "harness_flagged": flagged,
     }
+
+
+def run_store(cache: Path, sample: int, seed: int, temp_dir: str) -> dict[str, Any]:
+    """The per-conversation loop through ``DuckDBStore`` (one store per source and agent).
+
+    The store opens on a copy of the cache: it installs its schema (a write)
+    on the connection it is given.
+    """
+    import random
+
+    import duckdb
+
+    from poncho_replay.store import DuckDBStore
+
+    work = Path(temp_dir) / "store-loop.duckdb"
+    Path(temp_dir).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cache, work)
+    con = duckdb.connect(str(work))
+    keys = con.execute(
+        "SELECT source, agent_id, id FROM conversations ORDER BY source, id"
+    ).fetchall()
+    picked = keys if len(keys) <= sample else random.Random(seed).sample(keys, sample)
+    stores: dict[tuple[str, str], Any] = {}
+    t0 = time.perf_counter()
+    n = diverged = flagged = 0
+    for source, agent_id, cid in picked:
+        store = stores.get((source, agent_id))
+        if store is None:
+            store = stores[(source, agent_id)] = DuckDBStore(
+                connection=con, source=source, agent_id=agent_id, read_cutover=False
+            )
+        conversation = store.get_with_archive(cid)
+        entries = store.read_entries(cid)
+        d, f = _audit_one(cid, conversation.to_dict(), entries)
+        n, diverged, flagged = n + 1, diverged + d, flagged + f
+    seconds = time.perf_counter() - t0
+    con.close()
+    work.unlink()
+    return {
+        "seconds": seconds * len(keys) / max(n, 1),
+        "measured_seconds": seconds,
+        "peak_rss_mib": peak_rss_mib(),
+        "conversations": n,
+        "of": len(keys),
+        "diverged": diverged,
+        "harness_flagged": flagged,
+    }
+
+
+def _audit_one(cid: str, blob: dict[str, Any], entries: list[Any]) -> tuple[bool, bool]:
+    """Rebuild (policy 0.58), the harness's check and the three alignments: (diverged, flagged)."""
+    from poncho_replay.audit import align
+    from poncho_replay.dualwrite import parity_check
+    from poncho_replay.rebuild import rebuild_conversation
+
+    served = rebuild_conversation(blob, entries, policy="0.58", cutover=True)
+    hm, msgs = blob.get("_harnessMessages"), blob.get("messages")
+    check = parity_check(
+        entries,
+        hm if isinstance(hm, list) else None,
+        msgs if isinstance(msgs, list) else None,
+        conversation_id=cid,
+    )
+    counts = [align(_list(served.get(key)), _list(blob.get(key))) for _, key in FIELDS]
+    return any(a.first_position is not None for a in counts), not check.log_line.endswith(" OK")
 
 
 def _list(value: Any) -> list[Any]:
@@ -220,8 +278,10 @@ def child(args: argparse.Namespace) -> None:
     cache = Path(args.child_cache)
     if args.child == "sql":
         out = run_sql(cache, args.file, args.memory_limit, args.temp_dir)
+    elif args.child == "bulk":
+        out = run_bulk(cache)
     else:
-        out = run_python(cache)
+        out = run_store(cache, args.store_sample, args.seed, args.temp_dir)
     print(json.dumps(out))
 
 
@@ -236,9 +296,21 @@ def main() -> None:
     parser.add_argument("--memory-limit", help="DuckDB memory_limit for the SQL side, e.g. 8GB")
     parser.add_argument("--temp-dir", help="where DuckDB spills (default: the cache folder)")
     parser.add_argument(
+        "--loop",
+        action="append",
+        choices=("bulk", "store"),
+        help="Python baselines to time (repeatable; default: both)",
+    )
+    parser.add_argument(
+        "--store-sample",
+        type=int,
+        default=50_000,
+        help="above this many conversations the store loop runs on a seeded sample, scaled",
+    )
+    parser.add_argument(
         "--skip-python", action="store_true", help="only time parity() (10M-entry runs)"
     )
-    parser.add_argument("--child", choices=("sql", "python"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("sql", "bulk", "store"), help=argparse.SUPPRESS)
     parser.add_argument("--child-cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -250,7 +322,8 @@ def main() -> None:
         build(cache, args.conversations, args.seed)
     temp_dir = args.temp_dir or str(args.cache / "spill")
     results = {}
-    for side in ("sql",) if args.skip_python else ("sql", "python"):
+    loops = () if args.skip_python else tuple(args.loop or ("bulk", "store"))
+    for side in ("sql", *loops):
         cmd = [
             sys.executable,
             str(HERE),
@@ -260,6 +333,10 @@ def main() -> None:
             str(cache),
             "--temp-dir",
             temp_dir,
+            "--store-sample",
+            str(args.store_sample),
+            "--seed",
+            str(args.seed),
         ]
         cmd += ["--file"] if args.file else []
         cmd += ["--memory-limit", args.memory_limit] if args.memory_limit else []
@@ -282,17 +359,28 @@ def main() -> None:
     )
     print("| side | seconds | peak RSS (MiB) | conversations | diverged | harness flagged |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    names = {"sql": "`ws.parity()` (SQL)", "python": "Python loop"}
+    names = {
+        "sql": "`ws.parity()` (SQL)",
+        "bulk": "Python loop, bulk reads",
+        "store": "Python loop, `DuckDBStore` per conversation",
+    }
     for side, r in results.items():
+        name = names[side]
+        if "of" in r and r["conversations"] < r["of"]:
+            name += (
+                f" (sample of {r['conversations']:,}: {r['measured_seconds']:.1f} s, "
+                f"scaled x{r['of'] / r['conversations']:.1f})"
+            )
         print(
-            f"| {names[side]} | {r['seconds']:.1f} | {r['peak_rss_mib']:,.0f} | {r['conversations']:,} "
+            f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mib']:,.0f} | {r['conversations']:,} "
             f"| {r['diverged']:,} | {r['harness_flagged']:,} |"
         )
-    if "python" in results:
-        print(
-            f"\nspeed-up: {results['python']['seconds'] / results['sql']['seconds']:.1f}x "
-            f"(SQL RSS before parity(): {results['sql']['rss_before_mib']:,.0f} MiB)"
-        )
+    sql = results["sql"]["seconds"]
+    ratios = [f"{names[s]}: {results[s]['seconds'] / sql:.1f}x" for s in loops]
+    print(
+        f"\nparity() is faster than {'; '.join(ratios) or '(no loop run)'} "
+        f"(SQL RSS before parity(): {results['sql']['rss_before_mib']:,.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

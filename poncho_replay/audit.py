@@ -168,13 +168,13 @@ def parity_df(
     return ParityReport(df)
 
 
-_ITEM_VIEWS = ("audit_log_items", "audit_blob_items", "audit_log_keys")
-"""The views of audit.sql every part of the audit reads (fixed names, never user input)."""
+_ITEM_VIEWS = ("audit_entry_facts", "audit_log_items", "audit_blob_items", "audit_log_keys")
+"""The views of audit.sql every part of the audit reads, in dependency order (fixed names, never user input)."""
 
 
 @contextmanager
 def materialized(con: Any, source: str | None) -> Iterator[None]:
-    """Compute the audit's item views once, as TEMP tables that shadow them.
+    """Compute the audit's item and entry views once, as TEMP tables that shadow them.
 
     The views stay the definition (a standalone ``parity_at`` query reads
     them directly); this only saves parsing and rebuilding the same payloads

@@ -63,12 +63,13 @@ CREATE OR REPLACE MACRO audit_mode_for(mode_, field_) AS
 
 -- An item reduced to what its comparison needs, computed once per item so the
 -- alignment joins stay narrow: the compared value ('text', 'custom'), or for
--- 'exact' the JSON text's hash and length.
-CREATE OR REPLACE MACRO audit_digest(mode_, field_, item_) AS
+-- 'exact' the JSON text's hash and length (the item views' item_hash and
+-- item_len, computed when they are materialized).
+CREATE OR REPLACE MACRO audit_digest(mode_, field_, item_, hash_, len_) AS
     CASE audit_mode_for(mode_, field_)
         WHEN 'text' THEN {'v': message_projection(item_), 'h': NULL::UBIGINT, 'n': NULL::BIGINT}
         WHEN 'custom' THEN {'v': audit_custom(field_, item_::VARCHAR), 'h': NULL, 'n': NULL}
-        ELSE {'v': NULL, 'h': hash(item_::VARCHAR), 'n': strlen(item_::VARCHAR)}
+        ELSE {'v': NULL, 'h': hash_, 'n': len_}
     END;
 
 -- audit_eq from two digests: true, false, or NULL when only the items can
@@ -95,10 +96,43 @@ CREATE OR REPLACE MACRO audit_eq(mode_, field_, a_, b_) AS
         ELSE audit_canon(a_::VARCHAR) = audit_canon(b_::VARCHAR)
     END;
 
--- The item sets every part of the audit reads, as views over the whole
--- database. audit.parity_df() materializes them once (TEMP tables of the same
--- names shadow the views for the duration of one audit), so a fleet's
--- payloads are parsed and rebuilt once, not once per part.
+-- The identity of an item, for following it between the log and the blob:
+-- a message's metadata.id, a subagent result's subagentId@timestamp.
+CREATE OR REPLACE MACRO audit_item_key(field_, item_) AS
+    CASE WHEN field_ = 'pending'
+         THEN (json_extract_string(item_, '$.subagentId')) || '@' || (json_extract(item_, '$.timestamp'))::VARCHAR
+         ELSE json_extract_string(item_, '$.metadata.id') END;
+
+-- What every item-level rule reads of an item besides the item itself, so it
+-- is computed once per item: its identity (audit_item_key), and its JSON
+-- text's hash and length (the 'exact' digest).
+CREATE OR REPLACE MACRO audit_item_columns(field_, item_) AS
+    {'item_key': audit_item_key(field_, item_), 'item_hash': hash(item_::VARCHAR), 'item_len': strlen(item_::VARCHAR)};
+
+-- The item and entry sets every part of the audit reads, as views over the
+-- whole database. audit.parity_df() materializes them once (TEMP tables of
+-- the same names shadow the views for the duration of one audit), so a
+-- fleet's payloads are parsed and rebuilt once, not once per part.
+
+-- The log's entries with the payload fields the rules read, parsed once.
+-- The fields every entry has are read in one pass over the payload (p).
+CREATE OR REPLACE VIEW audit_entry_facts AS
+    SELECT source, conversation_id, seq, id, type, created_at,
+           p[1] AS turn_id,
+           -- the message's (or, without one, the summary message's) metadata.id
+           CASE WHEN message_type IS NOT NULL THEN p[2] ELSE p[3] END AS msg_id,
+           CASE WHEN type = 'subagent_result' THEN audit_item_key('pending', payload -> 'result') END AS result_key,
+           type = 'user_message' AND js_truthy(payload -> 'hidden') AS hidden,
+           CASE WHEN type = 'assistant_amendment' THEN payload ->> 'targetEntryId' END AS target,
+           -- an assistant_message's message kind: NULL when the key is missing
+           CASE WHEN type = 'assistant_message' THEN message_type END AS message_kind,
+           type = 'harness_message'
+               AND coalesce(json_extract(payload, '$.message.metadata.isCompactionSummary')::VARCHAR, '') = 'true'
+               AS summary_flag,
+           CASE WHEN type = 'compaction' THEN (payload -> 'firstKeptSeq')::VARCHAR END AS first_kept
+    FROM (SELECT *, json_type(payload, '$.message') AS message_type,
+                 json_extract_string(payload, ['$.turnId', '$.message.metadata.id', '$.summaryMessage.metadata.id']) AS p
+          FROM conversation_entries);
 
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
 CREATE OR REPLACE VIEW audit_blob_items AS
@@ -113,19 +147,21 @@ CREATE OR REPLACE VIEW audit_blob_items AS
         SELECT source, conversation_id, field, json_extract(arr, '$[*]') AS items
         FROM arrays WHERE json_type(arr) = 'ARRAY'
     )
-    SELECT source, conversation_id, field,
-           generate_subscripts(items, 1) - 1 AS position, unnest(items) AS item
-    FROM lists;
+    SELECT *, unnest(audit_item_columns(field, item))
+    FROM (SELECT source, conversation_id, field,
+                 generate_subscripts(items, 1) - 1 AS position, unnest(items) AS item
+          FROM lists);
 
 -- The log's rebuild of the three fields (rebuild_fleet.sql), one row per item.
 CREATE OR REPLACE VIEW audit_log_items AS
-    SELECT source, conversation_id, 'llm' AS field, position, seq, coalesce(message, 'null'::JSON) AS item
-    FROM llm_context
-    UNION ALL
-    SELECT source, conversation_id, 'display', position, seq, coalesce(message, 'null'::JSON) FROM display_messages
-    UNION ALL
-    SELECT source, conversation_id, 'pending', position, seq, coalesce(result, 'null'::JSON)
-    FROM pending_subagent_results;
+    SELECT *, unnest(audit_item_columns(field, item)) FROM (
+        SELECT source, conversation_id, 'llm' AS field, position, seq, coalesce(message, 'null'::JSON) AS item
+        FROM llm_context
+        UNION ALL
+        SELECT source, conversation_id, 'display', position, seq, coalesce(message, 'null'::JSON) FROM display_messages
+        UNION ALL
+        SELECT source, conversation_id, 'pending', position, seq, coalesce(result, 'null'::JSON)
+        FROM pending_subagent_results);
 
 -- Which fields a policy serves from the log, per conversation (SPEC §3, §6):
 -- '0.58' all three, '0.58.1' pending results only, 'blob' none. No entries:
@@ -159,31 +195,23 @@ CREATE OR REPLACE MACRO audit_plan(policy, src := NULL) AS TABLE
 -- items that come from the log.
 CREATE OR REPLACE MACRO audit_served_items(policy, src := NULL) AS TABLE
     WITH plan AS (SELECT * FROM audit_plan(policy, src := src))
-    SELECT l.source, l.conversation_id, l.field, l.position, l.seq, l.item
+    SELECT l.source, l.conversation_id, l.field, l.position, l.seq, l.item, l.item_key, l.item_hash, l.item_len
     FROM audit_log_items AS l SEMI JOIN plan AS p
         ON p.source = l.source AND p.conversation_id = l.conversation_id
         AND CASE l.field WHEN 'llm' THEN p.llm_log WHEN 'display' THEN p.display_log ELSE p.pending_log END
     UNION ALL
-    SELECT b.source, b.conversation_id, b.field, b.position, NULL::BIGINT, b.item
+    SELECT b.source, b.conversation_id, b.field, b.position, NULL::BIGINT, b.item, b.item_key, b.item_hash, b.item_len
     FROM audit_blob_items AS b SEMI JOIN plan AS p
         ON p.source = b.source AND p.conversation_id = b.conversation_id
         AND NOT CASE b.field WHEN 'llm' THEN p.llm_log WHEN 'display' THEN p.display_log ELSE p.pending_log END;
-
--- The identity of an item, for following it between the log and the blob:
--- a message's metadata.id, a subagent result's subagentId@timestamp.
-CREATE OR REPLACE MACRO audit_item_key(field_, item_) AS
-    CASE WHEN field_ = 'pending'
-         THEN (json_extract_string(item_, '$.subagentId')) || '@' || (json_extract(item_, '$.timestamp'))::VARCHAR
-         ELSE json_extract_string(item_, '$.metadata.id') END;
 
 -- Every message or result the log holds, by field and identity, with its seq.
 CREATE OR REPLACE VIEW audit_log_keys AS
     SELECT source, conversation_id, seq,
            CASE WHEN type IN ('harness_message', 'compaction') THEN 'llm'
                 WHEN type = 'subagent_result' THEN 'pending' ELSE 'display' END AS field,
-           CASE WHEN type = 'subagent_result' THEN audit_item_key('pending', payload -> 'result')
-                ELSE coalesce(payload -> 'message', payload -> 'summaryMessage') -> 'metadata' ->> 'id' END AS k
-    FROM conversation_entries
+           CASE WHEN type = 'subagent_result' THEN result_key ELSE msg_id END AS k
+    FROM audit_entry_facts
     WHERE type IN ('harness_message', 'compaction', 'subagent_result', 'user_message', 'assistant_message');
 
 -- The full-sequence comparison: one row per (conversation, field), with the
@@ -191,8 +219,10 @@ CREATE OR REPLACE VIEW audit_log_keys AS
 CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
     WITH s AS (SELECT * FROM audit_served_items(policy, src := src)),
     b AS (SELECT * FROM audit_blob_items WHERE src IS NULL OR source = src),
-    sd AS MATERIALIZED (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM s),
-    bd AS MATERIALIZED (SELECT source, conversation_id, field, position, audit_digest(mode, field, item) AS d FROM b),
+    sd AS MATERIALIZED (SELECT source, conversation_id, field, position,
+                               audit_digest(mode, field, item, item_hash, item_len) AS d FROM s),
+    bd AS MATERIALIZED (SELECT source, conversation_id, field, position,
+                               audit_digest(mode, field, item, item_hash, item_len) AS d FROM b),
     sn AS (SELECT source, conversation_id, field, count(*) AS n FROM sd GROUP BY ALL),
     bm AS (SELECT source, conversation_id, field, count(*) AS m FROM bd GROUP BY ALL),
     sizes AS MATERIALIZED (
@@ -258,17 +288,19 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
         LEFT JOIN bwd AS w USING (source, conversation_id, field)
     ),
     win AS (  -- the aligned pairs at the first divergence and the two after it
-        SELECT c.source, c.conversation_id, c.field, s.position, s.seq, s.item AS served_item, NULL::JSON AS blob_item
+        SELECT c.source, c.conversation_id, c.field, s.position, s.seq, s.item AS served_item, NULL::JSON AS blob_item,
+               NULL::VARCHAR AS blob_key
         FROM counted AS c JOIN s USING (source, conversation_id, field)
         WHERE c.prefix < greatest(c.n, c.m) AND s.position >= c.prefix AND s.position < c.prefix + 3
         UNION ALL
-        SELECT c.source, c.conversation_id, c.field, b.position, NULL, NULL, b.item
+        SELECT c.source, c.conversation_id, c.field, b.position, NULL, NULL, b.item, b.item_key
         FROM counted AS c JOIN b USING (source, conversation_id, field)
         WHERE c.prefix < greatest(c.n, c.m) AND b.position >= c.prefix AND b.position < c.prefix + 3
     ),
     pairs AS (
         SELECT source, conversation_id, field, position, max(seq) AS seq,
-               any_value(served_item) AS served_item, any_value(blob_item) AS blob_item
+               any_value(served_item) AS served_item, any_value(blob_item) AS blob_item,
+               any_value(blob_key) AS blob_key
         FROM win GROUP BY ALL
     ),
     keyseq AS (
@@ -291,7 +323,7 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
     LEFT JOIN pairs AS p ON p.source = c.source AND p.conversation_id = c.conversation_id
         AND p.field = c.field AND p.position = c.prefix
     LEFT JOIN keyseq AS ks ON ks.source = c.source AND ks.conversation_id = c.conversation_id
-        AND ks.field = c.field AND ks.k = audit_item_key(c.field, p.blob_item)
+        AND ks.field = c.field AND ks.k = p.blob_key
     LEFT JOIN samples AS sm ON sm.source = c.source AND sm.conversation_id = c.conversation_id AND sm.field = c.field;
 
 -- The harness's own parity check (dualwrite.parity_check), for every
@@ -309,18 +341,18 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
     ),
     blob_items AS (SELECT * FROM audit_blob_items WHERE field <> 'pending' AND (src IS NULL OR source = src)),
     compared AS (  -- only the sides the harness compares (a blob array to compare with)
-        SELECT i.*, count(*) OVER w AS n FROM log_items AS i JOIN conv AS c USING (source, conversation_id)
+        SELECT i.* FROM log_items AS i JOIN conv AS c USING (source, conversation_id)
         WHERE (i.field = 'llm' AND c.has_llm) OR (i.field = 'display' AND c.has_display)
-        WINDOW w AS (PARTITION BY i.source, i.conversation_id, i.field)
     ),
-    blob_n AS (SELECT *, count(*) OVER (PARTITION BY source, conversation_id, field) AS m FROM blob_items),
+    -- an item whose JSON text starts with '{' is an object: only the others are parsed for a null
     log_n AS (
         SELECT source, conversation_id, field, count(*) AS n,
-               bool_or(item IS NULL OR json_type(item) = 'NULL') AS has_null
+               bool_or(item IS NULL OR (NOT starts_with(item, '{') AND json_type(item) = 'NULL')) AS has_null
         FROM compared GROUP BY ALL
     ),
     blob_m AS (
-        SELECT source, conversation_id, field, count(*) AS m, bool_or(json_type(item) = 'NULL') AS has_null
+        SELECT source, conversation_id, field, count(*) AS m,
+               bool_or(NOT starts_with(item, '{') AND json_type(item) = 'NULL') AS has_null
         FROM blob_items GROUP BY ALL
     ),
     sizes AS (
@@ -345,21 +377,37 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
         LEFT JOIN (  -- the first assistant_message without an object message, as JavaScript words it
             SELECT source, conversation_id,
                    arg_min('Cannot read properties of '
-                           || CASE WHEN (payload -> 'message') IS NULL THEN 'undefined' ELSE 'null' END
+                           || CASE WHEN message_kind IS NULL THEN 'undefined' ELSE 'null' END
                            || ' (reading ''content'')', seq) AS reason
-            FROM conversation_entries
+            FROM audit_entry_facts
             WHERE (src IS NULL OR source = src) AND type = 'assistant_message'
-              AND json_type(payload -> 'message') IS DISTINCT FROM 'OBJECT'
+              AND message_kind IS DISTINCT FROM 'OBJECT'
             GROUP BY ALL
         ) AS e ON e.source = c.source AND e.conversation_id = c.conversation_id
     ),
-    tails AS (  -- the last min(5, n, m) pairs, i = 1 being the last
-        SELECT l.source, l.conversation_id, l.field, l.n - l.position AS i,
-               message_projection(l.item) AS ep, message_projection(b.item) AS bp
-        FROM (SELECT * FROM compared WHERE n - position <= 5) AS l
-        JOIN (SELECT * FROM blob_n WHERE m - position <= 5) AS b
-            ON b.source = l.source AND b.conversation_id = l.conversation_id AND b.field = l.field
-            AND b.m - b.position = l.n - l.position
+    log_tail AS (  -- the last five items of each side, i = 1 being the last
+        SELECT l.source, l.conversation_id, l.field, z.n - l.position AS i, l.item
+        FROM compared AS l
+        JOIN sizes AS z ON z.source = l.source AND z.conversation_id = l.conversation_id AND z.field = l.field
+        WHERE z.n - l.position <= 5
+    ),
+    blob_tail AS (
+        SELECT b.source, b.conversation_id, b.field, z.m - b.position AS i, b.item
+        FROM blob_items AS b
+        JOIN sizes AS z ON z.source = b.source AND z.conversation_id = b.conversation_id AND z.field = b.field
+        WHERE z.m - b.position <= 5
+    ),
+    -- the last min(5, n, m) pairs; only pairs of different JSON text can differ in
+    -- projection, and they are set apart first (MATERIALIZED) so only they are projected
+    tail_pairs AS MATERIALIZED (
+        SELECT l.source, l.conversation_id, l.field, l.i, l.item AS log_item, b.item AS blob_item
+        FROM log_tail AS l JOIN blob_tail AS b USING (source, conversation_id, field, i)
+        WHERE l.item::VARCHAR <> b.item::VARCHAR
+    ),
+    tails AS (
+        SELECT source, conversation_id, field, i,
+               message_projection(log_item) AS ep, message_projection(blob_item) AS bp
+        FROM tail_pairs
     ),
     items AS (
         SELECT source, conversation_id, CASE field WHEN 'llm' THEN 0 ELSE 100 END AS k,
@@ -390,39 +438,34 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
 
 -- Facts about each conversation's log that the causes below rest on.
 CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
-    WITH e AS (
-        SELECT source, conversation_id, seq, id, type, payload,
-               payload ->> 'turnId' AS turn_id,
-               coalesce(payload -> 'message', payload -> 'summaryMessage') -> 'metadata' ->> 'id' AS msg_id
-        FROM conversation_entries WHERE src IS NULL OR source = src
-    ),
+    WITH e AS (SELECT * FROM audit_entry_facts WHERE src IS NULL OR source = src),
     summary_ids AS (
         SELECT DISTINCT source, conversation_id, msg_id FROM e WHERE type = 'compaction' AND msg_id IS NOT NULL
+    ),
+    compacted_turns AS (  -- turns that logged a compaction summary as a harness message
+        SELECT DISTINCT x.source, x.conversation_id, x.turn_id FROM e AS x
+        LEFT JOIN summary_ids AS s ON s.source = x.source AND s.conversation_id = x.conversation_id
+            AND s.msg_id = x.msg_id
+        WHERE x.type = 'harness_message' AND (s.msg_id IS NOT NULL OR x.summary_flag)
     ),
     approx AS (  -- harness messages re-appended whole after a compaction (approximate finalize diff)
         SELECT h.source, h.conversation_id, h.turn_id, list(h.seq ORDER BY h.seq) AS seqs
         FROM e AS h
-        WHERE h.type = 'harness_message' AND h.turn_id IN (
-            SELECT x.turn_id FROM e AS x
-            LEFT JOIN summary_ids AS s ON s.source = x.source AND s.conversation_id = x.conversation_id
-                AND s.msg_id = x.msg_id
-            WHERE x.source = h.source AND x.conversation_id = h.conversation_id AND x.type = 'harness_message'
-              AND (s.msg_id IS NOT NULL
-                   OR coalesce(json_extract(x.payload, '$.message.metadata.isCompactionSummary')::VARCHAR, '') = 'true'))
+        SEMI JOIN compacted_turns AS t ON t.source = h.source AND t.conversation_id = h.conversation_id
+            AND t.turn_id = h.turn_id
+        WHERE h.type = 'harness_message'
         GROUP BY ALL
     ),
     dup AS (  -- the same message (or subagent result) appended twice outside an approximate turn
         SELECT e.source, e.conversation_id, e.type,
-               CASE WHEN e.type = 'subagent_result' THEN audit_item_key('pending', e.payload -> 'result')
-                    ELSE e.msg_id END AS k,
+               CASE WHEN e.type = 'subagent_result' THEN e.result_key ELSE e.msg_id END AS k,
                list(e.seq ORDER BY e.seq) AS seqs
         FROM e ANTI JOIN approx AS a ON a.source = e.source AND a.conversation_id = e.conversation_id
             AND a.turn_id = e.turn_id AND e.type = 'harness_message'
         WHERE e.type IN ('user_message', 'assistant_message', 'harness_message', 'subagent_result')
         GROUP BY ALL HAVING k IS NOT NULL AND count(*) > 1
     ),
-    users AS (SELECT source, conversation_id, seq, turn_id FROM e
-              WHERE type = 'user_message' AND NOT js_truthy(payload -> 'hidden')),
+    users AS (SELECT source, conversation_id, seq, turn_id FROM e WHERE type = 'user_message' AND NOT hidden),
     reordered AS (  -- a compaction logged after its own turn's finalize entries
         SELECT c.source, c.conversation_id, c.seq AS compaction_seq, u.turn_id
         FROM e AS c
@@ -433,53 +476,69 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
               AND x.type IN ('harness_message', 'assistant_message'))
     ),
     amend AS (
-        SELECT a.source, a.conversation_id, a.seq, a.payload ->> 'targetEntryId' AS target,
+        SELECT a.source, a.conversation_id, a.seq, a.target,
                t.seq AS target_seq, t.turn_id AS target_turn, u.turn_id AS expected_turn
         FROM e AS a
         LEFT JOIN e AS t ON t.source = a.source AND t.conversation_id = a.conversation_id
-            AND t.id = (a.payload ->> 'targetEntryId') AND t.type = 'assistant_message'
+            AND t.id = a.target AND t.type = 'assistant_message'
         ASOF LEFT JOIN users AS u ON u.source = a.source AND u.conversation_id = a.conversation_id AND u.seq < a.seq
         WHERE a.type = 'assistant_amendment'
     ),
     latest AS (
-        SELECT source, conversation_id, seq, (payload -> 'firstKeptSeq')::VARCHAR AS first_kept
+        SELECT source, conversation_id, seq, first_kept
         FROM e WHERE type = 'compaction'
         QUALIFY row_number() OVER (PARTITION BY source, conversation_id ORDER BY seq DESC) = 1
+    ),
+    -- each list is one aggregate per conversation, joined once (NULL when empty)
+    per_entry AS (
+        SELECT source, conversation_id,
+               list(seq ORDER BY seq) FILTER (WHERE type = 'callback_started') AS callback_seqs,
+               list({'seq': seq, 'turn_id': turn_id} ORDER BY seq) FILTER (WHERE hidden) AS hidden_users,
+               list(seq ORDER BY seq) FILTER (WHERE type = 'assistant_message' AND starts_with(turn_id, 'resume-'))
+                   AS resume_seqs,
+               arg_min(type, seq) AS first_type, max(created_at) AS last_entry_at
+        FROM e GROUP BY ALL
+    ),
+    approx_l AS (
+        SELECT source, conversation_id, list({'turn_id': turn_id, 'seqs': seqs} ORDER BY seqs[1]) AS approx_turns
+        FROM approx GROUP BY ALL
+    ),
+    dup_l AS (
+        SELECT source, conversation_id, list({'type': type, 'seqs': seqs} ORDER BY seqs[1]) AS duplicates
+        FROM dup GROUP BY ALL
+    ),
+    reordered_l AS (
+        SELECT source, conversation_id,
+               list({'compaction_seq': compaction_seq, 'turn_id': turn_id} ORDER BY compaction_seq) AS reordered
+        FROM reordered GROUP BY ALL
+    ),
+    amend_l AS (
+        SELECT source, conversation_id,
+               list({'seq': seq, 'target': target, 'target_seq': target_seq, 'target_turn': target_turn,
+                     'expected_turn': expected_turn} ORDER BY seq) AS amendments
+        FROM amend GROUP BY ALL
     )
-    SELECT k.source, k.conversation_id,
-        (SELECT list(seq ORDER BY seq) FROM e WHERE e.source = k.source AND e.conversation_id = k.conversation_id
-            AND type = 'callback_started') AS callback_seqs,
-        (SELECT list({'seq': seq, 'turn_id': turn_id} ORDER BY seq) FROM e WHERE e.source = k.source
-            AND e.conversation_id = k.conversation_id AND type = 'user_message' AND js_truthy(payload -> 'hidden'))
-            AS hidden_users,
-        (SELECT list({'turn_id': turn_id, 'seqs': seqs} ORDER BY seqs[1]) FROM approx AS a
-            WHERE a.source = k.source AND a.conversation_id = k.conversation_id) AS approx_turns,
-        (SELECT list({'type': type, 'seqs': seqs} ORDER BY seqs[1]) FROM dup AS d
-            WHERE d.source = k.source AND d.conversation_id = k.conversation_id) AS duplicates,
-        (SELECT list({'compaction_seq': compaction_seq, 'turn_id': turn_id} ORDER BY compaction_seq) FROM reordered AS r
-            WHERE r.source = k.source AND r.conversation_id = k.conversation_id) AS reordered,
-        (SELECT list({'seq': seq, 'target': target, 'target_seq': target_seq, 'target_turn': target_turn,
-                      'expected_turn': expected_turn} ORDER BY seq) FROM amend AS a
-            WHERE a.source = k.source AND a.conversation_id = k.conversation_id) AS amendments,
-        (SELECT list(seq ORDER BY seq) FROM e WHERE e.source = k.source AND e.conversation_id = k.conversation_id
-            AND type = 'assistant_message' AND starts_with(turn_id, 'resume-')) AS resume_seqs,
-        l.seq AS compaction_seq, l.first_kept AS first_kept_seq,
-        (SELECT arg_min(type, seq) FROM e WHERE e.source = k.source AND e.conversation_id = k.conversation_id)
-            AS first_type,
-        (SELECT max(created_at) FROM conversation_entries AS x WHERE x.source = k.source
-            AND x.conversation_id = k.conversation_id) AS last_entry_at
-    FROM (SELECT DISTINCT source, conversation_id FROM e) AS k
-    LEFT JOIN latest AS l USING (source, conversation_id);
+    SELECT k.source, k.conversation_id, k.callback_seqs, k.hidden_users, ap.approx_turns, d.duplicates,
+           r.reordered, am.amendments, k.resume_seqs,
+           l.seq AS compaction_seq, l.first_kept AS first_kept_seq, k.first_type, k.last_entry_at
+    FROM per_entry AS k
+    LEFT JOIN latest AS l USING (source, conversation_id)
+    LEFT JOIN approx_l AS ap USING (source, conversation_id)
+    LEFT JOIN dup_l AS d USING (source, conversation_id)
+    LEFT JOIN reordered_l AS r USING (source, conversation_id)
+    LEFT JOIN amend_l AS am USING (source, conversation_id);
 
 -- Following items by identity between the blob and the log, per field.
 CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     WITH log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys WHERE src IS NULL OR source = src),
     moved_keys AS (  -- display messages the blob moved to compactedHistory
-        SELECT source, id AS conversation_id, unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
-        FROM conversations WHERE (src IS NULL OR source = src) AND json_type(data -> 'compactedHistory') = 'ARRAY'
+        SELECT DISTINCT * FROM (
+            SELECT source, id AS conversation_id,
+                   unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
+            FROM conversations WHERE (src IS NULL OR source = src) AND json_type(data -> 'compactedHistory') = 'ARRAY')
     ),
     blob AS (
-        SELECT b.source, b.conversation_id, b.field, b.position, audit_item_key(b.field, b.item) AS k,
+        SELECT b.source, b.conversation_id, b.field, b.position, b.item_key AS k,
                coalesce((b.item -> 'metadata' ->> '_subagentCallback') = 'true'
                 OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]'), false) AS is_callback,
                lk.k IS NOT NULL AS in_log,
@@ -488,9 +547,10 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                b.field = 'llm' AND dk.k IS NOT NULL AS display_copy
         FROM audit_blob_items AS b
         LEFT JOIN log_keys AS lk ON lk.source = b.source AND lk.conversation_id = b.conversation_id
-            AND lk.field = b.field AND lk.k = audit_item_key(b.field, b.item)
+            AND lk.field = b.field AND lk.k = b.item_key
         LEFT JOIN log_keys AS dk ON dk.source = b.source AND dk.conversation_id = b.conversation_id
-            AND dk.field = 'display' AND dk.k = audit_item_key(b.field, b.item)
+            AND dk.field = 'display' AND dk.k = b.item_key
+        WHERE src IS NULL OR b.source = src
     ),
     first_found AS (
         SELECT source, conversation_id, field, min(position) FILTER (WHERE in_log) AS first_in_log,
@@ -498,43 +558,60 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                count(*) FILTER (WHERE is_callback) AS callback_items
         FROM blob GROUP BY ALL
     ),
+    lost AS (  -- blob items the log never saw, after the first one it did
+        SELECT b.source, b.conversation_id, b.field, list(b.position ORDER BY b.position) AS lost_positions
+        FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
+        WHERE NOT b.in_log AND NOT b.is_callback AND NOT b.display_copy AND b.k IS NOT NULL
+          AND (f.first_in_log IS NULL OR b.position > f.first_in_log)
+        GROUP BY ALL
+    ),
+    blob_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM blob WHERE k IS NOT NULL),
+    amended_seqs AS (  -- bubbles a resume amended: the blob rewrote them (resume_not_captured explains it)
+        SELECT DISTINCT t.source, t.conversation_id, t.seq
+        FROM audit_entry_facts AS t JOIN audit_entry_facts AS a
+            ON a.source = t.source AND a.conversation_id = t.conversation_id
+            AND a.type = 'assistant_amendment' AND a.target = t.id
+        WHERE t.type = 'assistant_message' AND (src IS NULL OR t.source = src)
+    ),
     served_log AS (  -- served items that came from the log, and whether the blob holds them
         SELECT s.source, s.conversation_id, s.field, s.seq,
-               EXISTS (SELECT 1 FROM blob AS b WHERE b.source = s.source AND b.conversation_id = s.conversation_id
-                       AND b.field = s.field AND b.k = audit_item_key(s.field, s.item)) AS in_blob,
-               EXISTS (SELECT 1 FROM moved_keys AS mk WHERE mk.source = s.source
-                       AND mk.conversation_id = s.conversation_id AND mk.k = audit_item_key(s.field, s.item)) AS moved,
-               -- a bubble a resume amended: the blob rewrote it (resume_not_captured explains it)
-               s.field = 'display' AND EXISTS (
-                   SELECT 1 FROM conversation_entries AS t JOIN conversation_entries AS a
-                       ON a.source = t.source AND a.conversation_id = t.conversation_id
-                       AND a.type = 'assistant_amendment' AND (a.payload ->> 'targetEntryId') = t.id
-                   WHERE t.source = s.source AND t.conversation_id = s.conversation_id AND t.seq = s.seq
-                     AND t.type = 'assistant_message') AS amended
+               bk.k IS NOT NULL AS in_blob, mk.k IS NOT NULL AS moved,
+               s.field = 'display' AND am.seq IS NOT NULL AS amended
         FROM audit_served_items(policy, src := src) AS s
-        WHERE s.seq IS NOT NULL AND audit_item_key(s.field, s.item) IS NOT NULL
+        LEFT JOIN blob_keys AS bk ON bk.source = s.source AND bk.conversation_id = s.conversation_id
+            AND bk.field = s.field AND bk.k = s.item_key
+        LEFT JOIN moved_keys AS mk ON mk.source = s.source AND mk.conversation_id = s.conversation_id
+            AND mk.k = s.item_key
+        LEFT JOIN amended_seqs AS am ON am.source = s.source AND am.conversation_id = s.conversation_id
+            AND am.seq = s.seq
+        WHERE s.seq IS NOT NULL AND s.item_key IS NOT NULL
     ),
-    seen AS (  -- the last log item the blob knows: log items after it are newer than the blob
-        SELECT source, conversation_id, field, max(seq) FILTER (WHERE in_blob) AS last_seen_seq
-        FROM served_log GROUP BY ALL
+    log_side AS (
+        SELECT x.source, x.conversation_id, x.field,
+               -- log items after the last one the blob knows are newer than the blob
+               list(x.seq ORDER BY x.seq) FILTER (WHERE NOT x.in_blob AND NOT x.moved AND NOT x.amended
+                                                  AND x.seq > x.last_seen_seq) AS unseen_seqs,
+               count(*) FILTER (WHERE NOT x.in_blob AND x.moved) AS moved_items
+        FROM (SELECT *, max(seq) FILTER (WHERE in_blob) OVER (PARTITION BY source, conversation_id, field)
+                  AS last_seen_seq FROM served_log) AS x
+        GROUP BY ALL
     ),
+    first_kept AS (  -- the log seq of the blob's first kept llm message (position 1, after the summary)
+        SELECT b.source, b.conversation_id, min(e.seq) AS blob_first_kept_seq
+        FROM blob AS b JOIN audit_entry_facts AS e ON e.source = b.source
+            AND e.conversation_id = b.conversation_id AND e.type = 'harness_message' AND e.msg_id = b.k
+        WHERE b.field = 'llm' AND b.position = 1
+        GROUP BY ALL
+    )
     SELECT f.source, f.conversation_id, f.field, f.callback_items, f.last_in_log,
            -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
-           (SELECT list(b.position ORDER BY b.position) FROM blob AS b WHERE b.source = f.source
-               AND b.conversation_id = f.conversation_id AND b.field = f.field AND NOT b.in_log AND NOT b.is_callback
-               AND NOT b.display_copy AND b.k IS NOT NULL AND (f.first_in_log IS NULL OR b.position > f.first_in_log)) AS lost_positions,
-           (SELECT list(x.seq ORDER BY x.seq) FROM served_log AS x JOIN seen AS sn USING (source, conversation_id, field)
-            WHERE x.source = f.source AND x.conversation_id = f.conversation_id AND x.field = f.field
-              AND NOT x.in_blob AND NOT x.moved AND NOT x.amended AND x.seq > sn.last_seen_seq) AS unseen_seqs,
-           (SELECT count(*) FROM served_log AS x WHERE x.source = f.source
-               AND x.conversation_id = f.conversation_id AND x.field = f.field AND NOT x.in_blob AND x.moved) AS moved_items,
-           (SELECT min(e.seq) FROM blob AS b JOIN conversation_entries AS e ON e.source = b.source
-               AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
-               AND (e.payload -> 'message' -> 'metadata' ->> 'id') = b.k
-            WHERE b.source = f.source AND b.conversation_id = f.conversation_id AND b.field = 'llm'
-              AND f.field = 'llm' AND b.position = 1) AS blob_first_kept_seq
-    FROM first_found AS f;
+           l.lost_positions, ls.unseen_seqs, coalesce(ls.moved_items, 0) AS moved_items,
+           CASE WHEN f.field = 'llm' THEN fk.blob_first_kept_seq END AS blob_first_kept_seq
+    FROM first_found AS f
+    LEFT JOIN lost AS l USING (source, conversation_id, field)
+    LEFT JOIN log_side AS ls USING (source, conversation_id, field)
+    LEFT JOIN first_kept AS fk USING (source, conversation_id);
 
 -- One row per conversation: verdicts, counts per field, causes with evidence.
 -- Causes are SPEC §6's classes plus four the SPEC §5 write sites explain
