@@ -36,6 +36,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from poncho_replay.models import ENTRY_TYPES
+
 JsonDict = dict[str, Any]
 
 ROLES = ("user", "assistant", "system", "tool")
@@ -224,15 +226,7 @@ def pending_results(
     return result
 
 
-ENTRY_KINDS = (
-    "user_message",
-    "assistant_message",
-    "assistant_amendment",
-    "harness_message",
-    "compaction",
-    "subagent_result",
-    "callback_started",
-)
+ENTRY_KINDS = ENTRY_TYPES
 # Drawn more often than the rarer kinds, as in real logs.
 _KIND_WEIGHTS = (3, 3, 1, 5, 1, 1, 1)
 _USER_MESSAGES = messages(roles=("user", "user", "system"))

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poncho_replay import fleet
+from poncho_replay.models import ENTRY_TYPES
 from poncho_replay.rebuild import (
     build_display_snapshot,
     build_llm_context,
@@ -354,17 +355,7 @@ def _logs(draw: st.DrawFn, malformed: bool) -> list[Row]:
             n_ids += 1
             eid = f"e{n_ids}"
             kind = draw(
-                st.sampled_from(
-                    [
-                        "user_message",
-                        "assistant_message",
-                        "assistant_amendment",
-                        "harness_message",
-                        "compaction",
-                        "subagent_result",
-                        "callback_started",
-                    ]
-                )
+                st.sampled_from(ENTRY_TYPES)
             )
             e: JsonDict = {"id": eid, "seq": seq, "createdAt": seq, "type": kind}
             if kind == "user_message":
