@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from poncho_replay.audit import CAUSES
-from poncho_replay.display.html import parity_table_html, summary_html
+from poncho_replay.display.html import parity_table_html
 from poncho_replay.display.style import wrap
 from poncho_replay.rebuild import Policy
 
@@ -79,37 +79,35 @@ def divergence_score(parity: pd.DataFrame) -> pd.Series:
 
 
 def _sources_html(ws: Workspace, source: str | None) -> str:
-    """Per loaded source: conversations, entries by type, quarantine by reason, anomalies by kind."""
-    names = [r[0] for r in ws.con.execute(
-        "SELECT DISTINCT source FROM conversations WHERE ? IS NULL OR source = ? ORDER BY 1",
+    """One row per loaded source: conversations, entries by type, quarantine and anomalies."""
+    rows = ws.con.execute(
+        """
+        WITH c AS (SELECT source, count(*) AS n FROM conversations GROUP BY 1),
+        t AS (SELECT source, type, count(*) AS n FROM conversation_entries GROUP BY 1, 2),
+        e AS (SELECT source, sum(n) AS n, string_agg(type || ' ' || n, ', ' ORDER BY n DESC, type) AS by_type
+              FROM t GROUP BY 1),
+        q AS (SELECT source, count(*) AS n, string_agg(DISTINCT reason, ', ') AS reasons FROM quarantine GROUP BY 1),
+        a AS (SELECT source, count(*) AS n, string_agg(DISTINCT kind, ', ') AS kinds FROM anomalies GROUP BY 1)
+        SELECT c.source, c.n, coalesce(e.n, 0), coalesce(e.by_type, ''), coalesce(q.n, 0), coalesce(q.reasons, ''),
+               coalesce(a.n, 0), coalesce(a.kinds, '')
+        FROM c LEFT JOIN e USING (source) LEFT JOIN q USING (source) LEFT JOIN a USING (source)
+        WHERE ?::VARCHAR IS NULL OR c.source = ?
+        ORDER BY c.source
+        """,
         [source, source],
-    ).fetchall()]  # fmt: skip
-    parts = []
-    for name in names:
-        items: dict[str, Any] = {}
-        items["conversations"] = ws.con.execute(
-            "SELECT count(*) FROM conversations WHERE source = ?", [name]
-        ).fetchall()[0][0]
-        by_type = ws.con.execute(
-            "SELECT type, count(*) FROM conversation_entries WHERE source = ? GROUP BY 1 ORDER BY 2 DESC, 1",
-            [name],
-        ).fetchall()
-        items["entries"] = sum(n for _, n in by_type)
-        items.update({f"entries: {t}": n for t, n in by_type})
-        for label, query in (
-            (
-                "quarantined",
-                "SELECT reason, count(*) FROM quarantine WHERE source = ? GROUP BY 1 ORDER BY 1",
-            ),
-            (
-                "anomaly",
-                "SELECT kind, count(*) FROM anomalies WHERE source = ? GROUP BY 1 ORDER BY 1",
-            ),
-        ):
-            rows = ws.con.execute(query, [name]).fetchall()
-            items.update({f"{label}: {k}": n for k, n in rows} or {label: 0})
-        parts.append(summary_html(items, title=f"Source {name}"))
-    return "".join(parts) or '<p class="note">Nothing loaded.</p>'
+    ).fetchall()
+    if not rows:
+        return '<p class="note">Nothing loaded.</p>'
+    head = "".join(
+        f"<th>{h}</th>" for h in ("source", "conversations", "entries", "by type", "quarantined", "anomalies")
+    )
+    body = "".join(
+        f"<tr><td>{_e(src)}</td><td>{n_conv}</td><td>{n_ent}</td><td>{_e(by_type)}</td>"
+        f"<td>{n_q}{(' (' + _e(reasons) + ')') if reasons else ''}</td>"
+        f"<td>{n_a}{(' (' + _e(kinds) + ')') if kinds else ''}</td></tr>"
+        for src, n_conv, n_ent, by_type, n_q, reasons, n_a, kinds in rows
+    )
+    return f'<table class="pr-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _headline(parity: pd.DataFrame, policy: str) -> str:
@@ -253,7 +251,6 @@ def write_report(
     parity = ws.parity(policy, source=source)
     score = divergence_score(parity)
     sections = [
-        ("sources", "Sources", _sources_html(ws, source)),
         ("parity-summary", "Parity summary", _headline(parity, policy) + _causes_html(parity)),
         ("parity-table", "Parity, conversation by conversation", _parity_rows_html(parity, score)),
         ("compaction", "Compaction across the fleet", _fleet_chart_html(ws, parity, source)),
@@ -262,6 +259,7 @@ def write_report(
             f"The {worst} most diverged conversations",
             _worst_html(ws, parity, score, worst, policy),
         ),
+        ("sources", "Sources", _sources_html(ws, source)),
     ]
     nav = "".join(f'<a href="#{key}">{_e(title)}</a>' for key, title, _ in sections)
     body = "".join(f'<h2 id="{key}">{_e(title)}</h2>{content}' for key, title, content in sections)
