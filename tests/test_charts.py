@@ -4,7 +4,9 @@ Expected seqs are read off the sample's README and SPEC §3/§5 by hand:
 "Printing press history" logs harness messages at 2, 3, 6, 7, 10, 11 before
 its compaction at 14 (firstKeptSeq 10, guessed to keep the last two), then
 appends the whole compacted transcript again at 15-19; the blob kept the
-summary plus four messages, which are the log's seqs 16-19.
+summary plus four messages, the first of which ("How fast did printing
+spread?", metadata.id beedb837...) was first logged at seq 10: the guess was
+right, the divergence is the approximate re-append.
 "Thesis outline" has harness messages 2, 3, 6, 7, 10 (the first summary),
 12, 13 and compactions at 9 (firstKeptSeq 6) and 15 (firstKeptSeq 10).
 """
@@ -52,7 +54,7 @@ def test_compactions_df_printing_press() -> None:
         and pd.isna(row["tokens_after"])
         and pd.isna(row["tokens_saved"])
     )
-    assert row["blob_first_kept_seq"] == 16 and row["guess_matches_blob"] is False
+    assert row["blob_first_kept_seq"] == 10 and row["guess_matches_blob"] is True
 
 
 def test_compactions_df_layered() -> None:
@@ -72,16 +74,47 @@ def test_compactions_df_layered() -> None:
     assert df["guess_matches_blob"].tolist() == [None, True]
 
 
-def test_blob_first_kept_seq_refuses_a_blob_that_is_not_the_log_tail() -> None:
+def test_blob_first_kept_seq_follows_the_first_kept_message() -> None:
     blob, entries = sample(PRINTING_PRESS)
-    stale = {**blob, "_harnessMessages": blob["_harnessMessages"][:-1]}  # last reply never written
-    assert blob_first_kept_seq(entries, stale) is None
-    no_summary = {**blob, "_harnessMessages": blob["_harnessMessages"][1:]}
-    assert blob_first_kept_seq(entries, no_summary) is None
-    only_summary = {**blob, "_harnessMessages": blob["_harnessMessages"][:1]}
-    assert (
-        blob_first_kept_seq(entries, only_summary) == 20
-    )  # nothing kept: one past the last harness seq (19)
+    kept = blob["_harnessMessages"]
+    stale = {**blob, "_harnessMessages": kept[:-1]}  # a later reply never written: same first kept
+    assert blob_first_kept_seq(entries, stale) == 10
+    shifted = {**blob, "_harnessMessages": kept[1:]}  # "By 1500 ..." (3c81aaca...) now kept first
+    assert blob_first_kept_seq(entries, shifted) == 11
+    only_summary = {**blob, "_harnessMessages": kept[:1]}  # nothing kept
+    assert blob_first_kept_seq(entries, only_summary) is None
+    unlogged = {**blob, "_harnessMessages": [kept[0], {"role": "user", "content": "x", "metadata": {"id": "nope"}}]}
+    assert blob_first_kept_seq(entries, unlogged) is None
+    thesis_blob, thesis_entries = sample(THESIS)
+    # Its first kept message is the first summary, which has no id: matched by value at seq 10.
+    assert blob_first_kept_seq(thesis_entries, thesis_blob) == 10
+
+
+def test_blob_first_kept_seq_equals_the_audit_sql_on_every_fixture() -> None:
+    import json
+    from pathlib import Path
+
+    import poncho_replay
+    from poncho_replay import audit
+    from poncho_replay.display.frames import blob_first_kept_seq as python_twin
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    compared = 0
+    for db in [poncho_replay.sample_db(), *sorted(fixtures.glob("*/harness.db"))]:
+        ws = poncho_replay.open()
+        ws.load(db)
+        audit.install(ws.con)
+        sql = dict(ws.con.execute(
+            "SELECT conversation_id, blob_first_kept_seq FROM audit_item_facts('0.58') WHERE field = 'llm'"
+        ).fetchall())
+        for cid in ws.conversations["id"]:
+            view = ws.conversation(cid)
+            blob, entries = view.blob, view.entries
+            has_compaction = any(e["type"] == "compaction" for e in entries)
+            if has_compaction and cid in sql:
+                assert python_twin(entries, blob) == sql[cid], (db, cid, json.dumps(blob.get("title")))
+                compared += 1
+    assert compared >= 5  # the sample's two compacted conversations and the compaction fixture's three
 
 
 def test_messages_df_flags() -> None:
@@ -116,12 +149,12 @@ def test_compaction_chart_data_equals_the_entries_seqs() -> None:
     assert spans == [
         ("compaction 1 @ seq 14", "summarized", 2, 7),
         ("compaction 1 @ seq 14", "kept (logged firstKeptSeq)", 10, 19),
-        ("blob _harnessMessages", "kept (blob)", 16, 19),
+        ("blob _harnessMessages", "kept (blob)", 10, 19),
     ]
     (mark,) = data["compactions"]
     assert (mark["seq"], mark["first_kept_seq"], mark["label"]) == (14, 10, "3,060 → ? tokens")
     (note,) = data["blob"]
-    assert note["differs"] is True and "seq 16" in note["note"] and "guessed 10" in note["note"]
+    assert note["differs"] is False and "seq 10" in note["note"] and "matches the logged guess" in note["note"]
 
 
 def test_layered_compaction_chart_stacks_lanes() -> None:
@@ -186,7 +219,7 @@ def test_fleet_chart_per_conversation_and_causes() -> None:
     assert per["Thesis outline"]["guess"] == "matches"
     assert (
         per["Printing press history"]["tokens_saved"] is None
-        and per["Printing press history"]["guess"] == "differs"
+        and per["Printing press history"]["guess"] == "matches"
     )
     causes = {r["cause"]: r["conversations"] for r in data["causes"]}
     assert causes == {

@@ -130,7 +130,7 @@ def compaction_chart(
         lanes.append(BLOB_LANE)
         real = latest["blob_first_kept_seq"]
         if real is None:
-            note = "blob's kept messages are not the log's last harness messages"
+            note = "the blob's first kept message was never logged"
         elif latest["guess_matches_blob"]:
             note = f"blob kept from seq {real}: matches the logged guess"
         else:

@@ -21,7 +21,6 @@ import pandas as pd
 
 from poncho_replay._js import truthy
 from poncho_replay.display.preview import entry_text, preview
-from poncho_replay.dualwrite import project_text
 from poncho_replay.models import HarnessModel
 from poncho_replay.rebuild import EntryLike, build_llm_context, sorted_entries
 
@@ -89,42 +88,38 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _projection(message: Any) -> str | None:
-    if isinstance(message, dict) and isinstance(message.get("content"), (str, list)):
-        return project_text(message)
-    return None
-
-
 def blob_first_kept_seq(
     entries: Iterable[EntryLike], blob: Mapping[str, Any] | HarnessModel
 ) -> int | None:
     """The seq the blob's compaction really kept from, read back from the log.
 
-    The blob's ``_harnessMessages`` after its leading compaction summary are
-    the messages the harness actually kept (plus what later turns added). If
-    they equal, by the parity check's role:text projection, the last harness
-    messages of the log, the first of those is the real first kept seq (one
-    past the last harness message when nothing was kept). ``None`` when the
-    blob has no leading compaction summary or its tail is not in the log
-    (a stale blob, or a turn the log did not capture).
+    The blob's ``_harnessMessages`` start with the compaction summary; the
+    message after it is the first one the harness kept. Its first
+    ``harness_message`` in the log is the real first kept seq: matched by
+    ``metadata.id``, or by the whole message when it has no id (an earlier
+    summary re-appended). ``None`` when the blob kept nothing or that message
+    was never logged. This is the Python twin of ``first_kept`` in
+    ``sql/audit.sql``, which decides the ``guessed_first_kept_seq_off`` cause;
+    ``tests/test_charts.py`` holds the two equal on every fixture.
     """
     data = blob.to_dict() if isinstance(blob, HarnessModel) else blob
     blob_harness = data.get("_harnessMessages")
-    if not isinstance(blob_harness, list) or not blob_harness:
+    if not isinstance(blob_harness, list) or len(blob_harness) < 2:
         return None
-    meta = blob_harness[0].get("metadata") if isinstance(blob_harness[0], dict) else None
-    if not (isinstance(meta, dict) and meta.get("isCompactionSummary") is True):
-        return None
-    kept = blob_harness[1:]
-    harness = [e for e in sorted_entries(entries) if e.get("type") == "harness_message"]
-    if not kept:
-        return harness[-1]["seq"] + 1 if harness else None
-    if len(kept) > len(harness):
-        return None
-    tail = harness[len(harness) - len(kept) :]
-    if [_projection(e.get("message")) for e in tail] != [_projection(m) for m in kept]:
-        return None
-    return tail[0]["seq"]
+    first = blob_harness[1]
+    key = _message_id(first)
+    for e in sorted_entries(entries):
+        if e.get("type") != "harness_message":
+            continue
+        message = e.get("message")
+        if (key is not None and _message_id(message) == key) or (key is None and message == first):
+            return e["seq"]
+    return None
+
+
+def _message_id(message: Any) -> Any:
+    meta = message.get("metadata") if isinstance(message, dict) else None
+    return meta.get("id") if isinstance(meta, dict) else None
 
 
 def compactions_df(

@@ -596,12 +596,21 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                   AS last_seen_seq FROM served_log) AS x
         GROUP BY ALL
     ),
-    first_kept AS (  -- the log seq of the blob's first kept llm message (position 1, after the summary)
-        SELECT b.source, b.conversation_id, min(e.seq) AS blob_first_kept_seq
-        FROM blob AS b JOIN audit_entry_facts AS e ON e.source = b.source
-            AND e.conversation_id = b.conversation_id AND e.type = 'harness_message' AND e.msg_id = b.k
-        WHERE b.field = 'llm' AND b.position = 1
-        GROUP BY ALL
+    first_kept AS (  -- the log seq of the blob's first kept llm message (position 1, after the summary):
+                     -- by metadata.id, or by the whole message when it has no id (an earlier summary
+                     -- re-appended). Python twin: display.frames.blob_first_kept_seq.
+        SELECT source, conversation_id, min(seq) AS blob_first_kept_seq FROM (
+            SELECT b.source, b.conversation_id, e.seq
+            FROM audit_blob_items AS b JOIN audit_entry_facts AS e ON e.source = b.source
+                AND e.conversation_id = b.conversation_id AND e.type = 'harness_message' AND e.msg_id = b.item_key
+            WHERE b.field = 'llm' AND b.position = 1 AND (src IS NULL OR b.source = src)
+            UNION ALL
+            SELECT b.source, b.conversation_id, e.seq
+            FROM audit_blob_items AS b JOIN conversation_entries AS e ON e.source = b.source
+                AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
+            WHERE b.field = 'llm' AND b.position = 1 AND b.item_key IS NULL AND (src IS NULL OR b.source = src)
+              AND audit_canon((e.payload -> 'message')::VARCHAR) = audit_canon(b.item::VARCHAR)
+        ) GROUP BY ALL
     )
     SELECT f.source, f.conversation_id, f.field, f.callback_items, f.last_in_log,
            -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
