@@ -358,11 +358,11 @@ def audit(
     else:
         out = _console()
         out.print(cli_render.headline(report, policy))
-        out.print(cli_render.summary_table(ws.parity_summary(policy, compare)))  # type: ignore[arg-type]
+        out.print(cli_render.summary_table(report.summary()))
         out.print(cli_render.parity_table(report))
     if html_path is not None:
         with _step("writing the HTML report"):
-            written = ws.report(_output(html_path), policy)  # type: ignore[arg-type]
+            written = ws.report(_output(html_path), policy, parity=report)  # type: ignore[arg-type]
         _note(f"report written to {Path(written).resolve()}")
     diverged = int((report["verdict"] == "diverged").sum())
     if fail_on_divergence and diverged:
@@ -573,10 +573,10 @@ def demo(out: Path) -> None:
         report = ws.parity("0.58")
     console = _console()
     console.print(cli_render.headline(report, "0.58"))
-    console.print(cli_render.summary_table(ws.parity_summary("0.58")))
+    console.print(cli_render.summary_table(report.summary()))
     console.print(cli_render.parity_table(report))
     with _step("writing the HTML report"):
-        written = Path(ws.report(_output(out), "0.58")).resolve()
+        written = Path(ws.report(_output(out), "0.58", parity=report)).resolve()
     console.print(f"report written to {written}")
     on_sample = report[(report["source"] == "sample") & (report["verdict"] == "diverged")]
     if not on_sample.empty:  # `show` without --db reads the same bundled sample

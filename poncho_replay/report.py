@@ -238,6 +238,7 @@ def write_report(
     *,
     source: str | None = None,
     worst: int = 5,
+    parity: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report of ``ws`` to ``path`` (one HTML file) and return the path.
 
@@ -247,8 +248,10 @@ def write_report(
         policy: the read-cutover policy audited against the blobs.
         source: report on one loaded source (default: all).
         worst: how many of the most diverged conversations to render in full.
+        parity: an audit already computed for this policy and source (default: run it).
     """
-    parity = ws.parity(policy, source=source)
+    if parity is None:
+        parity = ws.parity(policy, source=source)
     score = divergence_score(parity)
     sections = [
         ("parity-summary", "Parity summary", _headline(parity, policy) + _causes_html(parity)),

@@ -219,14 +219,17 @@ class Workspace:
         *,
         source: str | None = None,
         worst: int = 5,
+        parity: audit.ParityReport | None = None,
     ) -> Path:
         """Write one self-contained HTML report (sources, parity, charts, worst conversations).
 
         It opens from disk with no server or network; see :mod:`poncho_replay.report`.
+        Pass ``parity`` (the result of :meth:`parity` run with the same policy
+        and source) to report on an audit already computed instead of running it again.
         """
         from poncho_replay.report import write_report
 
-        return write_report(self, path, policy, source=source, worst=worst)
+        return write_report(self, path, policy, source=source, worst=worst, parity=parity)
 
     def _locate(self, conversation_id: str, source: str | None) -> tuple[str, str]:
         rows = self.con.execute(
