@@ -76,7 +76,8 @@ def build(path: Path, n: int, seed: int) -> None:
     )
     tmp = path.with_suffix(".partial")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config={"enable_progress_bar": False})
+    con = duckdb.connect(str(tmp))
+    con.execute("SET enable_progress_bar = false")
     stager = Stager(con)
     rows = [conversation_row(c, agent_id=f.agent_id) for c in f.conversations]
     stager.add("conversations", _text_table(pa, rows))

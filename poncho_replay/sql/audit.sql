@@ -32,22 +32,21 @@ CREATE OR REPLACE MACRO message_text(msg_) AS
 CREATE OR REPLACE MACRO message_projection(msg_) AS
     coalesce(json_extract_string(msg_, '$.role'), 'undefined') || ':' || js_collapse_ws(message_text(msg_));
 
--- A JSON value's kind, coarse on purpose (numbers and booleans together), so
--- a different kind always means a different value.
-CREATE OR REPLACE MACRO audit_json_kind(j_) AS
-    CASE WHEN json_type(j_) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') THEN 'NUMBER' ELSE json_type(j_) END;
-
--- What equal values must share, read once per item and kept small (hashes):
--- the kind, the key set, and the text of a few top-level string fields (a
--- JSON string's text is canonical). Fields are left out when the object has
--- a duplicate key (read differently here and in Python).
+-- What equal values must share, read in two passes over the item's text and
+-- kept small (hashes): the kind (from the first character: items are DuckDB's
+-- minified JSON; numbers and booleans together, coarse on purpose, so a
+-- different kind always means a different value), the key set, and the text
+-- of a few string fields (a JSON string's text is canonical). Fields are left
+-- out when the object has a duplicate key (read differently here and in Python).
 CREATE OR REPLACE MACRO audit_fingerprint(j_) AS
-    CASE WHEN j_ IS NOT NULL THEN {
-        'kind': audit_json_kind(j_),
-        'keys': CASE WHEN json_type(j_) = 'OBJECT' THEN hash(list_sort(list_distinct(json_keys(j_)))) END,
-        'fields': CASE WHEN json_type(j_) = 'OBJECT' AND len(json_keys(j_)) = len(list_distinct(json_keys(j_)))
-            THEN list_transform(json_extract(j_, ['$.role', '$.content', '$.subagentId', '$.result']),
-                                lambda x_: CASE WHEN starts_with(x_::VARCHAR, '"') THEN hash(x_::VARCHAR) END) END}
+    CASE WHEN j_ IS NOT NULL THEN list_transform([json_keys(j_)], lambda ks_: {
+        'kind': CASE left(ltrim(j_::VARCHAR), 1)
+                    WHEN '{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN '"' THEN 'VARCHAR' WHEN 'n' THEN 'NULL'
+                    ELSE 'NUMBER' END,
+        'keys': hash(list_sort(list_distinct(ks_))),
+        'fields': CASE WHEN len(ks_) > 0 AND len(ks_) = len(list_distinct(ks_))
+            THEN list_transform(json_extract(j_, ['$.role', '$.content', '$.metadata.id', '$.subagentId', '$.result']),
+                                lambda x_: CASE WHEN starts_with(x_::VARCHAR, '"') THEN hash(x_::VARCHAR) END) END})[1]
     END;
 
 -- Natively proven inequality from two fingerprints (false = not proven): a
@@ -539,8 +538,11 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     ),
     blob AS (
         SELECT b.source, b.conversation_id, b.field, b.position, b.item_key AS k,
-               coalesce((b.item -> 'metadata' ->> '_subagentCallback') = 'true'
-                OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]'), false) AS is_callback,
+               -- (the text searches only spare parsing the items that cannot match)
+               coalesce((contains(b.item::VARCHAR, '_subagentCallback')
+                         AND (b.item -> 'metadata' ->> '_subagentCallback') = 'true')
+                OR (contains(b.item::VARCHAR, '[Subagent Result]')
+                    AND starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]')), false) AS is_callback,
                lk.k IS NOT NULL AS in_log,
                -- an llm item that is a logged display message: the blob copied `messages` into
                -- _harnessMessages (a callback turn, SPEC §5), it is no lost harness_message
@@ -609,7 +611,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             FROM audit_blob_items AS b JOIN conversation_entries AS e ON e.source = b.source
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
             WHERE b.field = 'llm' AND b.position = 1 AND b.item_key IS NULL AND (src IS NULL OR b.source = src)
-              AND audit_canon((e.payload -> 'message')::VARCHAR) = audit_canon(b.item::VARCHAR)
+              AND audit_eq('exact', 'llm', e.payload -> 'message', b.item)
         ) GROUP BY ALL
     )
     SELECT f.source, f.conversation_id, f.field, f.callback_items, f.last_in_log,

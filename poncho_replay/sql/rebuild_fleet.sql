@@ -178,6 +178,12 @@ CREATE OR REPLACE MACRO display_messages_at(src := NULL, ids := NULL, upto := NU
         SELECT m.source, m.conversation_id, m.seq, m.ordinal, m.dup,
                CASE
                    WHEN m.type = 'user_message' THEN m.payload -> 'message'
+                   -- string content and nothing appended: the message as logged (its keys unique,
+                   -- else the spread below decides which duplicate wins)
+                   WHEN a.append_text IS NULL AND json_type(m.payload -> 'message' -> 'content') = 'VARCHAR'
+                        AND len(json_keys(m.payload -> 'message'))
+                            = len(list_distinct(json_keys(m.payload -> 'message')))
+                       THEN m.payload -> 'message'
                    ELSE rebuild_with_content(
                        m.payload -> 'message',
                        CASE WHEN json_type(m.payload -> 'message' -> 'content') = 'VARCHAR'
