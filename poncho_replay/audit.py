@@ -198,26 +198,18 @@ def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _samples(raw: Any, limit: int = 160) -> list[dict[str, Any]]:
-    """Aligned sample pairs, each side shown as its role:text projection, truncated."""
-    out = []
-    for s in list(raw) if raw is not None else []:
-        row = dict(s)
-        for side in ("entries", "blob"):
-            value = row[side]
-            item = json.loads(value) if isinstance(value, str) else value
-            text = _preview(row["field"], item)
-            row[side] = text if text is None or len(text) <= limit else text[: limit - 1] + "…"
-        out.append(row)
-    return out
+def _samples(raw: Any) -> list[dict[str, Any]]:
+    """Aligned sample pairs as plain dicts (previews are made in SQL: audit_preview)."""
+    return [dict(s) for s in raw] if raw is not None else []
 
 
 def _preview(field: str, item: Any) -> str | None:
+    """An item as :func:`diff_df` shows it, untruncated (the twin of audit.sql's audit_preview)."""
     if item is None:
         return None
     if field != "pending" and isinstance(item, dict) and "content" in item:
         return project_text(item)
-    return json.dumps(item, ensure_ascii=False)
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
 
 def parity_summary_df(parity: pd.DataFrame) -> pd.DataFrame:

@@ -81,6 +81,16 @@ CREATE OR REPLACE MACRO audit_eq_digest(mode_, field_, da_, db_) AS
         ELSE CASE WHEN da_.h = db_.h AND da_.n = db_.n THEN true END
     END;
 
+-- A sample item as a reader sees it, at most 160 characters: a message's
+-- role:text projection, any other item's JSON text; NULL for none (or null).
+CREATE OR REPLACE MACRO audit_preview(field_, item_) AS
+    list_transform([CASE
+        WHEN item_ IS NULL OR item_::VARCHAR = 'null' THEN NULL
+        WHEN field_ <> 'pending' AND starts_with(item_::VARCHAR, '{') AND json_exists(item_, '$.content')
+            THEN message_projection(item_)
+        ELSE item_::VARCHAR END],
+        lambda t_: CASE WHEN length(t_) <= 160 THEN t_ ELSE left(t_, 159) || '…' END)[1];
+
 -- Equality of two served/blob items under a comparison mode. For 'exact',
 -- different text is settled by the fingerprints when they prove a
 -- difference, else by the canonical form (Python: sorted keys).
@@ -307,8 +317,8 @@ CREATE OR REPLACE MACRO audit_compare(policy, mode, src := NULL) AS TABLE
     ),
     samples AS (
         SELECT source, conversation_id, field,
-               list({'position': position, 'seq': seq, 'entries': served_item, 'blob': blob_item}
-                    ORDER BY position) AS samples
+               list({'position': position, 'seq': seq, 'entries': audit_preview(field, served_item),
+                     'blob': audit_preview(field, blob_item)} ORDER BY position) AS samples
         FROM pairs GROUP BY ALL
     )
     SELECT c.source, c.conversation_id, c.field, c.n AS served, c.m AS blob,
