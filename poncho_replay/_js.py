@@ -22,6 +22,9 @@ _JS_TRIM = re.compile(f"^[{_JS_WS}]+|[{_JS_WS}]+$")
 _JS_DECIMAL = re.compile(r"[+-]?(Infinity|[0-9]+\.?[0-9]*([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?)")
 _JS_RADIX = re.compile(r"0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
 
+# What JSON.stringify escapes: quote, backslash, controls, and (after pairs are joined) lone surrogates.
+_NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f\ud800-\udfff]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -32,17 +35,12 @@ def collapse_ws(text: str) -> str:
 
 def json_quote(text: str) -> str:
     """``JSON.stringify(text)`` for a string (well-formed JSON.stringify, ES2019)."""
-    out = ['"']
-    for ch in _join_surrogate_pairs(text):
-        code = ord(ch)
-        if ch in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[ch])
-        elif code < 0x20 or 0xD800 <= code <= 0xDFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    return '"' + _NEEDS_ESCAPE.sub(_escape, _join_surrogate_pairs(text)) + '"'
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return _SHORT_ESCAPES.get(ch) or f"\\u{ord(ch):04x}"
 
 
 def _join_surrogate_pairs(text: str) -> str:
@@ -51,7 +49,7 @@ def _join_surrogate_pairs(text: str) -> str:
     A Python ``str`` can hold a pair as two code points (for example after
     concatenating two halves); JavaScript sees one character there.
     """
-    if not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+    if _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
