@@ -131,13 +131,14 @@ CREATE OR REPLACE VIEW audit_entry_facts AS
            -- the message's (or, without one, the summary message's) metadata.id
            CASE WHEN message_type IS NOT NULL THEN p[2] ELSE p[3] END AS msg_id,
            CASE WHEN type = 'subagent_result' THEN audit_item_key('pending', payload -> 'result') END AS result_key,
-           type = 'user_message' AND js_truthy(payload -> 'hidden') AS hidden,
+           -- (CASE, not AND, so only the rows of that type parse the payload again)
+           CASE WHEN type = 'user_message' THEN js_truthy(payload -> 'hidden') ELSE false END AS hidden,
            CASE WHEN type = 'assistant_amendment' THEN payload ->> 'targetEntryId' END AS target,
            -- an assistant_message's message kind: NULL when the key is missing
            CASE WHEN type = 'assistant_message' THEN message_type END AS message_kind,
-           type = 'harness_message'
-               AND coalesce(json_extract(payload, '$.message.metadata.isCompactionSummary')::VARCHAR, '') = 'true'
-               AS summary_flag,
+           CASE WHEN type = 'harness_message'
+                THEN coalesce(json_extract(payload, '$.message.metadata.isCompactionSummary')::VARCHAR, '') = 'true'
+                ELSE false END AS summary_flag,
            CASE WHEN type = 'compaction' THEN (payload -> 'firstKeptSeq')::VARCHAR END AS first_kept
     FROM (SELECT *, json_type(payload, '$.message') AS message_type,
                  json_extract_string(payload, ['$.turnId', '$.message.metadata.id', '$.summaryMessage.metadata.id']) AS p
@@ -356,12 +357,13 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
     -- an item whose JSON text starts with '{' is an object: only the others are parsed for a null
     log_n AS (
         SELECT source, conversation_id, field, count(*) AS n,
-               bool_or(item IS NULL OR (NOT starts_with(item, '{') AND json_type(item) = 'NULL')) AS has_null
+               bool_or(CASE WHEN item IS NULL THEN true WHEN starts_with(item, '{') THEN false
+                            ELSE json_type(item) = 'NULL' END) AS has_null
         FROM compared GROUP BY ALL
     ),
     blob_m AS (
         SELECT source, conversation_id, field, count(*) AS m,
-               bool_or(NOT starts_with(item, '{') AND json_type(item) = 'NULL') AS has_null
+               bool_or(CASE WHEN starts_with(item, '{') THEN false ELSE json_type(item) = 'NULL' END) AS has_null
         FROM blob_items GROUP BY ALL
     ),
     sizes AS (
@@ -548,11 +550,13 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     ),
     blob AS (
         SELECT b.source, b.conversation_id, b.field, b.position, b.item_key AS k,
-               -- (the text searches only spare parsing the items that cannot match)
-               coalesce((contains(b.item::VARCHAR, '_subagentCallback')
-                         AND (b.item -> 'metadata' ->> '_subagentCallback') = 'true')
-                OR (contains(b.item::VARCHAR, '[Subagent Result]')
-                    AND starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]')), false) AS is_callback,
+               -- (the text search only spares parsing the items that cannot match: CASE, unlike AND,
+               -- evaluates its branch for the rows that reach it)
+               CASE WHEN NOT contains(b.item::VARCHAR, '_subagentCallback')
+                         AND NOT contains(b.item::VARCHAR, '[Subagent Result]') THEN false
+                    ELSE coalesce((b.item -> 'metadata' ->> '_subagentCallback') = 'true'
+                        OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]'), false)
+               END AS is_callback,
                lk.k IS NOT NULL AS in_log,
                -- an llm item that is a logged display message: the blob copied `messages` into
                -- _harnessMessages (a callback turn, SPEC §5), it is no lost harness_message
