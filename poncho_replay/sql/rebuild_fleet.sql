@@ -68,13 +68,15 @@ CREATE OR REPLACE MACRO rebuild_append_text(j) AS
 CREATE OR REPLACE MACRO rebuild_input(src := NULL, ids := NULL, upto := NULL, cutoffs := NULL) AS TABLE
     SELECT e.source, e.conversation_id, e.seq, e.ordinal, e.dup, e.id, e.type, e.payload
     FROM conversation_entries AS e
+    -- a join, not a correlated subquery: without cutoffs it joins an empty table
+    LEFT JOIN (
+        SELECT c.conversation_id, max(c.seq) AS seq
+        FROM unnest(cutoffs::STRUCT(conversation_id VARCHAR, seq BIGINT)[]) AS u(c) GROUP BY ALL
+    ) AS cut ON cut.conversation_id = e.conversation_id
     WHERE (src IS NULL OR e.source = src)
       AND (ids IS NULL OR e.conversation_id IN (SELECT unnest(ids::VARCHAR[])))
       AND (upto IS NULL OR e.seq <= upto)
-      AND (cutoffs IS NULL OR e.seq <= (
-            SELECT max(c.seq)
-            FROM unnest(cutoffs::STRUCT(conversation_id VARCHAR, seq BIGINT)[]) AS u(c)
-            WHERE c.conversation_id = e.conversation_id));
+      AND (cutoffs IS NULL OR e.seq <= cut.seq);
 
 -- buildLlmContext: the latest compaction's summary, then every harness message
 -- with seq >= its firstKeptSeq; with no compaction, every harness message.
@@ -114,9 +116,9 @@ CREATE OR REPLACE MACRO llm_context_at(src := NULL, ids := NULL, upto := NULL, c
 -- object, an amendment whose targetEntryId is a list or an object (unhashable).
 CREATE OR REPLACE MACRO rebuild_display_error(type, payload) AS
     CASE
-        WHEN type = 'assistant_message' AND json_type(payload -> 'message') IS DISTINCT FROM 'OBJECT'
+        WHEN type = 'assistant_message' AND json_type(payload, '$.message') IS DISTINCT FROM 'OBJECT'
             THEN 'assistant_message without an object message'
-        WHEN type = 'assistant_amendment' AND json_type(payload -> 'targetEntryId') IN ('ARRAY', 'OBJECT')
+        WHEN type = 'assistant_amendment' AND json_type(payload, '$.targetEntryId') IN ('ARRAY', 'OBJECT')
             THEN 'assistant_amendment whose targetEntryId is a list or an object'
     END;
 
@@ -177,20 +179,18 @@ CREATE OR REPLACE MACRO display_messages_at(src := NULL, ids := NULL, upto := NU
     shown AS (
         SELECT m.source, m.conversation_id, m.seq, m.ordinal, m.dup,
                CASE
-                   WHEN m.type = 'user_message' THEN m.payload -> 'message'
+                   WHEN m.type = 'user_message' THEN m.msg
                    -- string content and nothing appended: the message as logged (its keys unique,
                    -- else the spread below decides which duplicate wins)
-                   WHEN a.append_text IS NULL AND json_type(m.payload -> 'message' -> 'content') = 'VARCHAR'
-                        AND len(json_keys(m.payload -> 'message'))
-                            = len(list_distinct(json_keys(m.payload -> 'message')))
-                       THEN m.payload -> 'message'
+                   WHEN a.append_text IS NULL AND json_type(m.msg, '$.content') = 'VARCHAR'
+                        AND list_transform([json_keys(m.msg)], lambda ks_: len(ks_) = len(list_distinct(ks_)))[1]
+                       THEN m.msg
                    ELSE rebuild_with_content(
-                       m.payload -> 'message',
-                       CASE WHEN json_type(m.payload -> 'message' -> 'content') = 'VARCHAR'
-                            THEN m.payload -> 'message' ->> 'content' ELSE '' END
+                       m.msg,
+                       CASE WHEN json_type(m.msg, '$.content') = 'VARCHAR' THEN m.msg ->> 'content' ELSE '' END
                        || coalesce(a.append_text, ''))
                END AS message
-        FROM e AS m
+        FROM (SELECT *, payload -> 'message' AS msg FROM e) AS m
         LEFT JOIN amended AS a
             ON m.type = 'assistant_message'
             AND a.source = m.source AND a.conversation_id = m.conversation_id AND a.target = m.id
