@@ -35,26 +35,38 @@ CREATE OR REPLACE MACRO message_projection(msg_) AS
 -- What equal values must share, read in two passes over the item's text and
 -- kept small (hashes): the kind (from the first character: items are DuckDB's
 -- minified JSON; numbers and booleans together, coarse on purpose, so a
--- different kind always means a different value), the key set, and the text
--- of a few string fields (a JSON string's text is canonical). Fields are left
--- out when the object has a duplicate key (read differently here and in Python).
+-- different kind always means a different value), the key set, and a few
+-- fields, each as audit_fp_field. Fields are left out when the object has a
+-- duplicate key (read differently here and in Python).
 CREATE OR REPLACE MACRO audit_fingerprint(j_) AS
     CASE WHEN j_ IS NOT NULL THEN list_transform([json_keys(j_)], lambda ks_: {
         'kind': CASE left(ltrim(j_::VARCHAR), 1)
                     WHEN '{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN '"' THEN 'VARCHAR' WHEN 'n' THEN 'NULL'
                     ELSE 'NUMBER' END,
         'keys': hash(list_sort(list_distinct(ks_))),
-        'fields': CASE WHEN len(ks_) > 0 AND len(ks_) = len(list_distinct(ks_))
-            THEN list_transform(json_extract(j_, ['$.role', '$.content', '$.metadata.id', '$.subagentId', '$.result']),
-                                lambda x_: CASE WHEN starts_with(x_::VARCHAR, '"') THEN hash(x_::VARCHAR) END) END})[1]
+        'fields': CASE WHEN len(ks_) > 0 AND len(ks_) = len(list_distinct(ks_)) THEN
+            list_transform([json_extract(j_, ['$.role', '$.content', '$.metadata.id', '$.subagentId', '$.result'])],
+                lambda f_: {'role': audit_fp_field(f_[1]), 'content': audit_fp_field(f_[2]), 'id': audit_fp_field(f_[3]),
+                            'subagent': audit_fp_field(f_[4]), 'result': audit_fp_field(f_[5])})[1] END})[1]
     END;
 
+-- A field's value reduced to what proves a difference: a string's text hash
+-- (a JSON string's text is canonical), 1 for an object, 2 for an array,
+-- NULL (proves nothing) for a number, boolean, null or a missing field.
+CREATE OR REPLACE MACRO audit_fp_field(x_) AS
+    CASE left(x_::VARCHAR, 1) WHEN '"' THEN hash(x_::VARCHAR) WHEN '{' THEN 1::UBIGINT WHEN '[' THEN 2::UBIGINT END;
+
 -- Natively proven inequality from two fingerprints (false = not proven): a
--- different kind or key set, or a field that is a string on both sides with
--- different text. It spares the Python canonical form for the common unequal pair.
+-- different kind or key set, or a field whose reductions differ. It spares
+-- the Python canonical form for the common unequal pair.
 CREATE OR REPLACE MACRO audit_fp_differ(fa_, fb_) AS
-    coalesce(fa_.kind <> fb_.kind OR fa_.keys IS DISTINCT FROM fb_.keys
-        OR len(list_filter(list_zip(fa_.fields, fb_.fields), lambda p_: p_[1] <> p_[2])) > 0, false);
+    list_transform([{'a': fa_, 'b': fb_}], lambda p_:  -- binds each fingerprint once (a macro argument is pasted)
+        coalesce(p_.a.kind <> p_.b.kind, false) OR coalesce(p_.a.keys <> p_.b.keys, false)
+        OR coalesce(p_.a.fields.role <> p_.b.fields.role, false)
+        OR coalesce(p_.a.fields.content <> p_.b.fields.content, false)
+        OR coalesce(p_.a.fields.id <> p_.b.fields.id, false)
+        OR coalesce(p_.a.fields.subagent <> p_.b.fields.subagent, false)
+        OR coalesce(p_.a.fields.result <> p_.b.fields.result, false))[1];
 
 -- The comparison a field gets under a mode (pending results are always exact).
 CREATE OR REPLACE MACRO audit_mode_for(mode_, field_) AS
@@ -146,16 +158,13 @@ CREATE OR REPLACE VIEW audit_entry_facts AS
 
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
 CREATE OR REPLACE VIEW audit_blob_items AS
-    WITH arrays AS (
-        SELECT source, id AS conversation_id, 'llm' AS field, harness_messages AS arr FROM conversations
+    WITH lists AS (  -- a wildcard over a non-array (or a missing field) gives no items
+        SELECT source, id AS conversation_id, 'llm' AS field, json_extract(harness_messages, '$[*]') AS items
+        FROM conversations
         UNION ALL
-        SELECT source, id, 'display', data -> 'messages' FROM conversations
+        SELECT source, id, 'display', json_extract(data, '$.messages[*]') FROM conversations
         UNION ALL
-        SELECT source, id, 'pending', data -> 'pendingSubagentResults' FROM conversations
-    ),
-    lists AS (
-        SELECT source, conversation_id, field, json_extract(arr, '$[*]') AS items
-        FROM arrays WHERE json_type(arr) = 'ARRAY'
+        SELECT source, id, 'pending', json_extract(data, '$.pendingSubagentResults[*]') FROM conversations
     )
     SELECT *, unnest(audit_item_columns(field, item))
     FROM (SELECT source, conversation_id, field,
@@ -343,7 +352,7 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
     WITH conv AS (
         SELECT source, id AS conversation_id,
                json_type(harness_messages) = 'ARRAY' AS has_llm,
-               json_type(data -> 'messages') = 'ARRAY' AS has_display
+               json_type(data, '$.messages') = 'ARRAY' AS has_display
         FROM conversations WHERE src IS NULL OR source = src
     ),
     log_items AS (
@@ -467,14 +476,19 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         WHERE h.type = 'harness_message'
         GROUP BY ALL
     ),
-    dup AS (  -- the same message (or subagent result) appended twice outside an approximate turn
-        SELECT e.source, e.conversation_id, e.type,
-               CASE WHEN e.type = 'subagent_result' THEN e.result_key ELSE e.msg_id END AS k,
-               list(e.seq ORDER BY e.seq) AS seqs
+    keyed AS (  -- the entries that carry a message (or subagent result) identity, outside approximate turns
+        SELECT e.source, e.conversation_id, e.type, e.seq,
+               CASE WHEN e.type = 'subagent_result' THEN e.result_key ELSE e.msg_id END AS k
         FROM e ANTI JOIN approx AS a ON a.source = e.source AND a.conversation_id = e.conversation_id
             AND a.turn_id = e.turn_id AND e.type = 'harness_message'
         WHERE e.type IN ('user_message', 'assistant_message', 'harness_message', 'subagent_result')
-        GROUP BY ALL HAVING k IS NOT NULL AND count(*) > 1
+    ),
+    dup AS (  -- the same message (or subagent result) appended twice: counted first, listed only when found
+        SELECT x.source, x.conversation_id, x.type, x.k, list(x.seq ORDER BY x.seq) AS seqs
+        FROM keyed AS x SEMI JOIN (
+            SELECT source, conversation_id, type, k FROM keyed WHERE k IS NOT NULL GROUP BY ALL HAVING count(*) > 1
+        ) AS d ON d.source = x.source AND d.conversation_id = x.conversation_id AND d.type = x.type AND d.k = x.k
+        GROUP BY ALL
     ),
     users AS (SELECT source, conversation_id, seq, turn_id FROM e WHERE type = 'user_message' AND NOT hidden),
     reordered AS (  -- a compaction logged after its own turn's finalize entries
@@ -546,7 +560,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT DISTINCT * FROM (
             SELECT source, id AS conversation_id,
                    unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
-            FROM conversations WHERE (src IS NULL OR source = src) AND json_type(data -> 'compactedHistory') = 'ARRAY')
+            FROM conversations WHERE src IS NULL OR source = src)  -- a non-array gives no rows
     ),
     blob AS (
         SELECT b.source, b.conversation_id, b.field, b.position, b.item_key AS k,
