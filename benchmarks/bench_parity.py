@@ -23,7 +23,7 @@ its sample's counts). Usage:
 
     .venv/bin/python benchmarks/bench_parity.py [--conversations 20000] [--seed 1]
         [--cache DIR] [--file] [--memory-limit 8GB] [--loop bulk --loop store]
-        [--store-sample 50000] [--skip-python]
+        [--store-sample 50000] [--skip-python] [--scale 11]
 
 Prints a markdown table; asserts nothing (timing lives here, not in tests).
 """
@@ -96,6 +96,49 @@ def build(path: Path, n: int, seed: int) -> None:
         f"cached {summary.loaded} in {path} ({path.stat().st_size / 2**20:,.0f} MiB)",
         file=sys.stderr,
     )
+
+
+def fleet_cache(folder: Path, n: int, seed: int, scale: int) -> Path:
+    """The cached fleet file: one simulated chunk, or ``scale`` chunks side by side.
+
+    A large fleet is simulated chunk by chunk (the simulator holds its whole
+    fleet in Python), each chunk cached on its own, then the chunks are copied
+    into one file, each as its own source (``sim-<seed>``), as several loaded
+    databases would be.
+    """
+    chunks = []
+    for chunk_seed in range(seed, seed + scale):
+        path = folder / f"fleet-{n}-seed{chunk_seed}.duckdb"
+        if not path.exists():
+            build(path, n, chunk_seed)
+        chunks.append(path)
+    if scale == 1:
+        return chunks[0]
+    path = folder / f"fleet-{n}x{scale}-seed{seed}.duckdb"
+    if path.exists():
+        return path
+    import duckdb
+
+    from poncho_replay.sources.ingest import ensure_schema
+
+    tmp = path.with_suffix(".partial")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    ensure_schema(con)
+    t0 = time.perf_counter()
+    for chunk_seed, chunk in zip(range(seed, seed + scale), chunks, strict=True):
+        con.execute("ATTACH ? AS chunk (READ_ONLY)", [str(chunk)])
+        for table in ("conversations", "conversation_entries"):
+            con.execute(
+                f"INSERT INTO {table} SELECT * REPLACE (? AS source) FROM chunk.{table}",
+                [f"sim-{chunk_seed}"],
+            )
+        con.execute("DETACH chunk")
+        print(f"combined chunk {chunk_seed} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    con.execute("CHECKPOINT")
+    con.close()
+    tmp.rename(path)
+    return path
 
 
 def _text_table(pa: Any, rows: list[dict[str, Any]]) -> Any:
@@ -311,6 +354,13 @@ def main() -> None:
     parser.add_argument(
         "--skip-python", action="store_true", help="only time parity() (10M-entry runs)"
     )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="a fleet of this many simulated chunks of --conversations each (seeds seed, seed+1, ...), "
+        "one source per chunk: --scale 11 gives about 10M entries",
+    )
     parser.add_argument("--child", choices=("sql", "bulk", "store"), help=argparse.SUPPRESS)
     parser.add_argument("--child-cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -318,9 +368,7 @@ def main() -> None:
         return child(args)
 
     args.cache.mkdir(parents=True, exist_ok=True)
-    cache = args.cache / f"fleet-{args.conversations}-seed{args.seed}.duckdb"
-    if not cache.exists():
-        build(cache, args.conversations, args.seed)
+    cache = fleet_cache(args.cache, args.conversations, args.seed, args.scale)
     temp_dir = args.temp_dir or str(args.cache / "spill")
     results = {}
     loops = () if args.skip_python else tuple(args.loop or ("bulk", "store"))
@@ -353,7 +401,8 @@ def main() -> None:
         .fetchall()[0][0]
     )
     print(
-        f"\nfleet: {args.conversations:,} conversations, {entries:,} entries, seed {args.seed}; "
+        f"\nfleet: {args.conversations * args.scale:,} conversations, {entries:,} entries, "
+        f"seed {args.seed}{f' (x{args.scale} chunks)' if args.scale > 1 else ''}; "
         f"workspace {'file' if args.file else 'in memory'}"
         + (f", memory_limit {args.memory_limit}" if args.memory_limit else "")
         + "\n"

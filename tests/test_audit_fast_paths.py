@@ -4,7 +4,10 @@
   spread), so equal values give equal JSON text;
 * the exact comparison decides most pairs natively (text hash, fingerprint)
   and only the rest in Python: equal JSON values in another key order still
-  match, different ones still differ;
+  match, different ones still differ; the fingerprint proves a string
+  unlike a list but proves nothing about a key permutation;
+* an unamended assistant message is served as logged (no re-serialization);
+* sample previews are made in SQL: role:text projections, cut at 160;
 * the loader joins its checks back to the staged rows by its own row id, so
   an export's repeated ordinals neither multiply nor lose rows.
 """
@@ -174,3 +177,48 @@ def test_repeated_export_ordinals_neither_multiply_nor_lose_rows() -> None:
     ids = [r[0] for r in con.execute("SELECT id FROM conversation_entries ORDER BY id").fetchall()]
     assert ids == ["e0", "e1", "e3"]
     assert con.execute("SELECT row_key FROM quarantine").fetchall() == [("e2",)]
+
+
+def _sql_value(con: duckdb.DuckDBPyConnection, expr: str, *params: Any) -> Any:
+    return con.execute(f"SELECT {expr}", list(params)).fetchone()[0]  # type: ignore[index]
+
+
+def test_fingerprints_prove_a_string_unlike_a_list_and_nothing_for_a_key_permutation() -> None:
+    con = poncho_replay.open().con
+    audit.install(con)
+    as_text = '{"role":"user","content":"hi","metadata":{"id":"m"}}'
+    as_parts = '{"role":"user","content":[{"type":"text","text":"hi"}],"metadata":{"id":"m"}}'
+    parts_reordered = '{"metadata":{"id":"m"},"content":[{"text":"hi","type":"text"}],"role":"user"}'
+    differ = "audit_fp_differ(audit_fingerprint(?::JSON), audit_fingerprint(?::JSON))"
+    assert _sql_value(con, differ, as_text, as_parts) is True
+    assert _sql_value(con, differ, as_parts, parts_reordered) is False  # left to the canonical form
+    other_id = as_text.replace('"m"', '"n"')
+    assert _sql_value(con, differ, as_text, other_id) is True
+    eq = "audit_eq('exact', 'llm', ?::JSON, ?::JSON)"
+    assert _sql_value(con, eq, as_parts, parts_reordered) is True
+    assert _sql_value(con, eq, as_text, as_parts) is False
+
+
+def test_an_unamended_assistant_message_is_served_as_logged() -> None:
+    odd_order = {"metadata": {"id": "m1", "step": 2}, "content": "caf\u00e9 \U0001f9ed", "role": "assistant"}
+    log = [{"id": "e1", "type": "assistant_message", "turnId": "t", "runId": "r", "message": odd_order}]
+    ws = _workspace({"conversationId": "c1", "messages": [], "_harnessMessages": []}, log)
+    audit.install(ws.con)
+    (text,) = ws.con.execute("SELECT message::VARCHAR FROM display_messages_at()").fetchone()  # type: ignore[misc]
+    assert text == '{"metadata":{"id":"m1","step":2},"content":"café 🧭","role":"assistant"}'
+
+
+def test_sample_previews_are_projections_cut_at_160_characters() -> None:
+    con = poncho_replay.open().con
+    audit.install(con)
+    preview = "audit_preview(?, ?::JSON)"
+    assert _sql_value(con, preview, "llm", '{"role":"user","content":"a  b\\n c "}') == "user:a b c"
+    parts = '{"role":"assistant","content":[{"type":"text","text":"hi"},{"type":"file","data":"u://f"}]}'
+    assert _sql_value(con, preview, "display", parts) == "assistant:hi"
+    long = _sql_value(con, preview, "llm", json.dumps({"role": "user", "content": "x" * 200}))
+    assert long == "user:" + "x" * 154 + "\u2026" and len(long) == 160
+    assert _sql_value(con, preview, "pending", '{"subagentId":"s","result":1}') == '{"subagentId":"s","result":1}'
+    assert _sql_value(con, preview, "llm", "null") is None
+    assert _sql_value(con, preview, "llm", None) is None
+    # the Python side (diff_df) shows the same item the same way, before the cut
+    assert audit._preview("pending", {"subagentId": "s", "result": 1}) == '{"subagentId":"s","result":1}'
