@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import duckdb
 import pandas as pd
 
 from poncho_replay import fleet
@@ -111,10 +112,8 @@ def install(con: Any, normaliser: Normaliser | None = None) -> None:
 
 
 def _replace_function(con: Any, name: str, fn: Callable[..., Any], params: list[str], returns: str) -> None:
-    try:
+    with suppress(duckdb.InvalidInputException):  # not registered yet
         con.remove_function(name)
-    except Exception:  # noqa: BLE001 - not registered yet
-        pass
     con.create_function(name, fn, params, returns, side_effects=False, null_handling="special")
 
 
@@ -358,7 +357,7 @@ class ParityReport(pd.DataFrame):
     columns renders as a plain table.
     """
 
-    _metadata: list[str] = []
+    _metadata: ClassVar[list[str]] = []
 
     @property
     def _constructor(self) -> type[ParityReport]:

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 import poncho_replay
@@ -52,7 +53,7 @@ def _expected(cls: str) -> dict[str, Any]:
 
 
 def _int(value: Any) -> int | None:
-    return None if value is None or value != value else int(value)
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def _cases() -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 import duckdb
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,7 +173,7 @@ def _sql_rows(con: duckdb.DuckDBPyConnection, policy: str, mode: str) -> dict[st
 def _none(value: Any) -> Any:
     """pandas shows a missing integer as NaN/NA: None for comparison."""
     try:
-        return None if value is None or value != value else int(value)
+        return None if value is None or pd.isna(value) else int(value)
     except TypeError:
         return None
 
