@@ -109,8 +109,10 @@ def fleet_cache(folder: Path, n: int, seed: int, scale: int) -> Path:
     chunks = []
     for chunk_seed in range(seed, seed + scale):
         path = folder / f"fleet-{n}-seed{chunk_seed}.duckdb"
-        if not path.exists():
-            build(path, n, chunk_seed)
+        if not path.exists():  # in a child: a peak RSS is inherited across fork and exec
+            cmd = [sys.executable, str(HERE), "--child", "build", "--child-cache", str(path)]
+            cmd += ["--conversations", str(n), "--seed", str(chunk_seed)]
+            subprocess.run(cmd, check=True)
         chunks.append(path)
     if scale == 1:
         return chunks[0]
@@ -320,6 +322,8 @@ def _conversations(con: Any) -> Iterator[tuple[str, dict[str, Any], list[dict[st
 
 def child(args: argparse.Namespace) -> None:
     cache = Path(args.child_cache)
+    if args.child == "build":
+        return build(cache, args.conversations, args.seed)
     if args.child == "sql":
         out = run_sql(cache, args.file, args.memory_limit, args.temp_dir)
     elif args.child == "bulk":
@@ -361,7 +365,7 @@ def main() -> None:
         help="a fleet of this many simulated chunks of --conversations each (seeds seed, seed+1, ...), "
         "one source per chunk: --scale 11 gives about 10M entries",
     )
-    parser.add_argument("--child", choices=("sql", "bulk", "store"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("build", "sql", "bulk", "store"), help=argparse.SUPPRESS)
     parser.add_argument("--child-cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
