@@ -166,19 +166,16 @@ def run_sql(cache: Path, on_file: bool, memory_limit: str | None, temp_dir: str)
 
     import poncho_replay
 
+    path = ":memory:"
     if on_file:
-        work = Path(temp_dir) / "parity-workspace.duckdb"
-        shutil.copyfile(cache, work)
-        ws = poncho_replay.open(work)
-    else:
-        ws = poncho_replay.open()
+        path = Path(temp_dir) / "parity-workspace.duckdb"
+        shutil.copyfile(cache, path)
+    ws = poncho_replay.open(path, memory_limit=memory_limit, temp_directory=temp_dir)
+    if not on_file:
         ws.con.execute("ATTACH ? AS cache (READ_ONLY)", [str(cache)])
         for table in ("conversations", "conversation_entries"):
             ws.con.execute(f"INSERT INTO {table} SELECT * FROM cache.{table}")
         ws.con.execute("DETACH cache")
-    if memory_limit:
-        ws.con.execute("SET memory_limit = ?", [memory_limit])
-    ws.con.execute("SET temp_directory = ?", [temp_dir])
     rss_before = peak_rss_mib()
     t0 = time.perf_counter()
     report = ws.parity()

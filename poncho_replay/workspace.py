@@ -36,9 +36,25 @@ __all__ = ["Workspace", "open"]
 SourceKind = Literal["sqlite", "postgres", "jsonl", "parquet"]
 
 
-def open(path: str | Path = ":memory:") -> Workspace:
-    """A :class:`Workspace` over the DuckDB database at ``path`` (created if missing)."""
-    return Workspace(duckdb.connect(str(path)))
+def open(
+    path: str | Path = ":memory:",
+    *,
+    memory_limit: str | None = None,
+    temp_directory: str | Path | None = None,
+) -> Workspace:
+    """A :class:`Workspace` over the DuckDB database at ``path`` (created if missing).
+
+    For fleets larger than memory (about 10M entries and up), use a file
+    ``path`` and a ``memory_limit`` such as ``"8GB"``: DuckDB then spills the
+    audit's working tables to ``temp_directory`` (default: next to the file)
+    instead of growing past it.
+    """
+    con = duckdb.connect(str(path))
+    if memory_limit is not None:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    if temp_directory is not None:
+        con.execute("SET temp_directory = ?", [str(temp_directory)])
+    return Workspace(con)
 
 
 class Workspace:
