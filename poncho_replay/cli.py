@@ -106,24 +106,35 @@ class _Group(click.Group):
             raise _as_cli_error(exc) from exc
 
 
-def _flag(key: str) -> Callable[[click.Context, click.Parameter, bool], None]:
-    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:  # ctx.meta is shared by the group and the command
-            ctx.meta[key] = True
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def remember(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        # ctx.meta is shared by the group and the command: an unset flag or option
+        # on one must not undo the value given on the other
+        if value is not None and value is not False:
+            ctx.meta[key] = value
 
     return remember
 
 
 def _common(fn: F) -> F:
-    """``--quiet`` and ``--debug``, accepted before or after the command name."""
+    """``--quiet``, ``--debug`` and ``--memory-limit``, accepted before or after the command name."""
     fn = click.option(
-        "--quiet", "-q", is_flag=True, expose_value=False, callback=_flag("quiet"),
+        "--memory-limit", expose_value=False, callback=_remember("memory_limit"),
+        help="Cap DuckDB's memory (e.g. 8GB); it spills to disk past it. For fleets larger than memory.",
+    )(fn)  # fmt: skip
+    fn = click.option(
+        "--quiet", "-q", is_flag=True, expose_value=False, callback=_remember("quiet"),
         help="No progress bars or notes on stderr; results still print.",
     )(fn)  # fmt: skip
     return click.option(
-        "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_flag("debug"),
+        "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_remember("debug"),
         help="Print the traceback of an error before its one-line message.",
     )(fn)  # fmt: skip
+
+
+def _open(path: str | Path = ":memory:") -> Workspace:
+    """A workspace with the --memory-limit given (DuckDB spills next to a file workspace)."""
+    return poncho_replay.open(path, memory_limit=click.get_current_context().meta.get("memory_limit"))
 
 
 def _quiet() -> bool:
@@ -183,7 +194,7 @@ def _connect(db: Path) -> Workspace:
                     f"load it as a SOURCE: poncho-replay load {db} --db work.duckdb",
                 )
     try:
-        return poncho_replay.open(db)
+        return _open(db)
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CliError(
@@ -251,7 +262,7 @@ def _workspace(db: Path | None, source: str | None = None) -> Workspace:
                 f"no workspace at {db}", f"create it first: poncho-replay load SOURCE --db {db}"
             )
         return _connect(db)
-    ws = poncho_replay.open()
+    ws = _open()
     if source is not None:
         _load(ws, source)
     else:
@@ -560,7 +571,7 @@ def demo(out: Path) -> None:
     \b
     Example: poncho-replay demo --out report.html
     """
-    ws = poncho_replay.open()
+    ws = _open()
     sources = [
         ("sample", sample_db()),
         *((f"fixtures/{p.parent.name}", p) for p in _repo_fixtures()),

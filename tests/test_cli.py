@@ -192,6 +192,16 @@ def test_audit_of_a_saved_workspace_with_html_report(tmp_path: Path, dbs: dict[s
     assert f"report written to {tmp_path / 'out' / 'report.html'}" in r.stderr
 
 
+def test_memory_limit_caps_duckdb_and_gives_the_same_audit(tmp_path: Path, dbs: dict[str, Path]) -> None:
+    assert run("load", str(dbs["mixed"]), "--db", "w.duckdb", "-q", cwd=tmp_path).returncode == 0
+    plain = run("audit", "--db", "w.duckdb", "--json", "-q", cwd=tmp_path)
+    capped = run("--memory-limit", "300MB", "audit", "--db", "w.duckdb", "--json", "-q", cwd=tmp_path)
+    assert plain.returncode == 0 and capped.returncode == 0, capped.stderr
+    assert json.loads(capped.stdout) == json.loads(plain.stdout)
+    bad = run("audit", "--db", "w.duckdb", "--memory-limit", "lots", cwd=tmp_path)
+    assert bad.returncode == 2 and "memory" in bad.stderr.lower() and len(bad.stderr.strip().splitlines()) <= 2
+
+
 def test_audit_without_a_source_reads_the_bundled_sample(tmp_path: Path) -> None:
     r = run("audit", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
