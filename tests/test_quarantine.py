@@ -17,20 +17,9 @@ import poncho_replay
 from poncho_replay.errors import BadEntryError, ReplayError
 from poncho_replay.harness_layout import conversation_row, entry_row
 from poncho_replay.models import parse_entry
-from poncho_replay.sources.ingest import Stager
+from poncho_replay.sources.ingest import ENTRY_COLUMNS, Stager
 from tests.load_data import conversation, log
 from tests.strategies import entry_logs
-
-ENTRY_COLS = (
-    "seq",
-    "id",
-    "agent_id",
-    "tenant_id",
-    "conversation_id",
-    "type",
-    "payload",
-    "created_at",
-)
 
 
 def loose_db(path: Path) -> sqlite3.Connection:
@@ -41,7 +30,7 @@ def loose_db(path: Path) -> sqlite3.Connection:
         "updated_at, tool_result_archive, harness_messages, continuation_messages, parent_conversation_id, "
         "has_pending_approvals, channel_meta, parent_message_id)"
     )
-    con.execute(f"CREATE TABLE conversation_entries ({', '.join(ENTRY_COLS)})")
+    con.execute(f"CREATE TABLE conversation_entries ({', '.join(ENTRY_COLUMNS)})")
     return con
 
 
@@ -207,7 +196,7 @@ def _sql_verdict(ws: poncho_replay.Workspace, entries: list[dict[str, Any]]) -> 
     """Which entries the set-based checks accept, in order."""
     stager = Stager(ws.con)
     rows = [entry_row("c", e, agent_id="o") for e in entries]
-    stager.add("conversation_entries", pa.table({c: [str(r[c]) for r in rows] for c in ENTRY_COLS}))
+    stager.add("conversation_entries", pa.table({c: [str(r[c]) for r in rows] for c in ENTRY_COLUMNS}))
     stager.finish("agree", "test")
     bad = {
         r[0]

@@ -33,19 +33,13 @@ import pyarrow.parquet as pq
 
 from poncho_replay.errors import SourceError
 from poncho_replay.sources.ingest import CONVERSATION_COLUMNS, ENTRY_COLUMNS, Stager
+from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, ENTRY_JSON_COLUMNS
 
 __all__ = ["detect", "read_export", "write_export"]
 
 BATCH_ROWS = 20_000
 FILES = {"conversations": "conversations", "conversation_entries": "entries"}
-_JSON_COLUMNS = (
-    "data",
-    "tool_result_archive",
-    "harness_messages",
-    "continuation_messages",
-    "channel_meta",
-    "payload",
-)
+_JSON_COLUMNS = CONVERSATION_JSON_COLUMNS + ENTRY_JSON_COLUMNS
 _TIME_COLUMNS = ("created_at", "updated_at")
 
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-__all__ = ["read_sql", "run_script"]
+__all__ = ["CONVERSATION_JSON_COLUMNS", "ENTRY_JSON_COLUMNS", "read_sql", "run_script"]
+
+CONVERSATION_JSON_COLUMNS = ("data", "tool_result_archive", "harness_messages", "continuation_messages", "channel_meta")
+"""The JSON-typed columns of schema.sql's ``conversations`` table."""
+ENTRY_JSON_COLUMNS = ("payload",)
+"""The JSON-typed columns of schema.sql's ``conversation_entries`` table."""
 
 
 def read_sql(name: str) -> str:

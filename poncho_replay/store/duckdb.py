@@ -31,7 +31,7 @@ import duckdb
 from poncho_replay.errors import StoreError
 from poncho_replay.models import JsonDict, StatusSnapshot
 from poncho_replay.rebuild import Policy
-from poncho_replay.sql import read_sql, run_script
+from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, read_sql, run_script
 from poncho_replay.store.records import (
     ConversationRow,
     duplicate_id_error,
@@ -46,13 +46,6 @@ __all__ = ["MAX_APPEND_ATTEMPTS", "DuckDBStore"]
 MAX_APPEND_ATTEMPTS = 10
 """Compute-max(seq)-and-insert attempts before an append gives up (upstream: 3)."""
 
-_JSON_COLUMNS = (
-    "data",
-    "tool_result_archive",
-    "harness_messages",
-    "continuation_messages",
-    "channel_meta",
-)
 _ROW_FIELDS = {f for f in ConversationRow.__dataclass_fields__}
 _CONFLICTS = (duckdb.TransactionException, duckdb.ConstraintException)
 _LOCK_STRIPES = [threading.Lock() for _ in range(64)]
@@ -157,7 +150,7 @@ class DuckDBStore(RowStore):
 
     def _row_params(self, row: ConversationRow) -> dict[str, Any]:
         params = {f: getattr(row, f) for f in _ROW_FIELDS if f not in ("id", "agent_id")}
-        params.update({c: None if params[c] is None else to_json(params[c]) for c in _JSON_COLUMNS})
+        params.update({c: None if params[c] is None else to_json(params[c]) for c in CONVERSATION_JSON_COLUMNS})
         return {**params, "id": row.id, "agent": row.agent_id}
 
     # --- conversation rows -------------------------------------------------------------
@@ -289,7 +282,7 @@ class DuckDBStore(RowStore):
 
 def _to_row(values: dict[str, Any]) -> ConversationRow:
     """A row from query columns: JSON decoded; columns a query skipped stay at their defaults."""
-    for column in _JSON_COLUMNS:
+    for column in CONVERSATION_JSON_COLUMNS:
         if values.get(column) is not None:
             values[column] = json.loads(values[column])
     values.setdefault("data", {})
