@@ -33,7 +33,7 @@ from poncho_replay.bundled import sample_db
 from poncho_replay.display.text import conversation_text, state_text
 from poncho_replay.display.views import ConversationView
 from poncho_replay.errors import BadEntryError, ReplayError, SourceError
-from poncho_replay.rebuild import POLICIES
+from poncho_replay.policy import PolicyError, resolve_policy
 from poncho_replay.sources.ingest import LoadSummary
 from poncho_replay.sources.postgres import is_postgres_url
 from poncho_replay.workspace import Workspace
@@ -48,6 +48,23 @@ WIDE = 200
 """Table width when stdout is not a terminal (pipes, files, CI logs): wide enough for ids."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _policy(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Check a --policy value now, so a bad release is a usage error naming the fix."""
+    try:
+        resolve_policy(value)
+    except PolicyError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+PolicyOption = click.option(
+    "--policy", default="0.58", show_default=True, callback=_policy, metavar="RELEASE",
+    help="The harness release whose reads get() reproduces: 0.58 (full cutover), 0.59.0-0.59.2 "
+    "(pending results from all entries), 0.59.3 ... 0.61.2 or current (pending results from "
+    "the queue entries), blob (no cutover, up to 0.57).",
+)  # fmt: skip
 
 
 def _console(stderr: bool = False) -> Console:
@@ -325,8 +342,7 @@ def load(source: str, db: Path, name: str | None, agent_id: str | None, strict: 
 @cli.command()
 @click.argument("source", required=False)
 @DbOption
-@click.option("--policy", type=click.Choice(POLICIES), default="0.58", show_default=True,
-              help="What get() serves: 0.58 full cutover, 0.58.1 pending results only, blob no cutover.")  # fmt: skip
+@PolicyOption
 @click.option("--compare", type=click.Choice(COMPARISONS), default="exact", show_default=True,
               help="exact: JSON values; text: the harness's role:text projection.")  # fmt: skip
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -387,8 +403,7 @@ def audit(
     "--at", "seq", type=click.IntRange(min=0), help="Replay: the state the log gives at this seq."
 )
 @DbOption
-@click.option("--policy", type=click.Choice(POLICIES), default="0.58", show_default=True,
-              help="The read-cutover policy compared with the blob.")  # fmt: skip
+@PolicyOption
 @click.option("--source", help="Which loaded source, when the id is in several.")
 @_common
 def show(

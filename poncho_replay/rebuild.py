@@ -28,7 +28,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from poncho_replay._js import to_number, to_string, truthy
 from poncho_replay.models import (
@@ -38,6 +38,7 @@ from poncho_replay.models import (
     JsonDict,
     entry_to_dict,
 )
+from poncho_replay.policy import POLICIES, QUEUE_TYPES, Policy, ReadPolicy, resolve_policy
 
 __all__ = [
     "FULL_TRANSCRIPT_TAIL",
@@ -51,6 +52,7 @@ __all__ = [
     "pending_subagent_results",
     "read_cutover_enabled",
     "rebuild_conversation",
+    "served_entries",
     "sorted_entries",
     "state_at",
 ]
@@ -60,11 +62,6 @@ FULL_TRANSCRIPT_TAIL = 100_000
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """JavaScript's Number.MAX_SAFE_INTEGER: the tail the parity check and replay use."""
-
-Policy = Literal["0.58", "0.58.1", "blob"]
-POLICIES: tuple[Policy, ...] = ("0.58", "0.58.1", "blob")
-"""Rebuild policies: 0.58.0's full cutover, 0.58.1's pending-results-only
-cutover, and no cutover at all (the blob as stored)."""
 
 log = logging.getLogger("poncho_replay.entries-read")
 
@@ -182,53 +179,65 @@ def rebuild_conversation(
     conversation: C,
     entries: Iterable[EntryLike],
     *,
-    policy: Policy = "0.58",
+    policy: Policy | ReadPolicy = "0.58",
     cutover: bool | None = None,
 ) -> C:
-    """The read cutover (``rebuildConversationFromEntries``) without mutating input.
+    """The read cutover of a harness release, without mutating input (SPEC §3, §7).
 
     Args:
         conversation: the conversation as built from its stored row (model or dict).
         entries: its entry log.
-        policy: ``"0.58"`` rebuilds ``_harnessMessages``, ``messages`` and
-            ``pendingSubagentResults``; ``"0.58.1"`` only the pending results;
-            ``"blob"`` nothing.
+        policy: the release whose reads to reproduce (see
+            :func:`poncho_replay.policy.resolve_policy`): ``"0.58"`` rebuilds
+            ``_harnessMessages``, ``messages`` and ``pendingSubagentResults``;
+            ``"0.59.0"``-``"0.59.2"`` only the pending results, from all
+            entries; ``"0.59.3"`` and later (``"current"``) only the pending
+            results, from the queue entries; ``"blob"`` nothing.
         cutover: force the cutover on or off; ``None`` follows
             ``PONCHO_READ_ENTRIES`` like the harness.
 
     Returns:
-        A new object of the input's kind. With no entries (pre-dual-write),
-        the kill-switch, or ``policy="blob"``, it equals the input. On an
-        error, a warning ``[entries-read] <id> rebuild failed, using blob:
-        <error>`` is logged and the fields assigned before the error stay
-        rebuilt, as in the harness.
+        A new object of the input's kind. With no entries (no queue entries
+        under 0.59.3+), the kill-switch, or ``policy="blob"``, it equals the
+        input. On an error, the release's warning (``[entries-read] <id>
+        rebuild failed, using blob: <error>``, since 0.59.0 ``[entries-read]
+        <id> pendingSubagentResults rebuild failed, using blob: <error>``) is
+        logged and the fields assigned before the error stay rebuilt, as in
+        the harness.
     """
+    read = resolve_policy(policy)
     as_model = isinstance(conversation, HarnessModel)
     data: JsonDict = copy.deepcopy(conversation.to_dict() if as_model else dict(conversation))
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    if policy != "blob" and read_cutover_enabled(cutover):
-        _apply_cutover(data, entries, policy)
+    if read.reads != "blob" and read_cutover_enabled(cutover):
+        _apply_cutover(data, entries, read)
     if not as_model:
         return data
     try:
         return Conversation.model_validate(data)
     except ValueError as exc:  # a rebuilt field that is not a valid Message
-        log.warning("[entries-read] %s rebuild failed, using blob: %s", data.get("conversationId"), exc)
+        log.warning(read.failure_warning.format(id=data.get("conversationId"), error=exc))
         return conversation.model_copy(deep=True)
 
 
-def _apply_cutover(data: JsonDict, entries: Iterable[EntryLike], policy: Policy) -> None:
+def served_entries(entries: Iterable[EntryLike], policy: Policy | ReadPolicy) -> list[JsonDict]:
+    """The entries a release's read asks the store for (0.59.3+: the queue types only)."""
+    ordered = sorted_entries(entries)
+    if resolve_policy(policy).reads == "pending_queue":
+        return [e for e in ordered if e.get("type") in QUEUE_TYPES]
+    return ordered
+
+
+def _apply_cutover(data: JsonDict, entries: Iterable[EntryLike], read: ReadPolicy) -> None:
     try:
-        ordered = sorted_entries(entries)
+        ordered = served_entries(entries, read)
         if not ordered:
-            return  # blob fallback: pre-dual-write conversation
-        if policy == "0.58":
+            return  # blob fallback: pre-dual-write conversation, or no queue entries
+        if read.reads_transcript:
             data["_harnessMessages"] = copy.deepcopy(build_llm_context(ordered))
             data["messages"] = copy.deepcopy(build_display_snapshot(ordered, FULL_TRANSCRIPT_TAIL).messages)
         data["pendingSubagentResults"] = copy.deepcopy(pending_subagent_results(ordered))
     except Exception as exc:  # noqa: BLE001 - the harness's read path never raises
-        log.warning("[entries-read] %s rebuild failed, using blob: %s", data.get("conversationId"), exc)
+        log.warning(read.failure_warning.format(id=data.get("conversationId"), error=exc))
 
 
 @dataclass(frozen=True)
