@@ -29,7 +29,7 @@ from poncho_replay import fleet
 from poncho_replay._js import json_quote, printed, utf16_slice
 from poncho_replay.dualwrite import QUOTE_LIMIT, project_text
 from poncho_replay.models import message_text
-from poncho_replay.rebuild import POLICIES, Policy
+from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.sql import run_script
 
 __all__ = [
@@ -62,7 +62,17 @@ CAUSES: dict[str, str] = {
     "amendment_wrong_target": "an amendment targets an unknown entry or another turn's bubble",
     "lost_or_reordered_append": "a fire-and-forget append was lost, duplicated, or landed out of order",
     "stale_blob": "the log holds turns whose final blob write never happened",
+    "result_delivered_twice": "the blob holds a subagent result twice: 0.59+ appended the entry, then "
+    "get() served it from the queue and appendSubagentResult pushed it again (SPEC §7)",
+    "consumed_result_kept_in_blob": "a callback_started consumed the result, but the blob still lists it "
+    "as pending (the callback's blob update was lost or overwritten by a stale write)",
+    "queued_result_not_in_blob": "the queue holds a pending result the blob lacks (the blob's append failed, "
+    "or a stale get -> update overwrote it)",
     "blob_overwritten_by_rebuild": "a get -> update path wrote the rebuild back into the blob (0.58.0)",
+    "dual_write_ended": "0.59.3+ wrote these turns and logs no transcript (SPEC §7): a full-cutover read "
+    "of the log misses them",
+    "quarantined_entries": "entry rows the load quarantined take no part in the rebuild (the harness read "
+    "them, e.g. a partial rebuild on a malformed entry)",
     "unexplained": "diverged, and no known cause fits",
 }
 """Every cause the audit can report, with what it means."""
@@ -127,8 +137,11 @@ def parity_df(
 
     Args:
         con: a DuckDB connection holding the workbench tables.
-        policy: what ``get()`` serves: ``"0.58"`` (full cutover), ``"0.58.1"``
-            (pending results only), ``"blob"`` (no cutover).
+        policy: the harness release whose ``get()`` to reproduce (see
+            :func:`poncho_replay.policy.resolve_policy`): ``"0.58"`` (full
+            cutover), ``"0.59.0"`` (pending results from all entries),
+            ``"0.59.3"`` ... ``"0.61.2"`` / ``"current"`` (pending results
+            from the queue entries), ``"blob"`` (no cutover).
         compare: ``"exact"`` (JSON values), ``"text"`` (the harness's
             ``role:text`` projection), or a callable ``(field, item) -> value``.
         source: one loaded source (default: all).
@@ -146,24 +159,24 @@ def parity_df(
         ``_first_seq_blob``; ``samples`` (up to three aligned pairs per
         diverged field) and ``reproduce`` (a query that gives the row again).
     """
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    read = resolve_policy(policy)
     mode = "custom" if callable(compare) else compare
     if mode not in (*COMPARISONS, "custom"):
         raise ValueError(f"unknown comparison {compare!r}; choose 'exact', 'text' or a callable")
     install(con, compare if callable(compare) else None)
     with materialized(con, source):
         df = con.execute(
-            "SELECT * FROM parity_at(?, ?, src := ?) ORDER BY source, conversation_id", [policy, mode, source]
+            "SELECT * FROM parity_at(?, ?, src := ?) ORDER BY source, conversation_id", [read.reads, mode, source]
         ).df()
     for column in _JSON_COLUMNS:
         df[column] = df[column].map(json.loads)
     df["samples"] = df["samples"].map(_samples)
     df["reproduce"] = [
-        f"SELECT * FROM parity_at('{policy}', '{mode}') WHERE source = {_sql_literal(s)} "
+        f"SELECT * FROM parity_at('{read.reads}', '{mode}') WHERE source = {_sql_literal(s)} "
         f"AND conversation_id = {_sql_literal(c)}"
         for s, c in zip(df["source"], df["conversation_id"], strict=True)
     ]
+    df.attrs["policy"] = read.describe()
     return ParityReport(df)
 
 
@@ -215,12 +228,17 @@ def _preview(field: str, item: Any) -> str | None:
 
 
 def parity_summary_df(parity: pd.DataFrame) -> pd.DataFrame:
-    """Conversations counted by verdict, harness verdict and cause (one cause per row)."""
+    """Conversations counted by era, verdict, harness verdict and cause (one cause per row).
+
+    ``era`` tells which harness wrote each log (SPEC §7): ``transcript``
+    (0.56-0.59.2 dual-write), ``queue`` (0.59.3+), ``mixed`` (a 0.58
+    transcript continued by 0.59.3+ queue writes) or ``blob`` (no entries).
+    """
     if parity.empty:
-        return pd.DataFrame(columns=["verdict", "harness_verdict", "cause", "conversations"])
+        return pd.DataFrame(columns=["era", "verdict", "harness_verdict", "cause", "conversations"])
     exploded = parity.assign(cause=parity["causes"].map(lambda c: list(c) or ["(none)"])).explode("cause")
     return (
-        exploded.groupby(["verdict", "harness_verdict", "cause"], as_index=False)
+        exploded.groupby(["era", "verdict", "harness_verdict", "cause"], as_index=False)
         .size()
         .rename(columns={"size": "conversations"})
         .sort_values(["verdict", "conversations"], ascending=[True, False], ignore_index=True)
@@ -233,9 +251,7 @@ def compare_policies(con: Any, a: Policy, b: Policy, source: str | None = None) 
     One row per conversation whose served ``_harnessMessages``, ``messages``
     or ``pendingSubagentResults`` differ between the policies (exact JSON).
     """
-    for p in (a, b):
-        if p not in POLICIES:
-            raise ValueError(f"unknown policy {p!r}; choose one of {', '.join(POLICIES)}")
+    ra, rb = resolve_policy(a), resolve_policy(b)
     install(con)
     return con.execute(
         """
@@ -253,7 +269,7 @@ def compare_policies(con: Any, a: Policy, b: Policy, source: str | None = None) 
         FROM d JOIN conversations AS c ON c.source = d.source AND c.id = d.conversation_id
         GROUP BY ALL ORDER BY d.source, d.conversation_id
         """,
-        [a, source, b, source],
+        [ra.reads, source, rb.reads, source],
     ).df()
 
 

@@ -112,13 +112,15 @@ def test_compare_policies_on_the_sample() -> None:
         "Unit conversions": ["display", "llm"],
         "Thread: flaky networks talk": ["display"],
     }
-    # 0.58.1 rebuilds only the pending results, and they agree with the blob everywhere
-    assert ws.compare_policies("0.58.1", "blob").empty
-    assert ws.compare_policies("0.58", "0.58.1")["title"].tolist() == full["title"].tolist()
-    # under 0.58.1 the transcript is the blob's: nothing diverges
-    assert set(ws.parity("0.58.1")["verdict"]) == {"match"}
-    with pytest.raises(ValueError, match="unknown policy"):
-        ws.compare_policies("0.59", "blob")  # type: ignore[arg-type]
+    # 0.59.0 rebuilds only the pending results, and they agree with the blob everywhere
+    assert ws.compare_policies("0.59.0", "blob").empty
+    assert ws.compare_policies("0.58", "0.59.0")["title"].tolist() == full["title"].tolist()
+    # under 0.59.0 the transcript is the blob's: nothing diverges
+    assert set(ws.parity("0.59.0")["verdict"]) == {"match"}
+    with pytest.raises(ValueError, match="'0.59' is ambiguous"):
+        ws.compare_policies("0.59", "blob")
+    with pytest.raises(ValueError, match="never shipped.*'0.59.0'"):
+        ws.compare_policies("0.58.1", "blob")
 
 
 def test_diff_aligns_the_resumed_bubble() -> None:

@@ -416,7 +416,8 @@ def test_strict_load_stops_at_the_bad_row(tmp_path: Path, dbs: dict[str, Path]) 
 @pytest.mark.parametrize(
     ("args", "phrase"),
     [
-        (["audit", "--policy", "0.57"], "'0.57' is not one of '0.58', '0.58.1', 'blob'"),
+        (["audit", "--policy", "0.58.1"], "'0.58.1' never shipped: the pending-results-only read shipped as '0.59.0'"),
+        (["audit", "--policy", "0.59"], "'0.59' is ambiguous"),
         (["export", "out", "--format", "xml"], "'xml' is not one of 'jsonl', 'parquet'"),
         (["simulate", "--out", "s.sqlite", "--faults", "lost=2"], "between 0 and 1"),
         (["frobnicate"], "No such command 'frobnicate'"),

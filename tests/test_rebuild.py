@@ -404,7 +404,7 @@ def test_no_entries_falls_back_to_the_blob_silently(caplog: pytest.LogCaptureFix
 
 
 def test_policies() -> None:
-    only_pending = rebuild_conversation(blob(), LOG, policy="0.58.1")
+    only_pending = rebuild_conversation(blob(), LOG, policy="0.59.0")
     assert only_pending == blob() | {"pendingSubagentResults": [LOG[5]["result"]]}
     assert rebuild_conversation(blob(), LOG, policy="blob") == blob()
     with pytest.raises(ValueError):
@@ -577,7 +577,7 @@ def test_state_at_max_seq_is_the_full_rebuild_and_prefixes_agree(
 @given(
     conversations(),
     entry_logs(max_size=12),
-    st.sampled_from(["0.58", "0.58.1", "blob"]),
+    st.sampled_from(["0.58", "0.59.0", "blob"]),
     st.booleans(),
 )
 def test_rebuild_conversation_never_mutates_its_input(

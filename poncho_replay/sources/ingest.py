@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poncho_replay.errors import BadEntryError, SourceError
-from poncho_replay.sql import read_sql, run_script
+from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, ENTRY_JSON_COLUMNS, read_sql, run_script
 
 __all__ = ["LoadSummary", "Stager", "ensure_schema", "progress_bar"]
 
@@ -45,6 +45,18 @@ ENTRY_COLUMNS = (
 )
 NULL_SUFFIX = "__null"
 """A reader may send ``<col>__null`` booleans beside ``<col>`` when its driver cannot carry NULLs faithfully."""
+PROBLEM = "problem_reason"
+PROBLEM_FIELD = "problem_field"
+"""A reader may send these two text columns for rows it already knows are bad
+(e.g. a BLOB where the harness stores TEXT): the row is quarantined with that
+reason and field, whatever else it holds."""
+
+# A JSON escape as JSON.stringify writes it for a lone surrogate, scanned so that
+# an escaped backslash (``\\``) is consumed first and a valid pair is kept.
+_SURROGATE_ESCAPES = re.compile(
+    r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+_SURROGATE_HINT = r"\\u[dD][89a-fA-F]"  # RE2: rows that may hold one (the exact scan runs on those only)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -70,6 +82,8 @@ class LoadSummary:
     loaded: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     anomalies: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+    """Values loaded with a documented substitution (lone surrogates as U+FFFD), by kind."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready) of every count."""
@@ -80,6 +94,7 @@ class LoadSummary:
             "loaded": dict(self.loaded),
             "quarantined": dict(self.quarantined),
             "anomalies": dict(self.anomalies),
+            "repaired": dict(self.repaired),
         }
 
     def rows(self) -> list[tuple[str, str, int]]:
@@ -88,6 +103,7 @@ class LoadSummary:
         out += [("loaded", t, n) for t, n in self.loaded.items()]
         out += [("quarantined", r, n) for r, n in self.quarantined.items()]
         out += [("anomaly", k, n) for k, n in self.anomalies.items()]
+        out += [("repaired", k, n) for k, n in self.repaired.items()]
         return out
 
     def __str__(self) -> str:
@@ -124,15 +140,25 @@ class Stager:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self._next = {"conversations": 0, "conversation_entries": 0}
+        self.repaired = 0
+        """JSON values whose lone-surrogate escapes were replaced by U+FFFD (SPEC §9)."""
         ensure_schema(con)
         con.execute(_statements()["stage"])
 
     def add(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
-        """Stage one batch of raw rows of ``table`` (text columns, harness names); returns its size."""
+        """Stage one batch of raw rows of ``table`` (text columns, harness names); returns its size.
+
+        Two repairs happen here, once for every reader: text that is not
+        UTF-8 is kept (escaped, ``\\xNN``) but marks its row for quarantine
+        (``invalid_utf8``), and a lone-surrogate escape inside JSON text
+        (``\\ud83d``, which JSON.stringify writes and DuckDB's JSON rejects)
+        becomes ``\\ufffd`` (SPEC §9), counted in :attr:`repaired`.
+        """
         n = batch.num_rows
         if n == 0:
             return 0
         cols = CONVERSATION_COLUMNS if table == "conversations" else ENTRY_COLUMNS
+        json_cols = CONVERSATION_JSON_COLUMNS if table == "conversations" else ENTRY_JSON_COLUMNS
         names = set(batch.schema.names)
         # row_id: the staged row's position, the key the checks join back on (an
         # export carries its rows' original ordinals, which need not be unique;
@@ -144,17 +170,35 @@ class Stager:
                 batch.column("ordinal").cast(pa.int64()), pc.negate(pc.add(row_id, 1))
             )
         arrays: dict[str, pa.Array] = {"row_id": row_id, "ordinal": ordinal}
+        reason = _text_column(batch, PROBLEM, n)
+        field = _text_column(batch, PROBLEM_FIELD, n)
         for col in cols:
             if col not in names:
                 continue
-            values = batch.column(col).cast(pa.string())
+            values = batch.column(col)
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+                values, bad = _decode_utf8(values)
+            else:
+                values = values.cast(pa.string())
+                values, bad = _valid_utf8(values)
+            if bad is not None:
+                first = pc.and_kleene(bad, pc.is_null(reason))
+                reason = pc.if_else(first, pa.scalar("invalid_utf8"), reason)
+                field = pc.if_else(first, pa.scalar(col), field)
             if col + NULL_SUFFIX in names:
                 values = pc.if_else(
                     batch.column(col + NULL_SUFFIX).cast(pa.bool_()),
                     pa.scalar(None, pa.string()),
                     values,
                 )
+            if col in json_cols:
+                values, fixed = _replace_lone_surrogates(values)
+                self.repaired += fixed
             arrays[col] = values
+        arrays[PROBLEM] = reason
+        arrays[PROBLEM_FIELD] = field
         self._next[table] += n
         staged = pa.table(arrays)  # noqa: F841  (read by DuckDB's replacement scan below)
         stage = "_stage_conversations" if table == "conversations" else "_stage_entries"
@@ -197,9 +241,66 @@ class Stager:
                 summary.loaded[table] = loaded
             summary.quarantined = dict(con.execute(st["quarantine_counts"], params).fetchall())
             summary.anomalies = dict(con.execute(st["anomaly_counts"], params).fetchall())
+            if self.repaired:
+                summary.repaired["lone_surrogate_to_fffd"] = self.repaired
             return summary
         finally:
             con.execute(st["drop_stage"])
+
+
+def _text_column(batch: pa.RecordBatch | pa.Table, name: str, n: int) -> pa.Array:
+    """A reader's optional text column, or all NULL."""
+    if name in batch.schema.names:
+        column = batch.column(name)
+        return (column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column).cast(pa.string())
+    return pa.nulls(n, pa.string())
+
+
+def _valid_utf8(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """``values`` unchanged when every string is UTF-8 (the usual case, checked natively), else repaired."""
+    try:
+        values.validate(full=True)
+    except pa.ArrowInvalid:
+        return _decode_utf8(values.view(pa.binary()))
+    return values, None
+
+
+def _decode_utf8(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Bytes as text; bytes that are not UTF-8 are kept escaped (``\\xNN``) and flagged."""
+    texts: list[str | None] = []
+    bad: list[bool] = []
+    for raw in values.to_pylist():
+        if raw is None:
+            texts.append(None)
+            bad.append(False)
+            continue
+        try:
+            texts.append(raw.decode("utf-8"))
+            bad.append(False)
+        except UnicodeDecodeError:
+            texts.append(raw.decode("utf-8", "backslashreplace"))
+            bad.append(True)
+    return pa.array(texts, pa.string()), (pa.array(bad, pa.bool_()) if any(bad) else None)
+
+
+def _replace_lone_surrogates(values: pa.Array) -> tuple[pa.Array, int]:
+    """JSON text with each lone-surrogate escape replaced by ``\\ufffd``; how many values changed."""
+    hint = pc.match_substring_regex(values, _SURROGATE_HINT)
+    if not pc.any(hint).as_py():
+        return values, 0
+    texts = values.to_pylist()
+    changed = 0
+    for i in np.flatnonzero(hint.fill_null(False).to_numpy(zero_copy_only=False)):
+        fixed = _SURROGATE_ESCAPES.sub(_fix_escape, texts[i])
+        if fixed != texts[i]:
+            texts[i] = fixed
+            changed += 1
+    return (pa.array(texts, pa.string()), changed) if changed else (values, 0)
+
+
+def _fix_escape(match: re.Match[str]) -> str:
+    token = match.group()
+    return token if token == "\\\\" or len(token) == 12 else "\\ufffd"
 
 
 def _in_notebook() -> bool:

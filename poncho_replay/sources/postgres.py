@@ -1,10 +1,19 @@
 """Reader for the harness's PostgreSQL tables (production), streamed through psycopg 3.
 
-One read-only transaction, a server-side cursor fetched in batches that
-become Arrow arrays, so memory stays bounded by the batch size. Columns are
-cast to text on the server (JSONB, TIMESTAMP), then checked by the shared
-ingest like any other source. Pick the schema with the libpq ``options``
-parameter, e.g. ``postgresql://user@host/db?options=-csearch_path%3Dmyschema``.
+One ``REPEATABLE READ READ ONLY`` transaction reads both tables, so the
+conversations and their entries come from one snapshot even while the
+harness keeps committing turns. A server-side cursor is fetched in batches
+that become Arrow arrays, so memory stays bounded by the batch size.
+
+JSON columns: the harness binds ``JSON.stringify(value)`` to JSONB through
+postgres.js, so production rows hold a JSONB *string scalar* whose text is
+the document (SPEC §4, "On PostgreSQL"); rows written by other tools hold
+JSONB objects. Each value is unwrapped on the server row by row
+(``#>> '{}'`` for a string scalar, the value's text otherwise) and parsed
+on the client by the shared ingest, never with ``::jsonb`` on the server,
+which rejects the U+0000 and lone surrogates a string scalar can hold.
+Pick the schema with the libpq ``options`` parameter, e.g.
+``postgresql://user@host/db?options=-csearch_path%3Dmyschema``.
 
 The URL's password never leaves this module: labels, errors and logs carry
 :func:`redact_url`'s version, and driver messages are scrubbed before they
@@ -24,18 +33,6 @@ from poncho_replay.sources.ingest import CONVERSATION_COLUMNS, ENTRY_COLUMNS, St
 __all__ = ["is_postgres_url", "read_postgres", "redact_url"]
 
 BATCH_ROWS = 20_000
-# What migrations 4 and 6 filled their columns from, for databases older than them.
-_DERIVED = {
-    "parent_conversation_id": "data->>'parentConversationId'",
-    "has_pending_approvals": (
-        "CASE WHEN jsonb_typeof(data->'pendingApprovals') = 'array' "
-        "AND jsonb_array_length(data->'pendingApprovals') > 0 THEN 1 ELSE 0 END"
-    ),
-    "channel_meta": "data->'channelMeta'",
-    "parent_message_id": "data->>'parentMessageId'",
-}
-
-
 def is_postgres_url(source: str) -> bool:
     """True for ``postgresql://`` and ``postgres://`` URLs."""
     return source.startswith(("postgresql://", "postgres://"))
@@ -91,13 +88,14 @@ def read_postgres(
         raise SourceError(f"cannot connect to {label}: {_scrub(str(exc), secrets)}") from None
     try:
         conn.read_only = True
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
             tables = {r[0] for r in conn.execute(_TABLES_SQL).fetchall()}
             if "conversations" not in tables:
                 raise SourceError(
                     f"{label} has no conversations table in its search_path: not a harness database"
                 )
-            present = {r[0] for r in conn.execute(_COLUMNS_SQL, ("conversations",)).fetchall()}
+            present = dict(conn.execute(_COLUMNS_SQL, ("conversations",)).fetchall())
             select = ", ".join(_column(c, present) for c in CONVERSATION_COLUMNS)
             where = " WHERE agent_id = %s" if agent_id is not None else ""
             params = (agent_id,) if agent_id is not None else ()
@@ -111,7 +109,8 @@ def read_postgres(
                 advance,
             )
             if "conversation_entries" in tables:
-                select = ", ".join(_column(c, set(ENTRY_COLUMNS)) for c in ENTRY_COLUMNS)
+                present = dict(conn.execute(_COLUMNS_SQL, ("conversation_entries",)).fetchall())
+                select = ", ".join(_column(c, present) for c in ENTRY_COLUMNS)
                 where = (
                     " WHERE conversation_id IN (SELECT id FROM conversations WHERE agent_id = %s)"
                     if params
@@ -130,15 +129,24 @@ def read_postgres(
 _TABLES_SQL = (
     "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
 )
-_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s"
+_COLUMNS_SQL = (
+    "SELECT column_name, data_type FROM information_schema.columns "
+    "WHERE table_schema = current_schema() AND table_name = %s"
+)
 
 
-def _column(name: str, present: set[str]) -> str:
-    expr = name if name in present else _DERIVED.get(name, "NULL")
-    if name in ("created_at", "updated_at") and name in present:
-        # ISO text with milliseconds, whatever the session's DateStyle.
+def _column(name: str, present: dict[str, str]) -> str:
+    """One column as text: JSON unwrapped row by row, timestamps as ISO text, absent ones NULL."""
+    kind = present.get(name)
+    if kind is None:
+        return f"NULL::text AS {name}"  # an older layout: the ingest derives it from data
+    if kind in ("jsonb", "json"):
+        typeof = "jsonb_typeof" if kind == "jsonb" else "json_typeof"
+        return f"CASE WHEN {typeof}({name}) = 'string' THEN {name} #>> '{{}}' ELSE {name}::text END AS {name}"
+    if kind.startswith("timestamp"):
+        # ISO text with microseconds, whatever the session's DateStyle; UTC (SPEC §4).
         return f"to_char({name}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {name}"
-    return f"({expr})::text AS {name}"
+    return f"{name}::text AS {name}"
 
 
 def _stream(

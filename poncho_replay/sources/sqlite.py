@@ -7,7 +7,7 @@ the checks in ``sql/ingest.sql`` must see what is really there. Older
 layouts are handled here by what the file lacks: no ``conversation_entries``
 table (before 0.56), no heavy-field columns (before migration 3: they stay
 inside ``data`` and the ingest moves them), no summary columns (before
-migration 4: derived from ``data`` as that migration did).
+migration 4: the ingest derives them from ``data`` as that migration did).
 """
 
 from __future__ import annotations
@@ -23,17 +23,6 @@ from poncho_replay.sources.ingest import CONVERSATION_COLUMNS, ENTRY_COLUMNS, NU
 __all__ = ["read_sqlite"]
 
 BATCH_ROWS = 20_000
-
-# What migrations 4 and 6 filled their columns from, for files older than them.
-_DERIVED = {
-    "parent_conversation_id": "CASE WHEN json_valid(data) THEN json_extract(data, '$.parentConversationId') END",
-    "has_pending_approvals": (
-        "CASE WHEN json_valid(data) AND json_array_length(data, '$.pendingApprovals') > 0 THEN 1 ELSE 0 END"
-    ),
-    "channel_meta": "CASE WHEN json_valid(data) THEN json_extract(data, '$.channelMeta') END",
-    "parent_message_id": "CASE WHEN json_valid(data) THEN json_extract(data, '$.parentMessageId') END",
-}
-
 
 def read_sqlite(
     path: str | Path,
@@ -112,10 +101,7 @@ def count_rows(path: str | Path) -> int | None:
 
 def _column(name: str, present: set[str]) -> str:
     """Text value plus a NULL flag (ADBC infers a type per batch; an all-NULL batch would break it)."""
-    if name in present:
-        expr = name
-    else:
-        expr = _DERIVED.get(name, "NULL")
+    expr = name if name in present else "NULL"
     return f"ifnull(CAST({expr} AS TEXT), '') AS {name}, ({expr}) IS NULL AS {name}{NULL_SUFFIX}"
 
 

@@ -182,13 +182,26 @@ CREATE OR REPLACE VIEW audit_log_items AS
         SELECT source, conversation_id, 'pending', position, seq, coalesce(result, 'null'::JSON)
         FROM pending_subagent_results);
 
--- Which fields a policy serves from the log, per conversation (SPEC §3, §6):
--- '0.58' all three, '0.58.1' pending results only, 'blob' none. No entries:
--- the blob (fallback). The read cutover assigns llm, display, pending in that
--- order, so a display error leaves llm rebuilt and display + pending blob.
+-- Which fields a policy serves from the log, per conversation (SPEC §3, §7).
+-- `policy` is the behaviour poncho_replay.policy resolves a release to:
+-- 'full' (0.58.x) all three, 'pending_all' (0.59.0-0.59.2) pending results
+-- when the log has any entry, 'pending_queue' (0.59.3+) pending results when
+-- it has a subagent_result or callback_started entry, 'blob' none. The read
+-- cutover assigns llm, display, pending in that order, so a display error
+-- leaves llm rebuilt and display + pending blob.
+-- era: which harness wrote the log (SPEC §7): 'blob' (no entries), 'queue'
+-- (queue entries only: 0.59.3+), 'mixed' (transcript entries, then 0.59.3+
+-- queue writes: a result with a taskOutcome, or a callback_started after the
+-- last transcript entry, which 0.58 always followed with hidden user
+-- messages), 'transcript' (0.56-0.59.2 dual-write).
 CREATE OR REPLACE MACRO audit_plan(policy, src := NULL) AS TABLE
     WITH n AS (
-        SELECT source, conversation_id, count(*) AS n_entries
+        SELECT source, conversation_id, count(*) AS n_entries,
+               count(*) FILTER (WHERE type IN ('subagent_result', 'callback_started')) AS n_queue,
+               max(seq) FILTER (WHERE type NOT IN ('subagent_result', 'callback_started')) AS last_transcript_seq,
+               max(seq) FILTER (WHERE type = 'callback_started') AS last_callback_seq,
+               bool_or(CASE WHEN type = 'subagent_result'
+                            THEN json_exists(payload, '$.result.taskOutcome') ELSE false END) AS outcome_results
         FROM conversation_entries WHERE src IS NULL OR source = src GROUP BY ALL
     ),
     err AS (
@@ -198,13 +211,20 @@ CREATE OR REPLACE MACRO audit_plan(policy, src := NULL) AS TABLE
         FROM rebuild_errors_at(src := src) GROUP BY ALL
     )
     SELECT c.source, c.id AS conversation_id, coalesce(n.n_entries, 0) AS n_entries,
+           coalesce(n.n_queue, 0) AS n_queue,
+           CASE WHEN n.n_entries IS NULL THEN 'blob'
+                WHEN n.last_transcript_seq IS NULL THEN 'queue'
+                WHEN n.outcome_results OR n.last_callback_seq > n.last_transcript_seq THEN 'mixed'
+                ELSE 'transcript' END AS era,
            coalesce(err.display_err, false) AS display_err,
            coalesce(err.pending_err, false) AS pending_err,
-           policy = '0.58' AND coalesce(n.n_entries, 0) > 0 AS llm_log,
-           policy = '0.58' AND coalesce(n.n_entries, 0) > 0 AND NOT coalesce(err.display_err, false) AS display_log,
-           coalesce(n.n_entries, 0) > 0 AND (
-               (policy = '0.58' AND NOT coalesce(err.display_err, false) AND NOT coalesce(err.pending_err, false))
-               OR (policy = '0.58.1' AND NOT coalesce(err.pending_err, false))) AS pending_log
+           policy = 'full' AND coalesce(n.n_entries, 0) > 0 AS llm_log,
+           policy = 'full' AND coalesce(n.n_entries, 0) > 0 AND NOT coalesce(err.display_err, false) AS display_log,
+           NOT coalesce(err.pending_err, false) AND CASE policy
+               WHEN 'full' THEN coalesce(n.n_entries, 0) > 0 AND NOT coalesce(err.display_err, false)
+               WHEN 'pending_all' THEN coalesce(n.n_entries, 0) > 0
+               WHEN 'pending_queue' THEN coalesce(n.n_queue, 0) > 0
+               ELSE false END AS pending_log
     FROM conversations AS c
     LEFT JOIN n ON n.source = c.source AND n.conversation_id = c.id
     LEFT JOIN err ON err.source = c.source AND err.conversation_id = c.id
@@ -585,7 +605,8 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     first_found AS (
         SELECT source, conversation_id, field, min(position) FILTER (WHERE in_log) AS first_in_log,
                max(position) FILTER (WHERE in_log) AS last_in_log,
-               count(*) FILTER (WHERE is_callback) AS callback_items
+               count(*) FILTER (WHERE is_callback) AS callback_items,
+               count(*) FILTER (WHERE display_copy) AS display_copies
         FROM blob GROUP BY ALL
     ),
     lost AS (  -- blob items the log never saw, after the first one it did
@@ -642,7 +663,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
               AND audit_eq('exact', 'llm', e.payload -> 'message', b.item)
         ) GROUP BY ALL
     )
-    SELECT f.source, f.conversation_id, f.field, f.callback_items, f.last_in_log,
+    SELECT f.source, f.conversation_id, f.field, f.callback_items, f.display_copies, f.last_in_log,
            -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
            l.lost_positions, ls.unseen_seqs, coalesce(ls.moved_items, 0) AS moved_items,
@@ -651,6 +672,50 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     LEFT JOIN lost AS l USING (source, conversation_id, field)
     LEFT JOIN log_side AS ls USING (source, conversation_id, field)
     LEFT JOIN first_kept AS fk USING (source, conversation_id);
+
+-- Facts about the pending subagent results, the one field 0.59+ reads from
+-- the log (SPEC §7), by result identity (subagentId@timestamp): results the
+-- blob holds more than once, results the queue consumed (a callback_started
+-- lists their seq) that the blob still holds, and results pending in the
+-- queue that the blob lacks.
+CREATE OR REPLACE MACRO audit_pending_facts(src := NULL) AS TABLE
+    WITH consumed AS (
+        SELECT DISTINCT source, conversation_id,
+               TRY_CAST(unnest(json_extract(payload, '$.consumedSeqs[*]'))::VARCHAR AS DOUBLE) AS consumed_seq
+        FROM conversation_entries WHERE type = 'callback_started' AND (src IS NULL OR source = src)
+    ),
+    queue_results AS (  -- per result identity: its seqs, and whether one of them is still pending
+        SELECT r.source, r.conversation_id, r.result_key AS result, list(r.seq ORDER BY r.seq) AS seqs,
+               bool_or(c.consumed_seq IS NULL) AS pending_in_queue
+        FROM audit_entry_facts AS r
+        LEFT JOIN consumed AS c ON c.source = r.source AND c.conversation_id = r.conversation_id
+            AND c.consumed_seq = r.seq
+        WHERE r.type = 'subagent_result' AND r.result_key IS NOT NULL AND (src IS NULL OR r.source = src)
+        GROUP BY ALL
+    ),
+    blob_results AS (
+        SELECT source, conversation_id, item_key AS result, list(position ORDER BY position) AS positions
+        FROM audit_blob_items WHERE field = 'pending' AND item_key IS NOT NULL AND (src IS NULL OR source = src)
+        GROUP BY ALL
+    ),
+    found AS (
+        SELECT source, conversation_id, 'doubled' AS kind,
+               {'result': result, 'blob_positions': positions, 'queue_seqs': NULL::BIGINT[]} AS fact
+        FROM blob_results WHERE len(positions) > 1
+        UNION ALL
+        SELECT b.source, b.conversation_id, 'kept', {'result': b.result, 'blob_positions': b.positions, 'queue_seqs': q.seqs}
+        FROM blob_results AS b JOIN queue_results AS q USING (source, conversation_id, result)
+        WHERE NOT q.pending_in_queue
+        UNION ALL
+        SELECT q.source, q.conversation_id, 'missing', {'result': q.result, 'blob_positions': NULL::BIGINT[], 'queue_seqs': q.seqs}
+        FROM queue_results AS q ANTI JOIN blob_results AS b USING (source, conversation_id, result)
+        WHERE q.pending_in_queue
+    )
+    SELECT source, conversation_id,
+           list(fact ORDER BY fact.result) FILTER (WHERE kind = 'doubled') AS doubled_results,
+           list(fact ORDER BY fact.result) FILTER (WHERE kind = 'kept') AS consumed_results_in_blob,
+           list(fact ORDER BY fact.result) FILTER (WHERE kind = 'missing') AS queued_results_not_in_blob
+    FROM found GROUP BY ALL;
 
 -- One row per conversation: verdicts, counts per field, causes with evidence.
 -- Causes are SPEC §6's classes plus four the SPEC §5 write sites explain
@@ -664,6 +729,7 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
     plan AS MATERIALIZED (SELECT * FROM audit_plan(policy, src := src)),
     lf AS MATERIALIZED (SELECT * FROM audit_log_facts(src := src)),
     h AS MATERIALIZED (SELECT * FROM audit_harness_verdict(src := src)),
+    pf AS MATERIALIZED (SELECT * FROM audit_pending_facts(src := src)),
     wide AS (
         SELECT source, conversation_id,
             any_value(cmp) FILTER (WHERE field = 'llm') AS llm,
@@ -686,15 +752,25 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
     ),
     base AS (
         SELECT c.source, c.id AS conversation_id, c.title, c.parent_conversation_id, c.updated_at,
-               p.n_entries, w.llm, w.display, w.pending,
+               p.n_entries, p.era, p.llm_log, p.display_log, p.pending_log, w.llm, w.display, w.pending,
+               pf.doubled_results, pf.consumed_results_in_blob, pf.queued_results_not_in_blob,
                coalesce(w.diverged_fields, []) AS diverged_fields,
                flatten(list_filter(w.sample_lists, lambda x_: x_ IS NOT NULL)) AS samples,
-               fw.fl, fw.fd, fw.fp, lf.*
+               fw.fl, fw.fd, fw.fp, lf.*, coalesce(q.quarantined, []) AS quarantined,
+               -- the item facts of the fields that diverged (a field served from the blob never does)
+               CASE WHEN list_contains(coalesce(w.diverged_fields, []), 'llm') THEN fw.fl END AS dl,
+               CASE WHEN list_contains(coalesce(w.diverged_fields, []), 'display') THEN fw.fd END AS dd,
+               CASE WHEN list_contains(coalesce(w.diverged_fields, []), 'pending') THEN fw.fp END AS dp
         FROM conversations AS c
         JOIN plan AS p ON p.source = c.source AND p.conversation_id = c.id
         JOIN wide AS w ON w.source = c.source AND w.conversation_id = c.id
         LEFT JOIN fw ON fw.source = c.source AND fw.conversation_id = c.id
         LEFT JOIN lf ON lf.source = c.source AND lf.conversation_id = c.id
+        LEFT JOIN pf ON pf.source = c.source AND pf.conversation_id = c.id
+        LEFT JOIN (
+            SELECT source, conversation_id, list({'seq': seq, 'reason': reason, 'field': detail} ORDER BY seq) AS quarantined
+            FROM quarantine WHERE "table" = 'conversation_entries' AND (src IS NULL OR source = src) GROUP BY ALL
+        ) AS q ON q.source = c.source AND q.conversation_id = c.id
         WHERE src IS NULL OR c.source = src
     ),
     causes AS (
@@ -713,11 +789,13 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                       AND coalesce(b.fd.missing_prefix, 0) > 0
                  THEN {'cause': 'thread_copy_not_captured', 'evidence': json_object(
                     'parent_conversation_id', b.parent_conversation_id, 'copied_messages', b.fd.missing_prefix)} END,
-            CASE WHEN len(b.diverged_fields) > 0
-                      AND coalesce(b.fl.callback_items, 0) + coalesce(b.fd.callback_items, 0) > 0
+            -- the blob holds the injected [Subagent Result] messages, or (read with the cutover
+            -- on, where they were hidden) its _harnessMessages became a copy of `messages`
+            CASE WHEN coalesce(b.dl.callback_items, 0) + coalesce(b.dd.callback_items, 0) > 0
+                      OR (len(coalesce(b.callback_seqs, [])) > 0 AND coalesce(b.dl.display_copies, 0) > 0)
                  THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
                     'callback_started_seqs', b.callback_seqs, 'hidden_user_messages', b.hidden_users,
-                    'blob_callback_messages', coalesce(b.fl.callback_items, 0) + coalesce(b.fd.callback_items, 0))} END,
+                    'blob_callback_messages', coalesce(b.dl.callback_items, 0) + coalesce(b.dd.callback_items, 0))} END,
             CASE WHEN list_contains(b.diverged_fields, 'llm') AND len(coalesce(b.approx_turns, [])) > 0
                  THEN {'cause': 'approximate_finalize_diff', 'evidence': json_object('turns', b.approx_turns)} END,
             CASE WHEN list_contains(b.diverged_fields, 'llm') AND b.compaction_seq IS NOT NULL
@@ -742,28 +820,50 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                       len(coalesce(b.reordered, [])) > 0 OR len(coalesce(b.duplicates, [])) > 0
                       -- a resumed turn's harness messages are never logged (resume_not_captured), so
                       -- blob-only llm messages after the last logged one are not lost appends then
-                      OR len(list_filter(coalesce(b.fl.lost_positions, []), lambda pos_: NOT (
+                      OR len(list_filter(coalesce(b.dl.lost_positions, []), lambda pos_: NOT (
                              (len(coalesce(b.amendments, [])) > 0 OR len(coalesce(b.resume_seqs, [])) > 0)
-                             AND pos_ > coalesce(b.fl.last_in_log, -1)))) + len(coalesce(b.fd.lost_positions, []))
-                         + len(coalesce(b.fp.lost_positions, [])) > 0
+                             AND pos_ > coalesce(b.dl.last_in_log, -1)))) + len(coalesce(b.dd.lost_positions, []))
+                         + len(coalesce(b.dp.lost_positions, [])) > 0
                       -- blob messages older than the log, but the log does not start with a turn: its start was lost
                       OR (b.parent_conversation_id IS NULL AND b.compaction_seq IS NULL
                           AND b.first_type IS DISTINCT FROM 'user_message'
-                          AND greatest(coalesce(b.fd.missing_prefix, 0), coalesce(b.fl.missing_prefix, 0)) > 0))
+                          AND greatest(coalesce(b.dd.missing_prefix, 0), coalesce(b.dl.missing_prefix, 0)) > 0))
                  THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
                     'reordered', b.reordered, 'duplicated', b.duplicates,
-                    'blob_only_llm_positions', b.fl.lost_positions,
-                    'blob_only_display_positions', b.fd.lost_positions,
-                    'blob_only_pending_positions', b.fp.lost_positions,
+                    'blob_only_llm_positions', b.dl.lost_positions,
+                    'blob_only_display_positions', b.dd.lost_positions,
+                    'blob_only_pending_positions', b.dp.lost_positions,
                     'first_entry_type', b.first_type,
                     'blob_messages_before_log', coalesce(b.fd.missing_prefix, 0))} END,
-            CASE WHEN len(b.diverged_fields) > 0 AND len(coalesce(b.fl.unseen_seqs, [])) + len(coalesce(b.fd.unseen_seqs, []))
-                      + len(coalesce(b.fp.unseen_seqs, [])) > 0
+            CASE WHEN len(coalesce(b.dl.unseen_seqs, [])) + len(coalesce(b.dd.unseen_seqs, []))
+                      + len(coalesce(b.dp.unseen_seqs, [])) > 0
                  THEN {'cause': 'stale_blob', 'evidence': json_object(
-                    'log_only_llm_seqs', b.fl.unseen_seqs, 'log_only_display_seqs', b.fd.unseen_seqs,
-                    'log_only_pending_seqs', b.fp.unseen_seqs,
+                    'log_only_llm_seqs', b.dl.unseen_seqs, 'log_only_display_seqs', b.dd.unseen_seqs,
+                    'log_only_pending_seqs', b.dp.unseen_seqs,
                     'blob_updated_at', b.updated_at, 'last_entry_at', b.last_entry_at)} END,
-            CASE WHEN len(b.diverged_fields) = 0 AND b.n_entries > 0 AND (
+            -- the pending results (SPEC §7): 0.59+ appendSubagentResult appends the entry, then
+            -- get() (which serves the queued result) -> push -> update, so the blob holds it twice
+            CASE WHEN list_contains(b.diverged_fields, 'pending') AND len(coalesce(b.doubled_results, [])) > 0
+                 THEN {'cause': 'result_delivered_twice', 'evidence': json_object(
+                    'results', b.doubled_results)} END,
+            CASE WHEN list_contains(b.diverged_fields, 'pending') AND len(coalesce(b.consumed_results_in_blob, [])) > 0
+                 THEN {'cause': 'consumed_result_kept_in_blob', 'evidence': json_object(
+                    'results', b.consumed_results_in_blob, 'callback_started_seqs', b.callback_seqs)} END,
+            CASE WHEN list_contains(b.diverged_fields, 'pending') AND len(coalesce(b.queued_results_not_in_blob, [])) > 0
+                 THEN {'cause': 'queued_result_not_in_blob', 'evidence': json_object(
+                    'results', b.queued_results_not_in_blob, 'blob_updated_at', b.updated_at,
+                    'last_entry_at', b.last_entry_at)} END,
+            -- 0.59.3+ logs no transcript (SPEC §7): a full-cutover read of its log misses those turns
+            CASE WHEN b.era IN ('queue', 'mixed') AND (list_contains(b.diverged_fields, 'llm')
+                      OR list_contains(b.diverged_fields, 'display'))
+                 THEN {'cause': 'dual_write_ended', 'evidence': json_object(
+                    'era', b.era, 'first_entry_type', b.first_type, 'last_entry_at', b.last_entry_at,
+                    'blob_updated_at', b.updated_at)} END,
+            -- entries the load quarantined take no part in the rebuild (the harness read them)
+            CASE WHEN len(b.diverged_fields) > 0 AND len(b.quarantined) > 0
+                 THEN {'cause': 'quarantined_entries', 'evidence': json_object('entries', b.quarantined)} END,
+            -- (a writeback copies the transcript: only a policy that serves it from the log can tell)
+            CASE WHEN len(b.diverged_fields) = 0 AND b.n_entries > 0 AND b.llm_log AND (
                       (len(coalesce(b.callback_seqs, [])) > 0 AND coalesce(b.fl.callback_items, 0) = 0)
                       OR b.updated_at > b.last_entry_at + INTERVAL 1 SECOND)
                  THEN {'cause': 'blob_overwritten_by_rebuild', 'evidence': json_object(
@@ -772,7 +872,9 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
         ], lambda x_: x_ IS NOT NULL) AS found
         FROM base AS b
     )
-    SELECT b.source, b.conversation_id, b.title, b.n_entries AS entries,
+    SELECT b.source, b.conversation_id, b.title, b.n_entries AS entries, b.era,
+           list_filter(['llm', 'display', 'pending'], lambda f_: CASE f_ WHEN 'llm' THEN b.llm_log
+               WHEN 'display' THEN b.display_log ELSE b.pending_log END) AS served_from_log,
            CASE WHEN len(b.diverged_fields) > 0 THEN 'diverged' ELSE 'match' END AS verdict,
            b.diverged_fields,
            h.harness_verdict, h.harness_mismatches, h.harness_log_line,

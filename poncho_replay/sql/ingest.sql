@@ -18,17 +18,19 @@ CREATE OR REPLACE TEMP TABLE _stage_conversations (
     data VARCHAR, message_count VARCHAR, created_at VARCHAR, updated_at VARCHAR,
     tool_result_archive VARCHAR, harness_messages VARCHAR, continuation_messages VARCHAR,
     parent_conversation_id VARCHAR, has_pending_approvals VARCHAR, channel_meta VARCHAR,
-    parent_message_id VARCHAR
+    parent_message_id VARCHAR, problem_reason VARCHAR, problem_field VARCHAR
 );
 CREATE OR REPLACE TEMP TABLE _stage_entries (
     row_id BIGINT, ordinal BIGINT, seq VARCHAR, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR,
-    conversation_id VARCHAR, type VARCHAR, payload VARCHAR, created_at VARCHAR
+    conversation_id VARCHAR, type VARCHAR, payload VARCHAR, created_at VARCHAR,
+    problem_reason VARCHAR, problem_field VARCHAR
 );
 
 -- name: check_conversations
 CREATE OR REPLACE TEMP TABLE _checked_conversations AS
 WITH base AS (
     SELECT s.*, CASE
+        WHEN s.problem_reason IS NOT NULL THEN {'reason': s.problem_reason, 'field': s.problem_field}
         WHEN s.data IS NOT NULL AND NOT json_valid(s.data) THEN {'reason': 'invalid_json', 'field': 'data'}
         WHEN s.id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
         WHEN s.agent_id IS NULL THEN {'reason': 'missing_field', 'field': 'agent_id'}
@@ -46,7 +48,7 @@ WITH base AS (
         WHEN s.channel_meta IS NOT NULL AND NOT json_valid(s.channel_meta)
             THEN {'reason': 'invalid_json', 'field': 'channel_meta'}
         WHEN NOT pr_is_int_text(s.message_count) THEN {'reason': 'wrong_type', 'field': 'message_count'}
-        WHEN NOT pr_is_int_text(s.has_pending_approvals)
+        WHEN s.has_pending_approvals IS NOT NULL AND NOT pr_is_int_text(s.has_pending_approvals)
             THEN {'reason': 'wrong_type', 'field': 'has_pending_approvals'}
         WHEN s.created_at IS NOT NULL AND pr_ts(s.created_at) IS NULL
             THEN {'reason': 'wrong_type', 'field': 'created_at'}
@@ -65,6 +67,7 @@ FROM base;
 CREATE OR REPLACE TEMP TABLE _checked_entries AS
 WITH base AS (  -- narrow: the payload stays in the stage (this CTE is read twice, so it is materialized)
     SELECT s.row_id, CASE
+        WHEN s.problem_reason IS NOT NULL THEN {'reason': s.problem_reason, 'field': s.problem_field}
         WHEN s.payload IS NOT NULL AND NOT json_valid(s.payload) THEN {'reason': 'invalid_json', 'field': 'payload'}
         WHEN s.id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
         WHEN s.conversation_id IS NULL THEN {'reason': 'missing_field', 'field': 'conversation_id'}
@@ -152,8 +155,16 @@ SELECT $source AS source, id, agent_id, tenant_id, owner_id, title,
     CAST(message_count AS INTEGER) AS message_count,
     pr_ts(created_at) AS created_at, pr_ts(updated_at) AS updated_at,
     tra AS tool_result_archive, hm AS harness_messages, cm AS continuation_messages,
-    parent_conversation_id, CAST(has_pending_approvals AS INTEGER) AS has_pending_approvals,
-    channel_meta, parent_message_id
+    -- Migrations 4 and 6 backfilled these with SQL that reads NULL on a
+    -- string-scalar blob (SPEC §4, On PostgreSQL), and older files lack them:
+    -- a NULL takes the blob's value, as the harness's own row writes would.
+    coalesce(parent_conversation_id, json_extract_string(data, '$.parentConversationId')) AS parent_conversation_id,
+    coalesce(CAST(has_pending_approvals AS INTEGER),
+        CASE WHEN json_array_length(CASE WHEN json_type(data, '$.pendingApprovals') = 'ARRAY'
+            THEN json_extract(data, '$.pendingApprovals') END) > 0 THEN 1 ELSE 0 END) AS has_pending_approvals,
+    coalesce(channel_meta, CASE WHEN json_type(data, '$.channelMeta') NOT IN ('NULL')
+        THEN json_extract(data, '$.channelMeta')::VARCHAR END) AS channel_meta,
+    coalesce(parent_message_id, json_extract_string(data, '$.parentMessageId')) AS parent_message_id
 FROM moved ORDER BY ordinal;
 
 -- name: insert_entries
