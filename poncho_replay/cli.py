@@ -522,6 +522,16 @@ class FaultsSpec(click.ParamType):
         return out
 
 
+def _harness_release(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check a --harness / --upgrade-to value now, so a bad release is a usage error naming the fix."""
+    from poncho_replay.simulate.releases import harness_release
+
+    try:
+        return None if value is None else harness_release(value).name
+    except ValueError as exc:  # PolicyError is a ValueError
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @cli.command()
 @click.option("--conversations", "n", type=click.IntRange(min=1), default=100, show_default=True,
               help="How many conversations (about 50 entries each).")  # fmt: skip
@@ -536,16 +546,25 @@ class FaultsSpec(click.ParamType):
     default="",
     help="Dual-write faults, e.g. lost=0.02,reorder=0.1,writeback.",
 )
+@click.option("--harness", default="0.58.0", show_default=True, callback=_harness_release, metavar="RELEASE",
+              help="The harness release that writes the conversations: 0.56 (blob only), 0.57-0.59.2 "
+              "(transcript dual-write), 0.59.3 ... 0.61.2 or current (subagent-result queue only).")  # fmt: skip
+@click.option("--upgrade-to", default=None, callback=_harness_release, metavar="RELEASE",
+              help="A later release each conversation moves to at a seeded point, e.g. 0.61.2.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @_common
-def simulate(n: int, seed: int, out: Path, faults: dict[str, Any], force: bool) -> None:
+def simulate(
+    n: int, seed: int, out: Path, faults: dict[str, Any], harness: str, upgrade_to: str | None, force: bool
+) -> None:
     """Write a simulated harness database to audit.
 
-    A faithful simulation of the 0.57/0.58 dual-write, with optional seeded
-    faults, written in the harness's SQLite layout.
+    A faithful simulation of the harness's writes (0.57/0.58 dual-write by
+    default, or any release up to 0.61.x, upgraded mid-way if asked), with
+    optional seeded faults, written in the harness's SQLite layout.
 
     \b
     Example: poncho-replay simulate --conversations 500 --seed 7 --out fleet.sqlite --faults lost=0.02,writeback
+    Example: poncho-replay simulate --out mixed.sqlite --harness 0.58.0 --upgrade-to 0.61.2
     """
     from poncho_replay.simulate import Faults, fleet
 
@@ -554,7 +573,13 @@ def simulate(n: int, seed: int, out: Path, faults: dict[str, Any], force: bool) 
             f"{out} already exists", "choose another --out, or pass --force to replace it"
         )
     with _step(f"simulating {n} conversations"):
-        data = fleet(n, seed=seed, faults=Faults(seed=seed, **faults) if faults else None)
+        data = fleet(
+            n,
+            seed=seed,
+            faults=Faults(seed=seed, **faults) if faults else None,
+            harness=harness,
+            upgrade_to=upgrade_to,
+        )
     out.unlink(missing_ok=True)
     with _step(f"writing {out}"):
         data.to_sqlite(out)

@@ -1,6 +1,7 @@
-"""A faithful simulator of the harness 0.57/0.58 dual-write, with seeded faults.
+"""A faithful simulator of the harness's writes, 0.56 to 0.61.x, with seeded faults.
 
 See :mod:`poncho_replay.simulate.harness` for the write sites,
+:mod:`~poncho_replay.simulate.releases` for what each release writes and reads,
 :mod:`~poncho_replay.simulate.faults` for the faults,
 :mod:`~poncho_replay.simulate.scenarios` for the scripted scenarios and the
 random :func:`fleet`, and :mod:`~poncho_replay.simulate.writers` for the
@@ -12,6 +13,7 @@ from poncho_replay.simulate.clock import Clock
 from poncho_replay.simulate.data import Fleet
 from poncho_replay.simulate.faults import FATES, SITES, FaultPlan, Faults
 from poncho_replay.simulate.harness import Event, Simulator, Turn
+from poncho_replay.simulate.releases import HarnessRelease, harness_release
 from poncho_replay.simulate.scenarios import SCENARIO_CLASSES, fleet, run_scenarios
 
 __all__ = [
@@ -25,9 +27,11 @@ __all__ = [
     "FaultPlan",
     "Faults",
     "Fleet",
+    "HarnessRelease",
     "Simulator",
     "StoreBackend",
     "Turn",
     "fleet",
+    "harness_release",
     "run_scenarios",
 ]

@@ -28,8 +28,11 @@ class Fleet:
     still inside; writers split them into columns); ``entries`` maps a
     conversation id to its stored entries in seq order; ``entry_agent`` and
     ``entry_tenant`` give each entry id's ``agent_id`` (the owner id, SPEC
-    §5) and tenant columns. Treat the dicts as read-only: messages are shared
-    between blobs and entries.
+    §5) and tenant columns. ``columns`` holds the conversations whose
+    ``title`` / ``updated_at`` columns differ from their blob (a rename from
+    0.59.1 on): ``{conversation id: {"title": ..., "updatedAt": epoch ms}}``;
+    a writer applies them after the rows, as the harness's UPDATE did. Treat
+    the dicts as read-only: messages are shared between blobs and entries.
     """
 
     agent_id: str
@@ -39,11 +42,16 @@ class Fleet:
     entry_tenant: dict[str, str]
     events: list[Event] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
+    columns: dict[str, JsonDict] = field(default_factory=dict)
 
     @property
     def entry_count(self) -> int:
         """How many entry rows the fleet holds."""
         return sum(len(v) for v in self.entries.values())
+
+    def column_updates(self) -> list[tuple[str, str, str]]:
+        """``(title, updated_at ISO-8601, conversation_id)`` per row whose columns moved apart from its blob."""
+        return [(c["title"], harness_layout.iso_ms(c["updatedAt"]), cid) for cid, c in self.columns.items()]
 
     def entry_rows(self) -> Iterator[tuple[str, str, str, JsonDict]]:
         """``(conversation_id, agent_id, tenant_id, entry)`` for every entry, by conversation then seq."""
@@ -66,6 +74,7 @@ class Fleet:
             entry_tenant=backend.entry_tenants,
             events=sim.events,
             logs=sim.logs,
+            columns=dict(backend.columns),
         )
 
     @classmethod
@@ -90,6 +99,8 @@ class Fleet:
         try:
             harness_layout.create_sqlite(con, version=8)
             harness_layout.write_sqlite(con, self.conversations, self.entries, agent_id=self.agent_id)
+            con.executemany("UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?", self.column_updates())
+            con.commit()
         finally:
             con.close()
 

@@ -1,7 +1,8 @@
-"""Seeded faults of the harness's fire-and-forget dual-write (SPEC §5).
+"""Seeded faults of the harness's fire-and-forget entry appends (SPEC §5, §7).
 
-Every dual-write append is ``void appendEntriesSafe(...)``: nothing waits for
-it, nothing orders it, a failure is logged and swallowed. :class:`Faults`
+Every dual-write append, and from 0.59.3 every queue append, is
+``void appendEntriesSafe(...)``: nothing waits for it, nothing orders it, a
+failure is logged and swallowed. :class:`Faults`
 says how often each way of going wrong happens; :class:`FaultPlan` draws the
 fate of each append from its own seeded generator (so the same seed gives
 the same faults whatever the content) and lets a scripted scenario force the
@@ -28,7 +29,8 @@ SITES: tuple[str, ...] = (
     "callback_hidden",
     "callback_reply",
 )
-"""The dual-write's append sites, named after SPEC §5's bullets."""
+"""The append sites, named after SPEC §5's bullets (the 0.59.3+ queue appends
+are ``subagent_result`` and ``callback_started``)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The harness 0.57/0.58 write sites, replayed against a backend (SPEC §5).
+"""The harness's write sites, 0.56 to 0.61.x, replayed against a backend (SPEC §5, §7).
 
 :class:`Simulator` plays the orchestrator: each public method is one thing
 that happens to a conversation (a chat turn, an approval resume, a subagent
@@ -9,8 +9,15 @@ writes and the same fire-and-forget entry appends, in the same order, as
 ``new_harness_messages_this_turn``, ``guess_first_kept_seq``,
 ``parity_check``), so there is one owner of each rule.
 
-Every dual-write append goes through :meth:`Simulator._append`, where the
-:class:`~poncho_replay.simulate.faults.FaultPlan` decides its fate.
+Each conversation is written by one harness release at a time
+(:class:`~poncho_replay.simulate.releases.HarnessRelease`, default 0.58.0;
+:meth:`Simulator.upgrade` moves it on): up to 0.56 the blob alone, 0.57.0 to
+0.59.2 the transcript dual-write of SPEC §5, from 0.59.3 the blob plus the
+subagent-result queue of SPEC §7. Its ``get()`` reads as that release does.
+
+Every entry append goes through :meth:`Simulator._append`, where the
+:class:`~poncho_replay.simulate.faults.FaultPlan` decides its fate: the
+dual-write's and the 0.59.3+ queue's alike.
 
 Example:
     >>> from poncho_replay.simulate import Simulator, Turn
@@ -33,10 +40,16 @@ from poncho_replay.errors import StoreError
 from poncho_replay.models import JsonDict
 from poncho_replay.simulate.backend import Backend, DictBackend
 from poncho_replay.simulate.clock import Clock
+from poncho_replay.simulate.faults import Fate, FaultPlan, Faults
+from poncho_replay.simulate.releases import (
+    TASK_OUTCOMES,
+    HarnessRelease,
+    harness_release,
+    queue_injected_message,
+)
 
 RENAME_DELAY_MS = 60_000
 """How long after the last turn a simulated rename happens."""
-from poncho_replay.simulate.faults import Fate, FaultPlan, Faults
 
 APPROVAL_REQUIRED = "Tool error: approval required"
 """The tool result a step gets when its tool needs an approval (result ``None``)."""
@@ -83,7 +96,13 @@ class Event:
 class _Ref:
     owner_id: str
     tenant_id: str | None
-    dual_write: bool = True
+    dual_write: bool
+    release: HarnessRelease
+
+    @property
+    def transcript_entries(self) -> bool:
+        """Whether this conversation's turns append transcript entries now (SPEC §5)."""
+        return self.dual_write and self.release.dual_write
 
 
 class Simulator:
@@ -91,10 +110,14 @@ class Simulator:
 
     Args:
         backend: where to write; default an in-process :class:`DictBackend`.
-        faults: the dual-write's faults (default none).
+        faults: the faults of the entry appends, dual-write and queue (default none).
         seed: seeds ids, timestamps and content; faults have their own seed.
         verify: run the parity check after each finalize, as the harness
-            does with ``PONCHO_VERIFY_ENTRIES=1``; lines go to :attr:`logs`.
+            does with ``PONCHO_VERIFY_ENTRIES=1``; lines go to :attr:`logs`
+            (no check from 0.59.3, which deleted it).
+        harness: the release new conversations are written by (any version
+            :func:`~poncho_replay.policy.resolve_policy` accepts, or
+            ``"current"``).
     """
 
     def __init__(
@@ -104,7 +127,10 @@ class Simulator:
         faults: Faults | None = None,
         seed: int = 0,
         verify: bool = True,
+        harness: str = "0.58.0",
     ) -> None:
+        self.release = harness_release(harness)
+        """The release new conversations start under."""
         self.clock = Clock(seed)
         self.backend: Backend = backend if backend is not None else DictBackend(self.clock)
         self.plan = FaultPlan(faults)
@@ -116,31 +142,63 @@ class Simulator:
         """0.58.0's read cutover on every get -> modify -> update (switchable per operation)."""
         self._deferred: dict[str, list[tuple[str, list[JsonDict]]]] = {}
 
-
     # --- conversations ------------------------------------------------------------
 
     def create(
         self, owner_id: str = "local-owner", title: str = "", tenant_id: str | None = None, *, dual_write: bool = True
     ) -> str:
-        """A new conversation; ``dual_write=False`` makes it pre-0.57 (blob only)."""
+        """A new conversation under :attr:`release`; ``dual_write=False`` keeps its transcript out of the log.
+
+        (A pre-0.57 conversation under a 0.57-0.59.2 simulator; the 0.59.3+
+        queue is written whatever the flag says.)
+        """
         conv = self.backend.create(owner_id, title, tenant_id)
         cid = conv["conversationId"]
-        self._refs[cid] = _Ref(owner_id, tenant_id, dual_write)
+        self._refs[cid] = _Ref(owner_id, tenant_id, dual_write, self.release)
         return cid
 
     def set_dual_write(self, conversation_id: str, on: bool) -> None:
         """Switch the dual-write for one conversation (an upgrade mid-conversation)."""
         self._refs[conversation_id].dual_write = on
 
+    def upgrade(self, release: str, conversation_id: str | None = None) -> None:
+        """Deploy another harness release: for one conversation, or for all and every new one.
+
+        Later writes and reads of the conversation follow ``release``; what
+        was written stays, as in a deployment that upgraded (0.58 transcript
+        entries continued by 0.61.2's queue-only writes). Recorded as an
+        ``upgrade`` :class:`Event` per conversation.
+        """
+        to = harness_release(release)
+        if conversation_id is None:
+            self.release = to
+        for cid in [conversation_id] if conversation_id is not None else list(self._refs):
+            self._refs[cid].release = to
+            self.events.append(Event(cid, "upgrade", to.name))
+
+    def _get(self, conversation_id: str) -> JsonDict:
+        """The conversation as its release's ``get()`` serves it to a get -> modify -> update."""
+        release = self._refs[conversation_id].release
+        return self.backend.get(conversation_id, cutover=release.reads_log(self.writeback), policy=release.read)
+
     def rename(self, conversation_id: str, title: str) -> None:
-        """``store.rename``: get (with the cutover when on) -> retitle -> update.
+        """``store.rename`` as the conversation's release writes it (SPEC §7).
+
+        Up to 0.59.0: get (with the release's read) -> retitle -> update.
+        0.59.1-0.59.2: the ``title`` column only (the blob keeps the old
+        title). 0.59.3 on: the column and the blob's title; ``updated_at``
+        moves, the blob's ``updatedAt`` does not.
 
         A person renames a conversation a while after its last turn, so the
         clock moves on first; that gap is what lets the audit see the later
         blob write (``blob_overwritten_by_rebuild``).
         """
         self.clock.now += RENAME_DELAY_MS
-        self.backend.rename(conversation_id, title, cutover=self.writeback)
+        release = self._refs[conversation_id].release
+        if release.rename == "get_update":
+            self.backend.rename(conversation_id, title, cutover=release.reads_log(self.writeback), policy=release.read)
+        else:
+            self.backend.rename_title_column(conversation_id, title, in_blob=release.rename == "title_column_and_blob")
 
     def thread(self, parent_id: str, title: str, anchor_index: int = -1) -> str:
         """A thread child anchored on a parent message, holding a copy of the messages up to it.
@@ -148,12 +206,13 @@ class Simulator:
         The child has no ``_harnessMessages``, so its first turn runs on the
         copied messages and the finalize diff appends all of them.
         """
-        parent = self.backend.get(parent_id, cutover=self.writeback)
+        parent = self._get(parent_id)
         ref = self._refs[parent_id]
         messages = parent["messages"]
         idx = anchor_index % len(messages)
         anchor = messages[idx]
         cid = self.create(ref.owner_id, title, ref.tenant_id, dual_write=ref.dual_write)
+        self._refs[cid].release = ref.release
         child = self.backend.get(cid, cutover=False)
         child["parentConversationId"] = parent_id
         child["parentMessageId"] = (anchor.get("metadata") or {}).get("id")
@@ -165,8 +224,14 @@ class Simulator:
     # --- a chat turn (runConversationTurn) ---------------------------------------
 
     def turn(self, conversation_id: str, turn: Turn) -> None:
-        """One user turn: user write, optional compaction, finalize (SPEC §5)."""
-        conv = self.backend.get(conversation_id, cutover=self.writeback)
+        """One user turn: user write, optional compaction, finalize (SPEC §5).
+
+        From 0.59.3 the same blob writes and no entries (SPEC §7), plus one
+        in-flight write of the draft bubble (``metadata.incomplete``) after
+        the tool steps: what a stale blob shows when the finalize write is lost.
+        """
+        ref = self._refs[conversation_id]
+        conv = self._get(conversation_id)
         pre_harness = list(conv["_harnessMessages"]) if conv.get("_harnessMessages") else None
         history = pre_harness if pre_harness is not None else list(conv["messages"])
         pre_display = list(conv["messages"])
@@ -185,7 +250,9 @@ class Simulator:
             if not turn.hidden:
                 conv["messages"] = [*conv["messages"], user_msg]
 
-        transcript, bubble = self._run(turn, user_msg, turn_id, run_id, started)
+        transcript, bubble, draft = self._run(turn, user_msg, turn_id, run_id, started)
+        if draft is not None and ref.release.queue_only:
+            self.backend.update({**conv, "messages": [*conv["messages"], draft]})
         conv["_harnessMessages"] = [*history, *transcript]
         if bubble is not None:
             conv["messages"] = [*conv["messages"], bubble]
@@ -209,7 +276,7 @@ class Simulator:
         if final is not None and final.get("role") == "assistant":
             entries.append(dw.assistant_message_entry(final, turn_id, run_id))
         self._append("finalize", conversation_id, entries)
-        if self.verify and self._refs[conversation_id].dual_write:
+        if self.verify and ref.transcript_entries:
             result = dw.parity_check(
                 self.backend.read(conversation_id),
                 conv["_harnessMessages"],
@@ -235,7 +302,7 @@ class Simulator:
         removed = max(0, len(pre_display) - len(kept))
         conv["compactedHistory"] = [*(conv.get("compactedHistory") or []), *pre_display[:removed]]
         cid = conv["conversationId"]
-        if self._refs[cid].dual_write:
+        if self._refs[cid].transcript_entries:
             seqs = [e["seq"] for e in self.backend.read(cid, types=["harness_message"])]
             first_kept = dw.guess_first_kept_seq(seqs, 1 + len(kept))
             entry = dw.compaction_entry(summary, first_kept, tokens_before=conv.get("contextTokens"))
@@ -244,8 +311,9 @@ class Simulator:
 
     def _run(
         self, turn: Turn, user_msg: JsonDict, turn_id: str, run_id: str, started: int
-    ) -> tuple[list[JsonDict], JsonDict | None]:
-        """The model run: its harness transcript and the display bubble (None = no content)."""
+    ) -> tuple[list[JsonDict], JsonDict | None, JsonDict | None]:
+        """The model run: its harness transcript, the display bubble (None = no content)
+        and the draft bubble as it stood after the tool steps (None = no tool step)."""
         meta = lambda step: {"timestamp": self.clock.tick(), "id": self.clock.uuid(), "step": step, "runId": run_id}
         transcript: list[JsonDict] = [
             {"role": "user", "content": user_msg["content"], "metadata": {"timestamp": self.clock.tick(), "id": self.clock.uuid()}}
@@ -266,17 +334,14 @@ class Simulator:
                 texts.append(said)
                 sections.append({"type": "text", "content": said})
             sections.append({"type": "tools", "content": [line]})
+        draft = _bubble(turn_id, started, texts, activity, sections, incomplete=True) if activity else None
         transcript.append({"role": "assistant", "content": turn.reply, "metadata": meta(len(turn.tools) + 1)})
         if turn.reply:
             texts.append(turn.reply)
             sections.append({"type": "text", "content": turn.reply})
         if not texts and not activity:
-            return transcript, None
-        bubble_meta: JsonDict = {"id": turn_id, "timestamp": started}
-        if activity:
-            bubble_meta["toolActivity"] = activity
-        bubble_meta["sections"] = sections
-        return transcript, {"role": "assistant", "content": "\n\n".join(texts), "metadata": bubble_meta}
+            return transcript, None, None
+        return transcript, _bubble(turn_id, started, texts, activity, sections), draft
 
     # --- resume after an approval or a continuation --------------------------------
 
@@ -286,9 +351,9 @@ class Simulator:
         The blob's transcript gets the resumed message; no ``harness_message``
         entries are written. An amendment targets the latest
         ``assistant_message`` in the log, and is skipped with a warning when
-        there is none.
+        there is none. From 0.59.3 the blob writes alone.
         """
-        conv = self.backend.get(conversation_id, cutover=self.writeback)
+        conv = self._get(conversation_id)
         run_id = f"run_{self.clock.uuid()}"
         resumed = {"role": "assistant", "content": text, "metadata": {"timestamp": self.clock.tick(), "id": self.clock.uuid(), "step": 1, "runId": run_id}}
         conv["_harnessMessages"] = [*(conv.get("_harnessMessages") or []), resumed]
@@ -310,7 +375,7 @@ class Simulator:
         if not merged:
             self._append("resume", conversation_id, [dw.assistant_message_entry(bubble, f"resume-{conversation_id}", run_id)])
             return
-        if not self._refs[conversation_id].dual_write:
+        if not self._refs[conversation_id].transcript_entries:
             return
         targets = self.backend.read(conversation_id, types=["assistant_message"])
         if not targets:
@@ -322,36 +387,96 @@ class Simulator:
     # --- subagents ------------------------------------------------------------------
 
     def subagent_result(
-        self, conversation_id: str, subagent_id: str, task: str, response: str, *, status: str = "completed"
+        self,
+        conversation_id: str,
+        subagent_id: str,
+        task: str,
+        response: str,
+        *,
+        status: str = "completed",
+        task_outcome: str | None = None,
     ) -> None:
-        """A subagent finished: ``append_subagent_result`` on the blob, one entry in the log."""
+        """A subagent finished: its result reaches the parent's blob and log.
+
+        Up to 0.59.2: ``append_subagent_result`` on the blob, then one
+        dual-write entry. From 0.59.3 (``appendSubagentResultReliable``,
+        SPEC §7): the queue's ``subagent_result`` entry first, then the blob's
+        get -> push -> update, retried once. The result carries
+        ``taskOutcome`` (``task_outcome``, by default
+        :data:`~poncho_replay.simulate.releases.TASK_OUTCOMES` of ``status``)
+        and an ``error`` instead of a ``result`` when ``status`` is ``"error"``.
+        Since the get reads the pending results from the queue, a queue entry
+        that landed first comes back and the blob holds the result twice, as
+        the 0.61.2 sample database does.
+        """
         steps = 1 + len(response) % 4
-        result = {
-            "subagentId": subagent_id,
-            "task": task,
-            "status": status,
-            "result": {"status": status, "response": response, "steps": steps, "duration": 1000 * steps},
-            "timestamp": self.clock.tick(),
-        }
-        self.backend.append_subagent_result(conversation_id, result, cutover=self.writeback)
-        self._append("subagent_result", conversation_id, [dw.subagent_result_entry(result)])
+        if not self._refs[conversation_id].release.queue_only:
+            result = {
+                "subagentId": subagent_id,
+                "task": task,
+                "status": status,
+                "result": {"status": status, "response": response, "steps": steps, "duration": 1000 * steps},
+                "timestamp": self.clock.tick(),
+            }
+            self._append_subagent_result(conversation_id, result)
+            self._append("subagent_result", conversation_id, [dw.subagent_result_entry(result)])
+            return
+        result = {"subagentId": subagent_id, "task": task, "status": status}
+        result["taskOutcome"] = task_outcome if task_outcome is not None else TASK_OUTCOMES.get(status, "failed")
+        if status == "error":
+            result["error"] = {"code": "SUBAGENT_ERROR", "message": response}
+        else:
+            result["result"] = {"status": status, "response": response, "steps": steps, "duration": 1000 * steps}
+        result["timestamp"] = self.clock.tick()
+        self._append("subagent_result", conversation_id, [dw.subagent_result_entry(result)], queue=True)
+        try:
+            self._append_subagent_result(conversation_id, result)
+        except StoreError as first:
+            try:
+                self._append_subagent_result(conversation_id, result)
+            except StoreError as second:
+                self.logs.append(
+                    f"[poncho][subagent] FAILED to persist result for subagent {subagent_id} to parent "
+                    f"{conversation_id} after 2 attempts — the parent will not see this result: {second} "
+                    f"(first attempt: {first})"
+                )
+
+    def _append_subagent_result(self, conversation_id: str, result: JsonDict) -> None:
+        release = self._refs[conversation_id].release
+        self.backend.append_subagent_result(
+            conversation_id, result, cutover=release.reads_log(self.writeback), policy=release.read
+        )
 
     def callback(self, conversation_id: str, reply: str) -> None:
-        """A subagent callback turn (``processSubagentCallback``), SPEC §5.
+        """A whole subagent callback turn (``processSubagentCallback``): :meth:`begin_callback`
+        then, if it consumed anything, :meth:`finish_callback`."""
+        if self.begin_callback(conversation_id):
+            self.finish_callback(conversation_id, reply)
+
+    def begin_callback(self, conversation_id: str) -> bool:
+        """Phase A of a callback turn: consume the pending results and take the lock.
+
+        Returns whether anything was pending (nothing is written otherwise).
+        Between this and :meth:`finish_callback` the model replies; results
+        arriving then stay pending.
 
         The blob consumes the pending results, pushes one injected
         ``[Subagent Result]`` message each and copies ``messages`` into
-        ``_harnessMessages``; the log gets ``callback_started`` (the seqs of
-        every ``subagent_result`` whose subagentId was consumed), one hidden
-        ``user_message`` per injected message, the reply's
-        ``assistant_message``, and no ``harness_message`` at all.
+        ``_harnessMessages``. Up to 0.59.2 (SPEC §5) the log gets
+        ``callback_started`` (the seqs of every ``subagent_result`` whose
+        subagentId was consumed) and one hidden ``user_message`` per injected
+        message. From 0.59.3 (SPEC §7) the message names the ``taskOutcome``
+        and the queue gets only the ``callback_started``. (Upstream re-reads
+        the pending list before the write to keep results that arrived during
+        phase A; in a sequential simulation none can, so it is emptied.)
         """
-        conv = self.backend.get(conversation_id, cutover=self.writeback)
+        release = self._refs[conversation_id].release
+        conv = self._get(conversation_id)
         pending = conv.get("pendingSubagentResults") or []
         if not pending:
-            return
+            return False
         count = int(conv.get("subagentCallbackCount") or 0) + 1
-        injected = [_injected_message(pr) for pr in pending]
+        injected = [(queue_injected_message if release.queue_only else _injected_message)(pr) for pr in pending]
         conv["pendingSubagentResults"] = []
         conv["runningCallbackSince"] = self.clock.tick()
         conv["runStatus"] = "running"
@@ -360,14 +485,22 @@ class Simulator:
         conv["_harnessMessages"] = list(conv["messages"])
         self.backend.update(conv)
 
-        if self._refs[conversation_id].dual_write:
+        if release.queue_only or self._refs[conversation_id].transcript_entries:
             ids = {pr["subagentId"] for pr in pending}
             consumed = [e["seq"] for e in self.backend.read(conversation_id, types=["subagent_result"]) if e["result"]["subagentId"] in ids]
-            self._append("callback_started", conversation_id, [dw.callback_started_entry(consumed)])
+            self._append("callback_started", conversation_id, [dw.callback_started_entry(consumed)], queue=release.queue_only)
         hidden_turn = f"callback-{count}-{conversation_id}"
         self._append("callback_hidden", conversation_id, [dw.user_message_entry(m, hidden_turn, hidden=True) for m in injected])
+        return True
 
-        fresh = self.backend.get(conversation_id, cutover=self.writeback)
+    def finish_callback(self, conversation_id: str, reply: str) -> None:
+        """Phase B of a callback turn: a fresh get, the reply bubble, the lock released.
+
+        Up to 0.59.2 the reply's ``assistant_message`` is appended; from
+        0.59.3 nothing is. The fresh get serves the release's pending results,
+        so the write keeps what arrived during the reply.
+        """
+        fresh = self._get(conversation_id)
         run_id = f"run_{self.clock.uuid()}"
         bubble = {"role": "assistant", "content": reply, "metadata": {"sections": [{"type": "text", "content": reply}]}}
         fresh["messages"] = [*fresh["messages"], bubble]
@@ -379,15 +512,21 @@ class Simulator:
         self._append("callback_reply", conversation_id, [dw.assistant_message_entry(bubble, f"callback-{conversation_id}", run_id)])
 
     def clear_callback_lock(self, conversation_id: str) -> None:
-        """``store.clear_callback_lock``: get (with the cutover when on) -> unset -> update."""
-        self.backend.clear_callback_lock(conversation_id, cutover=self.writeback)
+        """``store.clear_callback_lock``: get (with the release's read) -> unset -> update."""
+        release = self._refs[conversation_id].release
+        self.backend.clear_callback_lock(conversation_id, cutover=release.reads_log(self.writeback), policy=release.read)
 
     # --- the fire-and-forget append (appendEntriesSafe) ------------------------------
 
-    def _append(self, site: str, conversation_id: str, entries: list[JsonDict]) -> None:
-        """One ``void appendEntriesSafe(...)``, with its drawn fate; never raises."""
+    def _append(self, site: str, conversation_id: str, entries: list[JsonDict], *, queue: bool = False) -> None:
+        """One ``void appendEntriesSafe(...)``, with its drawn fate; never raises.
+
+        ``queue`` marks a 0.59.3+ queue append, written whatever the
+        transcript dual-write says; otherwise the append is a dual-write one,
+        written only while the conversation's release dual-writes.
+        """
         ref = self._refs[conversation_id]
-        if not entries or not ref.dual_write:
+        if not entries or not (queue or ref.transcript_entries):
             return
         fate = self.plan.fate(site)
         if fate != "ok":
@@ -397,7 +536,8 @@ class Simulator:
         if fate == "reorder":
             self._deferred.setdefault(conversation_id, []).append((site, entries))
             return
-        self._write(conversation_id, entries, fail=fate == "fail")
+        failure = f"[entries-queue] {site} append failed" if queue else "[entries-dual-write] append failed"
+        self._write(conversation_id, entries, fail=fate == "fail", failure=failure)
         if fate == "duplicate":
             self._write(conversation_id, entries)
         for _site, held in self._deferred.pop(conversation_id, []):
@@ -409,7 +549,9 @@ class Simulator:
             for _site, held in self._deferred.pop(cid):
                 self._write(cid, held)
 
-    def _write(self, conversation_id: str, entries: list[JsonDict], *, fail: bool = False) -> None:
+    def _write(
+        self, conversation_id: str, entries: list[JsonDict], *, fail: bool = False, failure: str = "[entries-dual-write] append failed"
+    ) -> None:
         ref = self._refs[conversation_id]
         try:
             if fail:
@@ -418,7 +560,20 @@ class Simulator:
             # The dual-write passes the owner id where the store expects the agent id (SPEC §5).
             self.backend.append(conversation_id, ref.owner_id, ref.tenant_id, stamped)
         except Exception as exc:  # noqa: BLE001 - appendEntriesSafe swallows and logs every failure
-            self.logs.append(f"[entries-dual-write] append failed for {conversation_id}: {exc}")
+            self.logs.append(f"{failure} for {conversation_id}: {exc}")
+
+
+def _bubble(
+    turn_id: str, started: int, texts: list[str], activity: list[str], sections: list[JsonDict], *, incomplete: bool = False
+) -> JsonDict:
+    """The display bubble of a turn's text and tool activity (a copy: the run goes on appending)."""
+    meta: JsonDict = {"id": turn_id, "timestamp": started}
+    if activity:
+        meta["toolActivity"] = list(activity)
+    meta["sections"] = list(sections)
+    if incomplete:
+        meta["incomplete"] = True
+    return {"role": "assistant", "content": "\n\n".join(texts), "metadata": meta}
 
 
 def _injected_message(pr: JsonDict) -> JsonDict:

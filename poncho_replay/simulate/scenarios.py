@@ -223,17 +223,35 @@ _WORDS = ["plan", "tide", "ship", "rose", "moon", "port", "log", "cert", "node",
 _TOOLS = ["web_search", "read_file", "calculator", "shell", "db_query"]
 
 
-def fleet(n_conversations: int, *, seed: int = 0, faults: Faults | None = None, verify: bool = False) -> Fleet:
-    """A random fleet: same seed (and faults), same data.
+def fleet(
+    n_conversations: int,
+    *,
+    seed: int = 0,
+    faults: Faults | None = None,
+    verify: bool = False,
+    harness: str = "0.58.0",
+    upgrade_to: str | None = None,
+) -> Fleet:
+    """A random fleet: same seed (and faults, releases), same data.
 
     Each conversation draws 4-12 turns with 0-2 tool steps, and now and then
     a compaction, an approval resume, multi-part content, a subagent result
     with its callback, a thread, a rename, a stale blob or a
-    pre-dual-write start. About 50 entries per conversation on average.
+    pre-dual-write start. About 50 entries per conversation on average
+    under 0.58 (from 0.59.3 only the subagent-result queue is logged).
     Writes go to a :class:`DictBackend` (no store round trip per entry).
+
+    Args:
+        harness: the release every conversation starts under.
+        upgrade_to: a later release each conversation moves to at a seeded
+            point: before its first turn (created after the upgrade), between
+            two turns, or after its last one (only a later rename or thread
+            runs under it). The points come from their own generator, so the
+            scripts are those of the same fleet without the upgrade.
     """
-    sim = Simulator(seed=seed, faults=faults, verify=verify)
+    sim = Simulator(seed=seed, faults=faults, verify=verify, harness=harness)
     rng = random.Random(seed ^ 0x5EED)
+    upgrades = random.Random(seed ^ 0x0612) if upgrade_to is not None else None
     owners = [f"owner-{i}" for i in range(50)]
     for i in range(n_conversations):
         tenant = "northwind" if rng.random() < 0.05 else None
@@ -241,7 +259,11 @@ def fleet(n_conversations: int, *, seed: int = 0, faults: Faults | None = None, 
         if rng.random() < 0.03:
             sim.turn(cid, _random_turn(rng, compact=False))
             sim.set_dual_write(cid, True)
-        for t in range(rng.randint(4, 12)):
+        turns = rng.randint(4, 12)
+        upgrade_at = upgrades.randint(0, turns) if upgrades is not None else None
+        for t in range(turns):
+            if t == upgrade_at and upgrade_to is not None:
+                sim.upgrade(upgrade_to, cid)
             sim.turn(cid, _random_turn(rng, compact=t >= 3 and rng.random() < 0.08))
             r = rng.random()
             if r < 0.04:
@@ -250,6 +272,8 @@ def fleet(n_conversations: int, *, seed: int = 0, faults: Faults | None = None, 
                 sim.subagent_result(cid, f"sub-{i}-{t}", _text(rng), _text(rng))
                 if rng.random() < 0.8:
                     sim.callback(cid, _text(rng))
+        if upgrade_at == turns and upgrade_to is not None:
+            sim.upgrade(upgrade_to, cid)
         if rng.random() < 0.02:
             sim.rename(cid, _text(rng))
         if rng.random() < 0.02:
