@@ -235,3 +235,118 @@ def test_sql_checks_agree_with_models(log: list[dict[str, Any]], data: st.DataOb
         mutated.append(entry)
     ws = poncho_replay.open()
     assert _sql_verdict(ws, mutated) == [_model_verdict(e) for e in mutated]
+
+
+# --- hostile SQLite values, row by row (issue 17, item 2) ----------------------------------
+
+HOSTILE_CONVERSATIONS: dict[str, tuple[dict[str, Any], tuple[str, str] | None]] = {
+    # id -> (column overrides, expected (reason, field) or None when the row must load)
+    "c-ok": ({}, None),
+    # U+0000 is a JavaScript string character the harness stores as is (better-sqlite3
+    # binds text with its length): a title holding one is data, and loads exactly.
+    "c-nul-title": ({"title": "ti\x00tle"}, None),
+    "c-utf8": ({"title": b"caf\xe9 \xff"}, ("invalid_utf8", "title")),  # cast to TEXT below
+    "c-blob": ({"title": b"a title as a BLOB"}, ("blob_value", "title")),
+    "c-blob-bad": ({"data": b"\x00\xff\xfe{"}, ("blob_value", "data")),
+    "c-blob-count": ({"message_count": b"2"}, ("blob_value", "message_count")),
+    "c-nul-data": ({"data": '{"conversationId":"c-nul-data","title":"t\x00","messages":[]}'},
+                   ("invalid_json", "data")),  # a raw NUL is a control character: not JSON
+    "c-null-owner": ({"owner_id": None}, ("missing_field", "owner_id")),
+    "c-null-data": ({"data": None}, ("missing_field", "data")),
+}  # fmt: skip
+HOSTILE_ENTRIES: dict[str, tuple[dict[str, Any], tuple[str, str] | None]] = {
+    "e-seq-text": ({"seq": "3.5"}, ("bad_seq", "seq")),
+    "e-seq-real": ({"seq": 3.5}, ("bad_seq", "seq")),
+    "e-seq-word": ({"seq": "x"}, ("bad_seq", "seq")),
+    "e-seq-null": ({"seq": None}, ("bad_seq", "seq")),
+    "e-seq-blob": ({"seq": b"7"}, ("blob_value", "seq")),
+    "e-payload-blob": ({"payload": b"{}"}, ("blob_value", "payload")),
+    "e-payload-utf8": ({"payload": b'{"type":"harness_message","x":"\xc3\x28"}'}, ("invalid_utf8", "payload")),
+    "e-payload-nul": ({"payload": '{"type":"harness_message","turnId":"t\x00"}'}, ("invalid_json", "payload")),
+    "e-agent-null": ({"agent_id": None}, ("missing_field", "agent_id")),
+    "e-conv-null": ({"conversation_id": None}, ("missing_field", "conversation_id")),
+    "e-type-blob": ({"type": b"harness_message"}, ("blob_value", "type")),
+}  # fmt: skip
+TEXT_BYTES = {"c-utf8", "e-payload-utf8"}
+"""Rows whose bytes are stored as TEXT (not BLOB): what a C writer can leave in a TEXT column."""
+
+
+def hostile_db(path: Path, only: str | None = None) -> Path:
+    """A loose harness file: good rows, plus each hostile row (or only the one named ``only``)."""
+    con = loose_db(path)
+    for cid, (override, _) in HOSTILE_CONVERSATIONS.items():
+        if only is None or cid in (only, "c-ok") or override == {}:
+            add_conv(con, conversation(cid), **override)
+    good = log("c-ok")
+    for e in good:
+        add_entry(con, "c-ok", e)
+    for n, (eid, (override, _)) in enumerate(HOSTILE_ENTRIES.items(), start=10):
+        if only is None or eid == only:
+            add_entry(con, "c-ok", {**good[1], "id": eid, "seq": n}, **override)
+    for key in TEXT_BYTES:  # SQLite keeps any bytes it is given as TEXT
+        column = "title" if key.startswith("c-") else "payload"
+        table = "conversations" if key.startswith("c-") else "conversation_entries"
+        con.execute(f"UPDATE {table} SET {column} = CAST({column} AS TEXT) WHERE id = ?", (key,))
+    con.commit()
+    con.close()
+    return path
+
+
+def quarantined_per_table(ws: poncho_replay.Workspace) -> dict[str, int]:
+    return dict(ws.con.execute('SELECT "table", count(*) FROM quarantine GROUP BY 1').fetchall())
+
+
+def test_hostile_values_quarantined_row_by_row(tmp_path: Path) -> None:
+    path = hostile_db(tmp_path / "hostile.db")
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT typeof(title) FROM conversations WHERE id = 'c-utf8'").fetchone() == ("text",)
+    assert check.execute("SELECT typeof(seq) FROM conversation_entries WHERE id = 'e-seq-real'").fetchone() == ("real",)
+    check.close()
+    ws = poncho_replay.open()
+    summary = ws.load(path)
+    expected = {
+        ("conversations", k): v[1] for k, v in HOSTILE_CONVERSATIONS.items() if v[1] is not None
+    } | {("conversation_entries", k): v[1] for k, v in HOSTILE_ENTRIES.items()}
+    rows = ws.quarantine.to_dict("records")
+    assert {(r["table"], r["row_key"]): (r["reason"], r["detail"]) for r in rows} == expected
+    # Every row is accounted for, per table, and every other row loaded.
+    per_table = quarantined_per_table(ws)
+    for table in ("conversations", "conversation_entries"):
+        assert summary.loaded[table] + per_table[table] == summary.read[table]
+    assert sorted(ws.conversations["id"]) == ["c-nul-title", "c-ok"]
+    assert sorted(ws.entries["id"]) == [e["id"] for e in log("c-ok")]
+    assert ws.con.execute("SELECT title FROM conversations WHERE id = 'c-nul-title'").fetchone() == ("ti\x00tle",)
+    # Raw values are shown safely: JSON text, UTF-8, no raw NUL; bytes that are not
+    # UTF-8 appear escaped (\xNN), never dropped or replaced.
+    for r in rows:
+        assert "\x00" not in r["raw"] and r["raw"].encode("utf-8")
+        json.loads(r["raw"])
+    raw = {r["row_key"]: json.loads(r["raw"]) for r in rows}
+    assert raw["c-utf8"]["title"] == "caf\\xe9 \\xff"
+    assert raw["c-blob-bad"]["data"] == "\x00\\xff\\xfe{"  # NUL travels escaped (\u0000) in the JSON text
+    assert raw["c-blob"]["title"] == "a title as a BLOB"
+    assert raw["e-payload-utf8"]["payload"] == '{"type":"harness_message","x":"\\xc3("}'
+    assert raw["e-seq-real"]["seq"] == "3.5" and raw["e-seq-null"]["seq"] is None
+    assert raw["e-seq-blob"]["seq"] == "7"
+
+
+@pytest.mark.parametrize(
+    "bad", [k for k, v in HOSTILE_CONVERSATIONS.items() if v[1] is not None] + list(HOSTILE_ENTRIES)
+)
+def test_strict_names_each_hostile_row(tmp_path: Path, bad: str) -> None:
+    """``strict=True`` stops at the one bad row, names its reason and conversation, writes nothing."""
+    path = hostile_db(tmp_path / "one.db", only=bad)
+    reason, field = (HOSTILE_CONVERSATIONS.get(bad) or HOSTILE_ENTRIES[bad])[1]  # type: ignore[misc]
+    ws = poncho_replay.open()
+    with pytest.raises(BadEntryError) as info:
+        ws.load(path, strict=True, name="one")
+    assert reason in str(info.value) and info.value.field == field
+    if bad.startswith("c-"):
+        assert info.value.conversation_id == bad and "table conversations" in str(info.value)
+    elif bad != "e-conv-null":
+        assert info.value.conversation_id == "c-ok" and "conversation_entries" in str(info.value)
+    assert ws.con.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
+    # Without strict the same file loads everything else.
+    summary = poncho_replay.open().load(path)
+    assert summary.quarantined == {reason: 1}
+    assert sum(summary.loaded.values()) + 1 == sum(summary.read.values())

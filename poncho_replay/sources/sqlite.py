@@ -8,21 +8,45 @@ layouts are handled here by what the file lacks: no ``conversation_entries``
 table (before 0.56), no heavy-field columns (before migration 3: they stay
 inside ``data`` and the ingest moves them), no summary columns (before
 migration 4: the ingest derives them from ``data`` as that migration did).
+
+One snapshot: both tables are read inside one SQLite read transaction (an
+explicit ``BEGIN`` ... ``ROLLBACK`` on the connection), so a harness that
+commits a turn while we read (a new entry *and* the blob's update, one
+transaction) is seen either wholly or not at all. Without it every SELECT
+would see the newest commit, and the entries could be newer than the
+conversations read a moment earlier (tests/test_snapshot.py).
+
+Row by row: a BLOB value where the harness writes TEXT (``typeof = 'blob'``)
+cannot be told from text once cast, so the SELECT itself flags such a row
+(``problem_reason = 'blob_value'``, ``problem_field`` = its first such
+column) and the ingest quarantines it with its bytes kept escaped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from poncho_replay.errors import SourceError
-from poncho_replay.sources.ingest import CONVERSATION_COLUMNS, ENTRY_COLUMNS, NULL_SUFFIX, Stager
+from poncho_replay.sources.ingest import (
+    CONVERSATION_COLUMNS,
+    ENTRY_COLUMNS,
+    NULL_SUFFIX,
+    PROBLEM,
+    PROBLEM_FIELD,
+    Stager,
+)
 
 __all__ = ["read_sqlite"]
 
 BATCH_ROWS = 20_000
+BLOB_VALUE = "blob_value"
+"""Quarantine reason of a row holding a BLOB in a column the harness writes as TEXT (or INTEGER)."""
+
 
 def read_sqlite(
     path: str | Path,
@@ -46,10 +70,16 @@ def read_sqlite(
     if not file.is_file():
         raise SourceError(f"no SQLite file at {file}")
     try:
-        con = adbc.connect(uri=file.resolve().as_uri() + "?mode=ro")
+        # autocommit=True: the driver issues no transaction of its own; the BEGIN below
+        # is ours, so the one-snapshot guarantee does not rest on a driver default.
+        con = adbc.connect(uri=file.resolve().as_uri() + "?mode=ro", autocommit=True)
     except Exception as exc:
         raise SourceError(f"cannot open {file} read-only: {exc}") from exc
     try:
+        # A deferred BEGIN: the read snapshot starts at the first SELECT below and
+        # holds for every later one until the ROLLBACK (WAL: writers go on; a
+        # rollback-journal file: writers wait for us, as for any reader).
+        _execute(con, "BEGIN")
         tables = {r[0] for r in _rows(con, "SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "conversations" not in tables:
             raise SourceError(f"{file} has no conversations table: not a harness database")
@@ -57,6 +87,7 @@ def read_sqlite(
         where = " WHERE agent_id = ?" if agent_id is not None else ""
         params = (agent_id,) if agent_id is not None else ()
         select = ", ".join(_column(c, present) for c in CONVERSATION_COLUMNS)
+        select += ", " + _problem(CONVERSATION_COLUMNS, present)
         _stream(
             con,
             f"SELECT {select} FROM conversations{where} ORDER BY rowid",
@@ -66,7 +97,9 @@ def read_sqlite(
             advance,
         )
         if "conversation_entries" in tables:
-            select = ", ".join(_column(c, set(ENTRY_COLUMNS)) for c in ENTRY_COLUMNS)
+            present = {r[1] for r in _rows(con, "PRAGMA table_info(conversation_entries)")}
+            select = ", ".join(_column(c, present) for c in ENTRY_COLUMNS)
+            select += ", " + _problem(ENTRY_COLUMNS, present)
             where = (
                 " WHERE conversation_id IN (SELECT id FROM conversations WHERE agent_id = ?)"
                 if params
@@ -79,6 +112,10 @@ def read_sqlite(
     except Exception as exc:
         raise SourceError(f"cannot read {file}: {exc}") from exc
     finally:
+        # Read-only: ROLLBACK ends the snapshot, there is nothing to commit. It fails
+        # only when BEGIN did (no transaction open): the connection is closed either way.
+        with suppress(Exception):
+            _execute(con, "ROLLBACK")
         con.close()
 
 
@@ -105,6 +142,32 @@ def _column(name: str, present: set[str]) -> str:
     return f"ifnull(CAST({expr} AS TEXT), '') AS {name}, ({expr}) IS NULL AS {name}{NULL_SUFFIX}"
 
 
+def _problem(columns: tuple[str, ...], present: set[str]) -> str:
+    """``problem_reason``/``problem_field`` of a row: ``blob_value`` and its first BLOB column.
+
+    Sent as text with ``''`` for "none" (an all-NULL batch would give ADBC no
+    type to infer); :func:`_stream` turns ``''`` back into NULL.
+    """
+    blobs = [c for c in columns if c in present]
+    if not blobs:
+        return f"'' AS {PROBLEM}, '' AS {PROBLEM_FIELD}"
+    any_blob = " OR ".join(f"typeof({c}) = 'blob'" for c in blobs)
+    first = " ".join(f"WHEN typeof({c}) = 'blob' THEN '{c}'" for c in blobs)
+    return (
+        f"CASE WHEN {any_blob} THEN '{BLOB_VALUE}' ELSE '' END AS {PROBLEM}, "
+        f"CASE {first} ELSE '' END AS {PROBLEM_FIELD}"
+    )
+
+
+def _execute(con, sql: str) -> None:
+    """Run a statement that returns no rows (BEGIN, ROLLBACK)."""
+    cur = con.cursor()
+    try:
+        cur.execute(sql)
+    finally:
+        cur.close()
+
+
 def _rows(con, sql: str) -> list[tuple]:
     cur = con.cursor()
     try:
@@ -123,6 +186,18 @@ def _stream(
         cur.execute(sql, parameters=params or None)
         reader: pa.RecordBatchReader = cur.fetch_record_batch()
         for batch in reader:
-            advance(stager.add(table, batch))
+            advance(stager.add(table, _problems_as_null(batch)))
     finally:
         cur.close()
+
+
+def _problems_as_null(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The problem columns with ``''`` (no problem) as NULL, the ingest's "nothing known"."""
+    names = batch.schema.names
+    arrays = [
+        pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col.cast(pa.string()))
+        if name in (PROBLEM, PROBLEM_FIELD)
+        else col
+        for name, col in zip(names, batch.columns)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
