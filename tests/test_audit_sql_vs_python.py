@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from poncho_replay import audit
 from poncho_replay._js import printed
 from poncho_replay.dualwrite import parity_check, project_text
-from poncho_replay.rebuild import POLICIES, rebuild_conversation
+from poncho_replay.policy import POLICIES, resolve_policy
+from poncho_replay.rebuild import rebuild_conversation
 from poncho_replay.sources.ingest import ensure_schema
 from tests.strategies import BASE_TIME_MS, entry_logs, messages, pending_results
 
@@ -166,7 +167,7 @@ def _expected_counts(blob: JsonDict, log: list[JsonDict], policy: str, mode: str
 
 
 def _sql_rows(con: duckdb.DuckDBPyConnection, policy: str, mode: str) -> dict[str, dict[str, Any]]:
-    df = con.execute("SELECT * FROM parity_at(?, ?)", [policy, mode]).df()
+    df = con.execute("SELECT * FROM parity_at(?, ?)", [resolve_policy(policy).reads, mode]).df()
     return {r["conversation_id"]: r for r in df.to_dict("records")}
 
 

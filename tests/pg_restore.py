@@ -1,0 +1,50 @@
+"""Restore a committed ``pg_dump`` fixture into a throwaway database on the local server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _admin():  # noqa: ANN202 - psycopg is an optional import
+    import psycopg
+
+    try:
+        return psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
+
+
+@contextmanager
+def restored(dump: Path) -> Iterator[str]:
+    """A fresh database holding ``dump`` (plain SQL, restored with psql); yields its URL, drops it after."""
+    psql = shutil.which("psql")
+    if psql is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("psql is missing: .ci/install-system-deps.sh installs postgresql-client")
+        pytest.skip("psql is not installed")
+    admin = _admin()
+    name = f"pr_fixture_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        subprocess.run(
+            [psql, "-q", "-X", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-v", "ON_ERROR_STOP=1", "-f", str(dump)],
+            check=True,
+            capture_output=True,
+        )
+        yield f"{SERVER}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
