@@ -1,12 +1,25 @@
 """Store throughput: append entries/s (batches of 1 and 100) and read_entries latency.
 
-Run: ``.venv/bin/python benchmarks/bench_store.py [--entries 2000]``. Prints one
-line per store and measure; no assertion (numbers depend on the machine).
+Run: ``.venv/bin/python benchmarks/bench_store.py [--entries 2000] [--repeats 3]``.
+
+One run measures, side by side: ``MemoryStore``, ``DuckDBStore`` in memory,
+``DuckDBStore`` on a file, and the harness's own SQLite pattern written here
+with ``sqlite3`` (a WAL file at the default ``synchronous``, so durability
+is the same as a DuckDB commit; per append one transaction: ``SELECT
+max(seq)+1``, then the INSERTs, then COMMIT; payloads ``JSON.stringify``-ed,
+i.e. ``json.dumps``, and nothing validated, as the harness does). Every
+repeat opens fresh stores in a fresh folder and measures all of them in
+turn, so the ratio DuckDBStore(file) / SQLite pattern of one repeat is
+measured under the same machine load. Each figure printed is the median
+over the repeats; the ratio is the median of the per-repeat ratios. No
+assertion: the numbers depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -15,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from poncho_replay.store import DuckDBStore, MemoryStore
+
+BATCH_SIZES = (1, 100)
+FILE_STORE = "DuckDBStore(file)"
+SQLITE = "SQLite pattern (WAL)"
 
 
 def entry(conversation: str, n: int) -> dict[str, Any]:
@@ -29,6 +46,78 @@ def entry(conversation: str, n: int) -> dict[str, Any]:
             "metadata": {"id": f"m{n}", "timestamp": n},
         },
     }
+
+
+class SqlitePattern:
+    """The harness's SQLite ``appendEntries`` (migration 8's table), for comparison.
+
+    A WAL database at SQLite's default ``synchronous``; each append is one
+    transaction: ``SELECT COALESCE(MAX(seq), 0)`` then one INSERT per entry.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.con = sqlite3.connect(path, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.executescript(
+            """
+            CREATE TABLE conversation_entries (
+                seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, agent_id TEXT NOT NULL,
+                tenant_id TEXT NOT NULL DEFAULT '__default__', conversation_id TEXT NOT NULL,
+                type TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT,
+                UNIQUE (conversation_id, seq));
+            CREATE INDEX idx_entries_conversation ON conversation_entries (conversation_id, seq);
+            """
+        )
+
+    def append_entries(
+        self,
+        conversation_id: str,
+        agent_id: str,
+        tenant_id: str | None,
+        entries: list[dict[str, Any]],
+    ) -> None:
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        self.con.execute("BEGIN")
+        try:
+            (last,) = self.con.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM conversation_entries WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+            self.con.executemany(
+                "INSERT INTO conversation_entries"
+                " (seq, id, agent_id, tenant_id, conversation_id, type, payload, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        last + 1 + i,
+                        e["id"],
+                        agent_id,
+                        tenant_id or "__default__",
+                        conversation_id,
+                        e["type"],
+                        json.dumps(e),
+                        created,
+                    )
+                    for i, e in enumerate(entries)
+                ],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def read_entries(self, conversation_id: str) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            "SELECT seq, payload, created_at FROM conversation_entries WHERE conversation_id = ? ORDER BY seq",
+            (conversation_id,),
+        ).fetchall()
+        return [
+            {**json.loads(payload), "seq": seq, "createdAt": created}
+            for seq, payload, created in rows
+        ]
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def append_rate(store: Any, total: int, batch: int, conversation: str) -> float:
@@ -50,27 +139,62 @@ def read_latency_ms(store: Any, conversation: str, repeats: int = 30) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--entries", type=int, default=2000, help="entries appended per measure")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        makers: dict[str, Callable[[], Any]] = {
-            "MemoryStore": MemoryStore,
-            "DuckDBStore(:memory:)": lambda: DuckDBStore(":memory:"),
-            "DuckDBStore(file)": lambda: DuckDBStore(Path(tmp) / "bench.duckdb"),
+def measure(make: Callable[[], Any], single: int, batched: int) -> dict[str, float]:
+    """One store's figures: entries/s at each batch size, and ms to read 1,000 entries."""
+    store = make()
+    try:
+        figures = {
+            f"batch={size}": append_rate(store, single if size == 1 else batched, size, f"b{size}")
+            for size in BATCH_SIZES
         }
-        print(
-            f"{'store':24} {'batch=1 (entries/s)':>20} {'batch=100 (entries/s)':>22} {'read 1,000 (ms)':>16}"
+        append_rate(store, 1000, 100, "read-me")
+        figures["read"] = read_latency_ms(store, "read-me")
+    finally:
+        store.close() if hasattr(store, "close") else None
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--entries", type=int, default=2000, help="entries appended one by one per store"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="repeats; figures are their medians")
+    args = parser.parse_args()
+    batched = args.entries * 10
+    runs: list[dict[str, dict[str, float]]] = []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            makers: dict[str, Callable[[], Any]] = {
+                "MemoryStore": MemoryStore,
+                "DuckDBStore(:memory:)": lambda: DuckDBStore(":memory:"),
+                FILE_STORE: lambda: DuckDBStore(Path(tmp) / "bench.duckdb"),
+                SQLITE: lambda: SqlitePattern(Path(tmp) / "harness.sqlite"),
+            }
+            runs.append(
+                {name: measure(make, args.entries, batched) for name, make in makers.items()}
+            )
+
+    print(
+        f"median of {args.repeats} repeats; {args.entries:,} single appends, {batched:,} entries in batches of 100"
+    )
+    print(
+        f"{'store':24} {'batch=1 (entries/s)':>20} {'batch=100 (entries/s)':>22} {'read 1,000 (ms)':>16}"
+    )
+    for name in runs[0]:
+        one, hundred, read = (
+            statistics.median(run[name][k] for run in runs)
+            for k in ("batch=1", "batch=100", "read")
         )
-        for name, make in makers.items():
-            store = make()
-            one = append_rate(store, min(args.entries, 2000), 1, "single")
-            hundred = append_rate(store, args.entries * 10, 100, "batched")
-            append_rate(store, 1000, 100, "read-me")
-            read = read_latency_ms(store, "read-me")
-            print(f"{name:24} {one:20,.0f} {hundred:22,.0f} {read:16.2f}")
-            getattr(store, "close", lambda: None)()
+        print(f"{name:24} {one:20,.0f} {hundred:22,.0f} {read:16.2f}")
+    for size in BATCH_SIZES:
+        ratios = [run[FILE_STORE][f"batch={size}"] / run[SQLITE][f"batch={size}"] for run in runs]
+        shown = ", ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"{FILE_STORE} / {SQLITE}, batch={size}: {statistics.median(ratios):.2f} (repeats: {shown})"
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from poncho_replay.errors import StoreError
+from poncho_replay.errors import BadEntryError, StoreError
 from poncho_replay.sql import run_script
 from poncho_replay.store import MAX_APPEND_ATTEMPTS, DuckDBStore
 from poncho_replay.testing.store_contract import T0, FakeClock, StoreContract, harness, msg
@@ -189,18 +189,28 @@ def test_partial_rebuild_quirk_on_a_loaded_log(con: Any, caplog: pytest.LogCaptu
     assert "[entries-read] old rebuild failed, using blob:" in caplog.text
 
 
+def _foreign_entry(con: Any, cid: str, seq: int, entry_id: str, source: str = "store") -> None:
+    """A row written behind the store's back (by hand, or by a loader)."""
+    con.execute(
+        "INSERT INTO conversation_entries (source, seq, id, agent_id, conversation_id, type, payload, created_at)"
+        " VALUES (?, ?, ?, 'o', ?, 'harness_message', ?, NULL)",
+        [source, seq, entry_id, cid, json.dumps(harness(entry_id, "user", "x"))],
+    )
+
+
 def test_seq_conflicts_retry_then_raise_naming_the_conversation(
-    monkeypatch: pytest.MonkeyPatch,
+    con: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = DuckDBStore(":memory:", agent_id="a")
+    store = DuckDBStore(connection=con, agent_id="a")
     store.append_entries("busy", "o", None, [harness("e1", "user", "x")])
+    _foreign_entry(con, "other", 1, "f1")  # the store no longer knows the table: it reads max(seq)
     calls = []
 
-    def stale_max_seq(cur: Any, conversation_id: str) -> int:
+    def stale_log_state(cur: Any, conversation_id: str) -> tuple[int, int]:
         calls.append(conversation_id)
-        return 0  # every attempt computes seq 1, which is taken
+        return 0, 0  # every attempt computes seq 1, which is taken
 
-    monkeypatch.setattr(store, "_max_seq", stale_max_seq)
+    monkeypatch.setattr(store, "_log_state", stale_log_state)
     with pytest.raises(StoreError, match="conversation busy") as err:
         store.append_entries(
             "busy", "o", None, [harness("e2", "user", "y"), harness("e3", "user", "z")]
@@ -210,6 +220,90 @@ def test_seq_conflicts_retry_then_raise_naming_the_conversation(
     monkeypatch.undo()
     assert [e.id for e in store.read_entries("busy")] == ["e1"]
     assert store.append_entries("busy", "o", None, [harness("e2", "user", "y")])[0].seq == 2
+
+
+def test_appends_to_a_known_log_do_not_read_max_seq(
+    con: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DuckDBStore(connection=con, agent_id="a")
+    store.append_entries("c", "o", None, [harness("e1", "user", "x")])
+
+    def no_scan(cur: Any, conversation_id: str) -> tuple[int, int]:
+        raise AssertionError("read max(seq) although nothing else wrote")
+
+    monkeypatch.setattr(store, "_log_state", no_scan)
+    assert store.append_entries("c", "o", None, [harness("e2", "user", "y")])[0].seq == 2
+    # Another store on the same database shares what this one knows.
+    other = DuckDBStore(connection=con, agent_id="b")
+    monkeypatch.setattr(other, "_log_state", no_scan)
+    assert other.append_entries("c", "o", None, [harness("e3", "user", "z")])[0].seq == 3
+    assert store.append_entries("c", "o", None, [harness("e4", "user", "z")])[0].seq == 4
+
+
+def test_rows_written_behind_the_store_are_seen(con: Any) -> None:
+    store = DuckDBStore(connection=con, agent_id="a")
+    store.append_entries("c", "o", None, [harness("e1", "user", "x")])
+    _foreign_entry(con, "c", 2, "f2")
+    assert store.append_entries("c", "o", None, [harness("e3", "user", "x")])[0].seq == 3
+    assert [e.seq for e in store.read_entries("c")] == [1, 2, 3]
+
+
+def test_rows_deleted_behind_the_store_are_seen(con: Any) -> None:
+    # A loader reloading a source deletes its rows first: the next seq follows what is left.
+    store = DuckDBStore(connection=con, agent_id="a")
+    store.append_entries("c", "o", None, [harness(f"e{i}", "user", "x") for i in range(1, 4)])
+    con.execute("DELETE FROM conversation_entries WHERE conversation_id = 'c' AND seq >= 2")
+    assert store.append_entries("c", "o", None, [harness("e9", "user", "x")])[0].seq == 2
+    con.execute("DELETE FROM conversation_entries WHERE conversation_id = 'c'")
+    assert store.append_entries("c", "o", None, [harness("e10", "user", "x")])[0].seq == 1
+
+
+def test_other_sources_written_meanwhile(con: Any) -> None:
+    store = DuckDBStore(connection=con, agent_id="a")
+    store.append_entries("c", "o", None, [harness("e1", "user", "x")])
+    # The same conversation id in another source has its own seq space.
+    _foreign_entry(con, "c", 1, "loaded-1", source="sample.db")
+    assert store.append_entries("c", "o", None, [harness("e2", "user", "x")])[0].seq == 2
+    assert [e.id for e in store.read_entries("c")] == ["e1", "e2"]
+
+
+def test_reused_id_on_a_known_log_writes_nothing_and_keeps_counting(con: Any) -> None:
+    store = DuckDBStore(connection=con, agent_id="a")
+    store.append_entries("c", "o", None, [harness("e1", "user", "x")])
+    with pytest.raises(BadEntryError, match="e1"):
+        store.append_entries(
+            "c", "o", None, [harness("e2", "user", "x"), harness("e1", "user", "x")]
+        )
+    assert store.append_entries("c", "o", None, [harness("e2", "user", "x")])[0].seq == 2
+    assert [e.id for e in store.read_entries("c")] == ["e1", "e2"]
+
+
+def test_a_recreated_file_starts_again_at_seq_1(tmp_path: Path) -> None:
+    path = tmp_path / "again.duckdb"
+    first = DuckDBStore(path, agent_id="a")
+    first.append_entries("c", "o", None, [harness("e1", "user", "x"), harness("e2", "user", "x")])
+    first.close()
+    path.unlink()
+    with DuckDBStore(path, agent_id="a") as second:  # `first` is still alive, with what it knew
+        assert second.append_entries("c", "o", None, [harness("n1", "user", "x")])[0].seq == 1
+
+
+def test_rename_0_59_3_is_json_set_on_the_stored_blob(con: Any) -> None:
+    store = DuckDBStore(connection=con, agent_id="a", policy="0.59.3", clock=FakeClock())
+    conv = store.create("o", "old").to_dict()
+    conv["futureField"] = {"kept": True}
+    store.update(conv)
+    before = json.loads(con.execute("SELECT data FROM conversations").fetchone()[0])
+    store.clock = FakeClock(T0 + 50)
+    store.rename(conv["conversationId"], 'say "hi" ✈️')
+    title, data, updated = con.execute(
+        "SELECT title, data, updated_at FROM conversations"
+    ).fetchone()
+    after = json.loads(data)
+    assert title == after["title"] == 'say "hi" ✈️'
+    assert list(after) == list(before)  # the key keeps its place, nothing else changes
+    assert {**after, "title": "old"} == before
+    assert updated == datetime(2026, 3, 4, 13, 30, 0, 50_000)
 
 
 def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:

@@ -48,6 +48,17 @@ ON CONFLICT (source, id) DO UPDATE SET
     channel_meta = excluded.channel_meta,
     parent_message_id = excluded.parent_message_id;
 
+-- name: retitle_row
+-- rename from 0.59.1 on (SPEC §7): one UPDATE of the title column and
+-- updated_at; with $in_blob (0.59.3 on) also the blob's title, as the
+-- harness's json_set(data, '$.title', ?). The blob's updatedAt stays.
+UPDATE conversations
+SET title = $title,
+    updated_at = make_timestamp($now::BIGINT * 1000),
+    data = CASE WHEN $in_blob THEN json_set(data, '$.title', to_json($title::VARCHAR)) ELSE data END
+WHERE source = $source AND id = $id AND agent_id = $agent
+RETURNING id;
+
 -- name: delete_row
 DELETE FROM conversations WHERE source = $source AND id = $id AND agent_id = $agent RETURNING id;
 
@@ -83,17 +94,25 @@ WHERE source = $source AND id = $id AND agent_id = $agent;
 -- name: used_ids
 SELECT id FROM conversation_entries WHERE source = $source AND list_contains($ids::VARCHAR[], id);
 
--- name: max_seq
-SELECT coalesce(max(seq), 0) FROM conversation_entries
-WHERE source = $source AND conversation_id = $conversation_id;
+-- name: log_state
+-- The conversation's max seq (0 for an empty log) and the rows of the whole
+-- table (every source): the store remembers both after its own appends.
+SELECT (SELECT coalesce(max(seq), 0) FROM conversation_entries
+        WHERE source = $source AND conversation_id = $conversation_id),
+       (SELECT count(*) FROM conversation_entries);
 
 -- name: insert_entries
--- One statement for the whole batch: the lists are zipped by unnest.
+-- One statement for the whole batch (atomic on its own): the lists are
+-- zipped by unnest. With $rows set, nothing is inserted unless the table
+-- still holds exactly $rows rows, i.e. nobody wrote or deleted entries
+-- since this store last looked; the count is answered from the table's
+-- metadata, not by a scan. Returns the number of rows inserted.
 INSERT INTO conversation_entries (source, seq, id, agent_id, tenant_id, conversation_id, type,
                                   payload, created_at, dup)
 SELECT $source, unnest($seqs::BIGINT[]), unnest($ids::VARCHAR[]), $agent_id, $tenant_id,
        $conversation_id, unnest($types::VARCHAR[]), unnest($payloads::JSON[]),
-       make_timestamp($now::BIGINT * 1000), 0;
+       make_timestamp($now::BIGINT * 1000), 0
+WHERE $rows::BIGINT IS NULL OR (SELECT count(*) FROM conversation_entries) = $rows::BIGINT;
 
 -- name: read_entries
 SELECT seq, id, payload, coalesce(epoch_ms(created_at), 0) AS created_at

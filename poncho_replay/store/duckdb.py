@@ -6,14 +6,24 @@ the rows of one ``source`` (``"store"`` by default) and, for conversations,
 of one ``agent_id``.
 
 Concurrency. DuckDB connections are not thread-safe, so every thread gets
-its own cursor. Seqs are assigned as upstream does (max(seq) + 1 inside a
-transaction, the unique constraint as backstop), but appends to one
-conversation are first serialised by an in-process lock shared by every
-store on the same database, so threads do not collide on seqs. A conflict
-that still happens (a writer outside this module) is retried up to
-:data:`MAX_APPEND_ATTEMPTS` times, then raised as ``StoreError``. A DuckDB
-file can only be opened for writing by one process, so the lock covers
-every writer that can exist.
+its own cursor. Appends are serialised by an in-process lock shared by
+every store on the same database (a DuckDB file can only be opened for
+writing by one process, so the lock covers every store that can write it).
+
+Seqs. Upstream computes max(seq) + 1 inside a transaction; in DuckDB that
+is a scan of the table per append, and a transaction of four round trips.
+Instead, the stores on one database share :class:`_LogHeads`: each
+conversation's max seq as of the last append made here, and the number of
+rows the table held then. An append is then one autocommit INSERT (atomic,
+durable at commit as before) that writes only if the table still holds
+that many rows (a metadata lookup, no scan); the unique constraint on
+(conversation, seq) catches the rest. Anything else (a loader reloading a
+source, rows inserted or deleted by hand) makes the INSERT write nothing
+or conflict; the store then forgets what it knew and falls back to
+upstream's way (max(seq) + 1 inside a transaction), retried up to
+:data:`MAX_APPEND_ATTEMPTS` times before ``StoreError``. A change by
+someone else that leaves the row count exactly as it was between two of
+this store's appends would go unnoticed: the one case the check cannot see.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import json
 import os
 import re
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -30,10 +41,11 @@ import duckdb
 
 from poncho_replay.errors import StoreError
 from poncho_replay.models import JsonDict, StatusSnapshot
-from poncho_replay.rebuild import Policy
+from poncho_replay.policy import Policy, ReadPolicy
 from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, read_sql, run_script
 from poncho_replay.store.records import (
     ConversationRow,
+    EntryBatch,
     duplicate_id_error,
     row_to_status,
     stored_entry,
@@ -48,7 +60,45 @@ MAX_APPEND_ATTEMPTS = 10
 
 _ROW_FIELDS = {f for f in ConversationRow.__dataclass_fields__}
 _CONFLICTS = (duckdb.TransactionException, duckdb.ConstraintException)
-_LOCK_STRIPES = [threading.Lock() for _ in range(64)]
+
+
+class _LogHeads:
+    """What the stores of this process know about one database's entry log.
+
+    ``seqs`` maps (source, conversation id) to the max seq after the last
+    append made here; ``rows`` is how many rows ``conversation_entries``
+    held right after it (None: unknown). Both are only read and written
+    under ``lock``, which also serialises every append to the database.
+    """
+
+    def __init__(self, anchor: object) -> None:
+        self.lock = threading.Lock()
+        self.anchor = anchor  # an in-memory database is keyed by id(connection): keep that id taken
+        self.rows: int | None = None
+        self.seqs: dict[tuple[str, str], int] = {}
+
+    def remember(self, key: tuple[str, str], last_seq: int, rows: int) -> None:
+        """The state after an append this process made."""
+        self.seqs[key] = last_seq
+        self.rows = rows
+
+    def forget(self) -> None:
+        """Someone else wrote: every remembered head may be stale."""
+        self.seqs.clear()
+        self.rows = None
+
+
+_HEADS: weakref.WeakValueDictionary[object, _LogHeads] = weakref.WeakValueDictionary()
+"""One :class:`_LogHeads` per open database, alive while a store on it is."""
+_HEADS_LOCK = threading.Lock()
+
+
+def _heads_for(key: object, anchor: object) -> _LogHeads:
+    with _HEADS_LOCK:
+        heads = _HEADS.get(key)
+        if heads is None:
+            heads = _HEADS[key] = _LogHeads(anchor)
+        return heads
 
 
 @functools.cache
@@ -79,7 +129,8 @@ class DuckDBStore(RowStore):
         source: which loaded source's rows to use (``"store"`` for rows written here).
         connection: an open DuckDB connection to share (for example a
             Workspace's); the store creates missing tables but never closes it.
-        policy: which fields the read cutover rebuilds.
+        policy: the harness release to behave as (reads and ``rename``; see
+            :class:`~poncho_replay.store.rowstore.RowStore`).
         clock: "now" in epoch ms.
     """
 
@@ -91,7 +142,7 @@ class DuckDBStore(RowStore):
         read_cutover: bool | None = None,
         source: str = "store",
         connection: duckdb.DuckDBPyConnection | None = None,
-        policy: Policy = "0.58",
+        policy: Policy | ReadPolicy = "0.58",
         clock: Clock | None = None,
     ) -> None:
         super().__init__(agent_id, read_cutover=read_cutover, policy=policy, clock=clock)
@@ -105,8 +156,12 @@ class DuckDBStore(RowStore):
             ).fetchone()[0]
         except duckdb.Error as exc:
             raise StoreError(f"cannot open DuckDB store at {path}: {exc}") from exc
-        # Stores on one file share append locks; an in-memory database is private to its connection.
-        self._db_key: object = os.path.realpath(db_path) if db_path else id(self._con)
+        # Stores on one file share what they know of its log (and its append lock);
+        # an in-memory database is private to its connection.
+        if db_path:
+            self._heads = _heads_for(os.path.realpath(db_path), None)
+        else:
+            self._heads = _heads_for(id(self._con), self._con)
         self._local = threading.local()
 
     def close(self) -> None:
@@ -150,7 +205,12 @@ class DuckDBStore(RowStore):
 
     def _row_params(self, row: ConversationRow) -> dict[str, Any]:
         params = {f: getattr(row, f) for f in _ROW_FIELDS if f not in ("id", "agent_id")}
-        params.update({c: None if params[c] is None else to_json(params[c]) for c in CONVERSATION_JSON_COLUMNS})
+        params.update(
+            {
+                c: None if params[c] is None else to_json(params[c])
+                for c in CONVERSATION_JSON_COLUMNS
+            }
+        )
         return {**params, "id": row.id, "agent": row.agent_id}
 
     # --- conversation rows -------------------------------------------------------------
@@ -164,6 +224,18 @@ class DuckDBStore(RowStore):
 
     def _upsert_row(self, row: ConversationRow) -> None:
         self._run("upsert_row", **self._row_params(row))
+
+    def _retitle_row(self, conversation_id: str, title: str, *, in_blob: bool, now: int) -> bool:
+        return bool(
+            self._run(
+                "retitle_row",
+                id=conversation_id,
+                agent=self.agent_id,
+                title=title,
+                in_blob=in_blob,
+                now=now,
+            )
+        )
 
     def _delete_row(self, conversation_id: str) -> bool:
         return bool(self._run("delete_row", id=conversation_id, agent=self.agent_id))
@@ -209,56 +281,96 @@ class DuckDBStore(RowStore):
         conversation_id: str,
         agent_id: str,
         tenant_id: str,
-        payloads: list[JsonDict],
+        batch: EntryBatch,
         now: int,
     ) -> int:
-        ids = [p["id"] for p in payloads]
-        batch = {
+        size = len(batch.ids)
+        params = {
             "source": self.source,
-            "ids": ids,
-            "types": [p["type"] for p in payloads],
-            "payloads": [to_json(p) for p in payloads],
+            "ids": batch.ids,
+            "types": batch.types,
+            "payloads": batch.payloads,
             "agent_id": agent_id,
             "tenant_id": tenant_id,
             "conversation_id": conversation_id,
             "now": now,
         }
         cur = self._cursor()
-        last: duckdb.Error | None = None
-        with _LOCK_STRIPES[hash((self._db_key, self.source, conversation_id)) % len(_LOCK_STRIPES)]:
-            for _attempt in range(MAX_APPEND_ATTEMPTS):
+        heads = self._heads
+        key = (self.source, conversation_id)
+        with heads.lock:
+            last_seq, rows = heads.seqs.get(key), heads.rows
+            if last_seq is not None and rows is not None:
+                first = last_seq + 1
                 try:
-                    cur.begin()
-                    first = self._max_seq(cur, conversation_id) + 1
-                    cur.execute(
+                    written = cur.execute(
                         _queries()["insert_entries"],
-                        {**batch, "seqs": list(range(first, first + len(ids)))},
-                    )
-                    cur.commit()
-                    return first
+                        {**params, "seqs": list(range(first, first + size)), "rows": rows},
+                    ).fetchone()[0]
                 except _CONFLICTS as exc:
-                    # The unique constraints rejected the whole batch: a reused id is
-                    # the caller's error, a taken seq is a race worth retrying.
-                    last = exc
-                    _rollback(cur)
-                    reused = [r[0] for r in self._run("used_ids", ids=ids)]
-                    if reused:
-                        raise duplicate_id_error(conversation_id, reused) from exc
+                    self._raise_if_ids_used(conversation_id, batch.ids, exc)
+                    written = 0  # a seq taken by a writer outside this process
                 except duckdb.Error as exc:
-                    _rollback(cur)
                     raise StoreError(
                         f"conversation {conversation_id}: append failed: {exc}"
                     ) from exc
+                if written:
+                    heads.remember(key, first + size - 1, rows + size)
+                    return first
+                heads.forget()
+            return self._append_reading_max(cur, conversation_id, params, size)
+
+    def _append_reading_max(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        conversation_id: str,
+        params: dict[str, Any],
+        size: int,
+    ) -> int:
+        """Upstream's append: max(seq) + 1 and the insert in one transaction, retried on conflicts.
+
+        Called with the heads lock held; leaves the heads knowing this conversation again.
+        """
+        last: duckdb.Error | None = None
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            try:
+                cur.begin()
+                max_seq, rows = self._log_state(cur, conversation_id)
+                first = max_seq + 1
+                cur.execute(
+                    _queries()["insert_entries"],
+                    {**params, "seqs": list(range(first, first + size)), "rows": None},
+                )
+                cur.commit()
+            except _CONFLICTS as exc:
+                # The unique constraints rejected the whole batch: a reused id is
+                # the caller's error, a taken seq is a race worth retrying.
+                last = exc
+                _rollback(cur)
+                self._raise_if_ids_used(conversation_id, params["ids"], exc)
+                continue
+            except duckdb.Error as exc:
+                _rollback(cur)
+                raise StoreError(f"conversation {conversation_id}: append failed: {exc}") from exc
+            self._heads.remember((self.source, conversation_id), first + size - 1, rows + size)
+            return first
         raise StoreError(
             f"conversation {conversation_id}: append gave up after {MAX_APPEND_ATTEMPTS} attempts "
             f"(concurrent writers kept taking the same seqs): {last}"
         ) from last
 
-    def _max_seq(self, cur: duckdb.DuckDBPyConnection, conversation_id: str) -> int:
-        """The conversation's current max seq (0 for an empty log), inside the caller's transaction."""
-        return cur.execute(
-            _queries()["max_seq"], {"source": self.source, "conversation_id": conversation_id}
-        ).fetchone()[0]
+    def _raise_if_ids_used(self, conversation_id: str, ids: list[str], exc: duckdb.Error) -> None:
+        """After a constraint error: ``BadEntryError`` if the batch reuses stored ids."""
+        reused = [r[0] for r in self._run("used_ids", ids=ids)]
+        if reused:
+            raise duplicate_id_error(conversation_id, reused) from exc
+
+    def _log_state(self, cur: duckdb.DuckDBPyConnection, conversation_id: str) -> tuple[int, int]:
+        """(the conversation's max seq, 0 for an empty log; the table's rows), in the caller's transaction."""
+        max_seq, rows = cur.execute(
+            _queries()["log_state"], {"source": self.source, "conversation_id": conversation_id}
+        ).fetchone()
+        return max_seq, rows
 
     def _entry_dicts(
         self,

@@ -1,8 +1,10 @@
-"""The in-memory reference store: plain Python rows, deep-copied in and out.
+"""The in-memory reference store: plain Python rows, copied in and out.
 
 Upstream's ``InMemoryEngine`` hands out live references (hence its "clone
-first" comment on the read cutover). Here every row and entry is copied on
-the way in and rebuilt on the way out, so no caller can reach stored state.
+first" comment on the read cutover). Here every row is deep-copied on the
+way in and out, and every entry is kept as its JSON text (as the SQL
+engines keep it) and parsed anew on each read, so no caller can reach
+stored state.
 Unlike upstream's in-memory engine, ``get`` leaves the archive out and
 ``update`` keeps it, exactly as the SQL engines do: one contract for every
 store (SPEC §4).
@@ -12,14 +14,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from poncho_replay.models import JsonDict, StatusSnapshot
-from poncho_replay.rebuild import Policy
+from poncho_replay.policy import Policy, ReadPolicy
 from poncho_replay.store.records import (
     ConversationRow,
+    EntryBatch,
     duplicate_id_error,
     normalize_tenant,
     row_to_status,
@@ -32,7 +36,10 @@ __all__ = ["MemoryStore"]
 
 @dataclasses.dataclass
 class _StoredEntry:
-    payload: JsonDict
+    id: str
+    type: str
+    payload: str
+    """The entry as given, as JSON text."""
     seq: int
     created_at: int
 
@@ -58,7 +65,7 @@ class MemoryStore(RowStore):
         agent_id: str = "local-agent",
         *,
         read_cutover: bool | None = None,
-        policy: Policy = "0.58",
+        policy: Policy | ReadPolicy = "0.58",
         clock: Clock | None = None,
     ) -> None:
         super().__init__(agent_id, read_cutover=read_cutover, policy=policy, clock=clock)
@@ -86,6 +93,16 @@ class MemoryStore(RowStore):
                 if new.tool_result_archive is None:
                     new.tool_result_archive = old.tool_result_archive
             self._rows[row.id] = new
+
+    def _retitle_row(self, conversation_id: str, title: str, *, in_blob: bool, now: int) -> bool:
+        with self._lock:
+            row = self._rows.get(conversation_id)
+            if row is None:
+                return False
+            row.title, row.updated_at = title, now
+            if in_blob:
+                row.data["title"] = title
+            return True
 
     def _delete_row(self, conversation_id: str) -> bool:
         with self._lock:
@@ -125,17 +142,22 @@ class MemoryStore(RowStore):
         conversation_id: str,
         agent_id: str,
         tenant_id: str,
-        payloads: list[JsonDict],
+        batch: EntryBatch,
         now: int,
     ) -> int:
         with self._lock:
-            reused = [p["id"] for p in payloads if p["id"] in self._entry_ids]
+            reused = [i for i in batch.ids if i in self._entry_ids]
             if reused:
                 raise duplicate_id_error(conversation_id, reused)
             log = self._entries.setdefault(conversation_id, [])
-            first = max((e.seq for e in log), default=0) + 1
-            log.extend(_StoredEntry(p, first + i, now) for i, p in enumerate(payloads))
-            self._entry_ids.update(p["id"] for p in payloads)
+            first = log[-1].seq + 1 if log else 1  # appended in seq order: the last is the max
+            log.extend(
+                _StoredEntry(id_, type_, text, first + i, now)
+                for i, (id_, type_, text) in enumerate(
+                    zip(batch.ids, batch.types, batch.payloads, strict=True)
+                )
+            )
+            self._entry_ids.update(batch.ids)
             return first
 
     def _entry_dicts(
@@ -146,15 +168,17 @@ class MemoryStore(RowStore):
         limit: int | None = None,
     ) -> list[JsonDict]:
         with self._lock:
-            log = sorted(self._entries.get(conversation_id, []), key=lambda e: e.seq)
-            if types:
-                allowed = set(types)
-                log = [e for e in log if e.payload.get("type") in allowed]
-            if after_seq is not None:
-                log = [e for e in log if e.seq > after_seq]
-            if limit is not None:
-                log = log[:limit]
-            return [stored_entry(copy.deepcopy(e.payload), e.seq, e.created_at) for e in log]
+            log = list(self._entries.get(conversation_id, []))  # kept in seq order by appends
+        if types:
+            allowed = set(types)
+            log = [e for e in log if e.type in allowed]
+        if after_seq is not None:
+            log = [e for e in log if e.seq > after_seq]
+        if limit is not None:
+            log = log[:limit]
+        return [
+            stored_entry({**json.loads(e.payload), "id": e.id}, e.seq, e.created_at) for e in log
+        ]
 
 
 def _newest_first(rows: list[ConversationRow]) -> list[ConversationRow]:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from poncho_replay._js import truthy
 from poncho_replay.errors import BadEntryError
 from poncho_replay.models import (
@@ -52,9 +54,13 @@ def shown_tenant(stored: str | None) -> str | None:
     return None if stored == DEFAULT_TENANT else stored
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_STORED_ENTRY: TypeAdapter[Entry] = TypeAdapter(Entry)
+
+
 def to_json(value: Any) -> str:
     """Compact JSON like ``JSON.stringify`` (non-ASCII kept as is)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 @dataclass
@@ -185,42 +191,98 @@ def row_to_status(row: ConversationRow, run_status: Any, has_continuation: bool)
     )
 
 
-def validate_batch(conversation_id: str, entries: Sequence[JsonDict | Any]) -> list[JsonDict]:
-    """The payloads of a batch to append, or ``BadEntryError`` for the first bad one.
+@dataclass
+class EntryBatch:
+    """A validated batch to append: what the backend writes and what ``appendEntries`` returns.
 
-    Every entry must have the harness shape and ids must differ within the
-    batch; checking all of them before any write is what makes a bad batch
-    write nothing. The payload is the entry exactly as given (unknown keys kept).
+    ``payloads`` are the entries exactly as given, as compact JSON text (the
+    ``payload`` column; the in-memory store keeps the same text, so both
+    stores copy inputs the same way). ``entries`` are the stored entries
+    parsed back from that text, so they share nothing with the caller's
+    objects; their ``seq`` is a placeholder until :meth:`stamp`.
     """
-    payloads: list[JsonDict] = []
+
+    ids: list[str]
+    types: list[str]
+    payloads: list[str]
+    entries: list[Entry]
+
+    def stamp(self, first_seq: int) -> list[Entry]:
+        """The entries with the consecutive seqs the backend assigned from ``first_seq``."""
+        for i, entry in enumerate(self.entries):
+            entry.seq = first_seq + i
+        return self.entries
+
+
+def prepare_batch(conversation_id: str, entries: Sequence[JsonDict | Any], now: int) -> EntryBatch:
+    """Validate a batch to append, or raise ``BadEntryError`` for the first bad entry.
+
+    Every entry must have the harness shape, be JSON, and ids must differ
+    within the batch; checking all of them before any write is what makes a
+    bad batch write nothing. One validation per entry, on the hot path
+    straight from the JSON text: it checks the entry and builds the stored
+    entry returned (``createdAt`` = ``now``, a placeholder seq), sharing
+    nothing with the caller's objects.
+    """
+    batch = EntryBatch([], [], [], [])
     seen: set[str] = set()
     for entry in entries:
-        parse_new_entry(entry, conversation_id=conversation_id)
-        payload = copy.deepcopy(entry_to_dict(entry))
-        if payload["id"] in seen:
+        data = entry_to_dict(entry)
+        text = _entry_json(conversation_id, data)
+        model = _stored_entry_model(conversation_id, data, text, now)
+        if model.id in seen:
             raise BadEntryError(
-                f"id {payload['id']!r} appears twice in one batch",
+                f"id {model.id!r} appears twice in one batch",
                 field="id",
                 conversation_id=conversation_id,
             )
-        seen.add(payload["id"])
-        payloads.append(payload)
-    return payloads
+        seen.add(model.id)
+        batch.ids.append(model.id)
+        batch.types.append(model.type)
+        batch.payloads.append(text)
+        batch.entries.append(model)
+    return batch
+
+
+def _entry_json(conversation_id: str, data: Any) -> str:
+    """The payload text of a new entry; a value JSON cannot hold is the caller's error."""
+    try:
+        text = to_json(data)
+    except (TypeError, ValueError) as exc:
+        # A shape error names its field first.
+        parse_new_entry(data, conversation_id=conversation_id)
+        raise BadEntryError(f"not JSON: {exc}", conversation_id=conversation_id) from exc
+    if not text.startswith("{"):
+        parse_new_entry(data, conversation_id=conversation_id)  # raises: not an object
+    return text
+
+
+def _stored_entry_model(conversation_id: str, data: Any, text: str, now: int) -> Entry:
+    """The stored entry for ``text`` with ``createdAt`` = ``now`` and seq 0 (set once assigned).
+
+    Fast path: pydantic parses and validates the text in one step (the stamp
+    goes last, so it wins over keys of the same name, as on read-back). It
+    fails for bad entries and for text pydantic's parser refuses (a lone
+    surrogate, ``NaN``); the slow path then parses with ``json`` and, for a
+    bad entry, raises the error as for the new entry the caller gave.
+    """
+    stamp = f'"seq":0,"createdAt":{to_json(now)}}}'
+    try:
+        return _STORED_ENTRY.validate_json(f"{text[:-1]},{stamp}" if text != "{}" else "{" + stamp)
+    except ValueError:
+        pass
+    stored = json.loads(text)
+    stored.update(seq=0, createdAt=now)
+    try:
+        return parse_entry(stored, conversation_id=conversation_id)
+    except BadEntryError:
+        parse_new_entry(data, conversation_id=conversation_id)
+        raise
 
 
 def stored_entry(payload: JsonDict, seq: int, created_at: int) -> JsonDict:
     """An entry as read back: the payload with ``seq`` and ``createdAt`` from the columns."""
     return {**payload, "seq": seq, "createdAt": created_at}
-
-
-def stamp(
-    conversation_id: str, payloads: Sequence[JsonDict], first_seq: int, now: int
-) -> list[Entry]:
-    """The stored entries ``appendEntries`` returns: consecutive seqs, one createdAt."""
-    return [
-        parse_entry(stored_entry(p, first_seq + i, now), conversation_id=conversation_id)
-        for i, p in enumerate(payloads)
-    ]
 
 
 def duplicate_id_error(conversation_id: str, ids: Sequence[str]) -> BadEntryError:

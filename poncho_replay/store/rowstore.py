@@ -14,7 +14,7 @@ import abc
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from poncho_replay.models import (
     Conversation,
@@ -27,17 +27,18 @@ from poncho_replay.models import (
     parse_conversation,
     parse_entry,
 )
-from poncho_replay.rebuild import Policy, rebuild_conversation
+from poncho_replay.policy import QUEUE_TYPES, Policy, ReadPolicy, resolve_policy
+from poncho_replay.rebuild import rebuild_conversation
 from poncho_replay.store.base import DEFAULT_OWNER, normalize_title
 from poncho_replay.store.records import (
     ConversationRow,
+    EntryBatch,
     conversation_to_row,
     new_conversation,
     normalize_tenant,
+    prepare_batch,
     row_to_conversation,
     row_to_summary,
-    stamp,
-    validate_batch,
 )
 
 Clock = Callable[[], int]
@@ -46,6 +47,29 @@ Clock = Callable[[], int]
 ALL_TENANTS: Any = ...
 """The ``tenant_id`` default of ``list``/``list_summaries``: JavaScript's
 ``undefined``, meaning every tenant. ``None`` means the default tenant only."""
+
+RenameWrite = Literal["get_update", "title_column", "title_column_and_blob"]
+"""How a release's ``rename`` writes (SPEC §7): get -> update (up to 0.59.0,
+and ``"blob"``), the ``title`` column alone (0.59.1-0.59.2), or the column and
+the blob's title in one UPDATE (0.59.3 on)."""
+
+TITLE_COLUMN_RENAME_FROM = (0, 59, 1)
+TITLE_IN_BLOB_RENAME_FROM = (0, 59, 3)
+
+
+def rename_write(policy: Policy | ReadPolicy) -> RenameWrite:
+    """How ``rename`` writes under the release a policy names.
+
+    ``"blob"`` reads like the releases before the entry log, so it renames
+    as they did (get -> update).
+    """
+    read = resolve_policy(policy)
+    if read.release == "blob":
+        return "get_update"
+    version = tuple(int(part) for part in read.release.split("."))
+    if version < TITLE_COLUMN_RENAME_FROM:
+        return "get_update"
+    return "title_column" if version < TITLE_IN_BLOB_RENAME_FROM else "title_column_and_blob"
 
 
 def wall_clock_ms() -> int:
@@ -58,9 +82,15 @@ class RowStore(abc.ABC):
 
     Args:
         agent_id: the agent whose conversations this store sees (``conversations.agent_id``).
-        read_cutover: ``True``/``False`` forces the 0.58 read cutover on/off
+        read_cutover: ``True``/``False`` forces the release's log read on/off
             for this store; ``None`` follows ``PONCHO_READ_ENTRIES`` like the harness.
-        policy: which fields the cutover rebuilds (see :data:`poncho_replay.rebuild.POLICIES`).
+        policy: the harness release this store behaves as: any string
+            :func:`~poncho_replay.policy.resolve_policy` accepts (``"0.58"``,
+            ``"0.59.0"``, ``"0.59.3"``, ``"current"``, ``"blob"``, ...) or a
+            resolved :class:`~poncho_replay.policy.ReadPolicy`. It decides
+            what ``get``/``get_with_archive`` take from the log (SPEC §7) and
+            how ``rename`` writes (:func:`rename_write`). Settable later;
+            a string no release answers to raises ``PolicyError`` at once.
         clock: "now" in epoch ms; inject one for reproducible timestamps.
     """
 
@@ -77,6 +107,22 @@ class RowStore(abc.ABC):
         self.policy = policy
         self.clock: Clock = clock or wall_clock_ms
 
+    @property
+    def policy(self) -> Policy | ReadPolicy:
+        """The policy as given (a string or a ReadPolicy), so it can be saved and restored."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy | ReadPolicy) -> None:
+        # Refuse an unknown release now, not at the first read.
+        self._read_policy = resolve_policy(policy)
+        self._policy = policy
+
+    @property
+    def read_policy(self) -> ReadPolicy:
+        """What :attr:`policy` resolves to: the release and what its reads take from the log."""
+        return self._read_policy
+
     # --- primitives a backend provides -------------------------------------------
 
     @abc.abstractmethod
@@ -90,6 +136,11 @@ class RowStore(abc.ABC):
     @abc.abstractmethod
     def _upsert_row(self, row: ConversationRow) -> None:
         """Insert or replace by id, keeping the stored archive when ``row``'s is None."""
+
+    @abc.abstractmethod
+    def _retitle_row(self, conversation_id: str, title: str, *, in_blob: bool, now: int) -> bool:
+        """One write of the row: ``title`` and ``updated_at`` = now, and with ``in_blob`` the
+        blob's ``title`` too (its ``updatedAt`` untouched). Whether the row exists."""
 
     @abc.abstractmethod
     def _delete_row(self, conversation_id: str) -> bool:
@@ -113,7 +164,7 @@ class RowStore(abc.ABC):
         conversation_id: str,
         agent_id: str,
         tenant_id: str,
-        payloads: list[JsonDict],
+        batch: EntryBatch,
         now: int,
     ) -> int:
         """Persist a validated batch atomically after the conversation's max seq.
@@ -155,12 +206,12 @@ class RowStore(abc.ABC):
         """
         if not entries:
             return []
-        payloads = validate_batch(conversation_id, entries)
         now = self.clock()
+        batch = prepare_batch(conversation_id, entries, now)
         first = self._append_payloads(
-            conversation_id, agent_id, normalize_tenant(tenant_id), payloads, now
+            conversation_id, agent_id, normalize_tenant(tenant_id), batch, now
         )
-        return stamp(conversation_id, payloads, first, now)
+        return batch.stamp(first)
 
     def read_entries(
         self,
@@ -180,7 +231,7 @@ class RowStore(abc.ABC):
     # --- conversations ---------------------------------------------------------------
 
     def get(self, conversation_id: str) -> Conversation | None:
-        """The conversation without its tool-result archive, after the read cutover.
+        """The conversation without its tool-result archive, as the store's release reads it.
 
         The result is a fresh object: changing it never changes the store.
         """
@@ -198,18 +249,21 @@ class RowStore(abc.ABC):
         return rebuild_conversation(
             conversation,
             self._lazy_entries(conversation_id),
-            policy=self.policy,
+            policy=self._read_policy,
             cutover=self.read_cutover,
         )
 
     def _lazy_entries(self, conversation_id: str) -> Iterator[JsonDict]:
-        """Entries read only when the cutover iterates them.
+        """The entries the release's read asks for, read only when the cutover iterates them.
 
-        The read then happens inside the cutover's error handling, so a
-        failing read falls back to the blob as upstream's ``readEntries``
-        callback does, and a disabled cutover reads nothing.
+        0.59.3 on asks ``readEntries(id, {types: [subagent_result,
+        callback_started]})``, so transcript rows (malformed ones included)
+        are never read. The read happens inside the cutover's error
+        handling, so a failing read falls back to the blob as upstream's
+        ``readEntries`` callback does, and a disabled cutover reads nothing.
         """
-        yield from self._entry_dicts(conversation_id)
+        types = QUEUE_TYPES if self._read_policy.reads == "pending_queue" else None
+        yield from self._entry_dicts(conversation_id, types)
 
     def list(self, owner_id: str | None = None, tenant_id: Any = ALL_TENANTS) -> list[Conversation]:
         """Full conversations in summary order, each read through :meth:`get`."""
@@ -268,13 +322,35 @@ class RowStore(abc.ABC):
         self._upsert_row(conversation_to_row(data, self.agent_id))
 
     def rename(self, conversation_id: str, title: str) -> Conversation | None:
-        """get -> set the normalised title -> update; returns the updated object."""
-        conv = self.get(conversation_id)
-        if conv is None:
+        """Retitle (normalised) the way the store's release did (SPEC §7).
+
+        - up to 0.59.0 (and ``"blob"``): get -> set the title -> update, which
+          returns the updated object. Under the 0.58 cutover the get has
+          rebuilt the transcript, so the update writes it into the blob
+          (the 0.58.0 bug, SPEC §6); under 0.59.0 the pending results.
+        - 0.59.1-0.59.2: the ``title`` and ``updated_at`` columns only; the
+          blob, which reads parse, keeps the old title.
+        - 0.59.3 on: one write of the ``title`` column, ``updated_at`` and
+          the blob's ``title`` (``json_set(data, '$.title', ?)``); the blob's
+          ``updatedAt`` stays.
+
+        From 0.59.1 on the result is what :meth:`get` serves after the write
+        (old title and old ``updatedAt`` in 0.59.1-0.59.2), None for an unknown id.
+        """
+        how = rename_write(self._read_policy)
+        if how == "get_update":
+            conv = self.get(conversation_id)
+            if conv is None:
+                return None
+            conv.title = normalize_title(title)
+            self.update(conv)
+            return conv
+        in_blob = how == "title_column_and_blob"
+        if not self._retitle_row(
+            conversation_id, normalize_title(title), in_blob=in_blob, now=self.clock()
+        ):
             return None
-        conv.title = normalize_title(title)
-        self.update(conv)
-        return conv
+        return self.get(conversation_id)
 
     def delete(self, conversation_id: str) -> bool:
         """Delete the conversation row; whether it existed. Its entries stay, as upstream."""

@@ -10,8 +10,10 @@ whose name starts with ``Test`` and implement :meth:`StoreContract.make_store`::
         def make_store(self, tmp_path, **options):
             return MemoryStore(**options)
 
-``options`` are ``read_cutover`` and ``clock`` (epoch ms); a store under test
-must honour both. Expected values are written out from the SPEC by hand.
+``options`` are ``read_cutover``, ``clock`` (epoch ms) and ``policy`` (a
+harness release, SPEC §7); a store under test must honour all three, and
+``policy`` and ``read_cutover`` must stay settable attributes. Expected
+values are written out from the SPEC by hand.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from poncho_replay.dualwrite import (
 )
 from poncho_replay.errors import BadEntryError
 from poncho_replay.models import JsonDict, Message
+from poncho_replay.policy import PolicyError, resolve_policy
 from poncho_replay.store.base import ConversationStore
 
 __all__ = ["FakeClock", "StoreContract"]
@@ -646,6 +649,227 @@ class StoreContract:
         got = cutover_store.get(conv["conversationId"]).to_dict()
         # A non-empty log replaces the blob even where it has nothing to say.
         assert got["messages"] == [] and got["_harnessMessages"] == [msg("user", "from log")]
+
+    # --- what each release's get() serves (SPEC §7) ---------------------------------------
+
+    def test_default_policy_is_0_58(self, store: Any) -> None:
+        assert store.policy == "0.58"
+        assert store.read_policy.reads == "full"
+
+    @pytest.mark.parametrize("policy", ["0.58.1", "0.59", "0.60.0-rc.1", "latest"])
+    def test_unknown_release_is_refused_at_once(
+        self, open_store: Any, store: Any, policy: str
+    ) -> None:
+        with pytest.raises(PolicyError):
+            open_store(policy=policy)
+        with pytest.raises(PolicyError):
+            store.policy = policy
+        assert store.policy == "0.58"  # a refused policy leaves the store as it was
+
+    @pytest.mark.parametrize("policy", ["0.58", "0.58.0"])
+    def test_0_58_reads_three_fields_from_all_entries(
+        self, logged: tuple[Any, str], policy: str
+    ) -> None:
+        store, cid = logged
+        store.policy = policy
+        got = store.get(cid).to_dict()
+        assert got["messages"] == [msg("user", "q1"), msg("assistant", "r1 +more")]
+        assert got["_harnessMessages"] == [
+            msg("user", "SUMMARY"),
+            msg("assistant", "r1"),
+            msg("user", "q2"),
+        ]
+        assert got["pendingSubagentResults"] == [result("sa2", "second")]
+
+    @pytest.mark.parametrize("policy", ["0.59.0", "0.59.2", "0.59.3", "0.61.2", "current"])
+    def test_0_59_reads_only_pending_results(self, logged: tuple[Any, str], policy: str) -> None:
+        store, cid = logged
+        store.policy = policy
+        for got in (store.get(cid).to_dict(), store.get_with_archive(cid).to_dict()):
+            assert got["messages"] == [msg("user", "BLOB")]
+            assert got["_harnessMessages"] == [msg("user", "BLOB")]
+            assert got["pendingSubagentResults"] == [result("sa2", "second")]
+
+    @pytest.mark.parametrize("policy", ["blob", "0.57.0", "0.56"])
+    def test_releases_before_the_log_read_the_blob(
+        self, logged: tuple[Any, str], policy: str
+    ) -> None:
+        store, cid = logged
+        store.policy = policy
+        got = store.get(cid).to_dict()
+        assert got["messages"] == [msg("user", "BLOB")]
+        assert got["_harnessMessages"] == [msg("user", "BLOB")]
+        assert got["pendingSubagentResults"] == [result("blob", "BLOB")]
+
+    @pytest.fixture
+    def transcript_only(self, cutover_store: Any) -> tuple[Any, str]:
+        """Blob results pending, and a log holding transcript entries only (no queue entries)."""
+        conv = cutover_store.create("o", "t").to_dict()
+        conv["messages"] = [msg("user", "BLOB")]
+        conv["pendingSubagentResults"] = [result("blob", "BLOB")]
+        cutover_store.update(conv)
+        cutover_store.append_entries(
+            conv["conversationId"],
+            "o",
+            None,
+            [
+                with_id("u1", user_message_entry(msg("user", "q1"), "t1")),
+                harness("h1", "user", "q1"),
+            ],
+        )
+        return cutover_store, conv["conversationId"]
+
+    @pytest.mark.parametrize(
+        ("policy", "pending"),
+        [
+            ("0.58", []),  # any entry makes the log authoritative: nothing pending
+            ("0.59.0", []),
+            ("0.59.2", []),
+            ("0.59.3", [result("blob", "BLOB")]),  # no queue entries: the blob's value stands
+            ("current", [result("blob", "BLOB")]),
+            ("blob", [result("blob", "BLOB")]),
+        ],
+    )
+    def test_pending_results_of_a_log_without_queue_entries(
+        self, transcript_only: tuple[Any, str], policy: str, pending: list[JsonDict]
+    ) -> None:
+        store, cid = transcript_only
+        store.policy = policy
+        assert store.get(cid).to_dict()["pendingSubagentResults"] == pending
+
+    @pytest.mark.parametrize("policy", ["0.58", "0.59.0", "0.59.3", "current"])
+    def test_kill_switch_under_every_release(
+        self, logged: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, policy: str
+    ) -> None:
+        store, cid = logged
+        store.policy, store.read_cutover = policy, None
+        monkeypatch.setenv("PONCHO_READ_ENTRIES", "0")
+        assert store.get(cid).to_dict()["pendingSubagentResults"] == [result("blob", "BLOB")]
+        monkeypatch.delenv("PONCHO_READ_ENTRIES")
+        assert store.get(cid).to_dict()["pendingSubagentResults"] == [result("sa2", "second")]
+
+    def test_policy_may_be_a_resolved_read_policy(self, open_store: Any) -> None:
+        store = open_store(policy=resolve_policy("0.59.3"), read_cutover=True)
+        assert store.read_policy.reads == "pending_queue"
+        cid = store.create("o", "t").conversation_id
+        store.append_entries(
+            cid, "o", None, [with_id("s1", subagent_result_entry(result("sa1", "r")))]
+        )
+        assert store.get(cid).to_dict()["pendingSubagentResults"] == [result("sa1", "r")]
+
+    # --- what each release's rename writes (SPEC §6, §7) --------------------------------
+
+    def _blob(self, store: Any, cid: str) -> JsonDict:
+        """The stored blob as it is, whatever the store's release reads."""
+        before = store.read_cutover
+        store.read_cutover = False
+        try:
+            return store.get(cid).to_dict()
+        finally:
+            store.read_cutover = before
+
+    def test_rename_0_58_writes_the_rebuilt_transcript_into_the_blob(
+        self, logged: tuple[Any, str], clock: FakeClock
+    ) -> None:
+        # The 0.58.0 bug: rename is get -> update, and the get has rebuilt the transcript.
+        store, cid = logged
+        store.policy = "0.58"
+        clock.now = T0 + 50
+        renamed = store.rename(cid, "  New  ")
+        assert (renamed.title, renamed.updated_at) == ("New", T0 + 50)
+        blob = self._blob(store, cid)
+        assert (blob["title"], blob["updatedAt"]) == ("New", T0 + 50)
+        assert blob["messages"] == [msg("user", "q1"), msg("assistant", "r1 +more")]
+        assert blob["_harnessMessages"] == [
+            msg("user", "SUMMARY"),
+            msg("assistant", "r1"),
+            msg("user", "q2"),
+        ]
+        assert blob["pendingSubagentResults"] == [result("sa2", "second")]
+        assert blob["pendingApprovals"] == [{"approvalId": "keep"}]
+
+    def test_rename_0_59_0_still_goes_through_get_update(
+        self, logged: tuple[Any, str], clock: FakeClock
+    ) -> None:
+        # 0.59.0 reads only the pending results from the log, so only they are written back.
+        store, cid = logged
+        store.policy = "0.59.0"
+        clock.now = T0 + 50
+        assert store.rename(cid, "New").title == "New"
+        blob = self._blob(store, cid)
+        assert (blob["title"], blob["updatedAt"]) == ("New", T0 + 50)
+        assert blob["messages"] == [msg("user", "BLOB")]
+        assert blob["_harnessMessages"] == [msg("user", "BLOB")]
+        assert blob["pendingSubagentResults"] == [result("sa2", "second")]
+
+    @pytest.mark.parametrize("policy", ["blob", "0.57.0"])
+    def test_rename_before_the_log_is_get_update_of_the_blob(
+        self, logged: tuple[Any, str], clock: FakeClock, policy: str
+    ) -> None:
+        store, cid = logged
+        store.policy = policy
+        clock.now = T0 + 50
+        store.rename(cid, "New")
+        blob = self._blob(store, cid)
+        assert (blob["title"], blob["updatedAt"]) == ("New", T0 + 50)
+        assert blob["messages"] == [msg("user", "BLOB")]
+        assert blob["pendingSubagentResults"] == [result("blob", "BLOB")]
+
+    @pytest.mark.parametrize("policy", ["0.59.1", "0.59.2"])
+    def test_rename_0_59_1_updates_the_title_column_only(
+        self, logged: tuple[Any, str], clock: FakeClock, policy: str
+    ) -> None:
+        store, cid = logged
+        store.policy = policy
+        clock.now = T0 + 50
+        served = store.rename(cid, "  New  ")
+        # Reads parse the blob: they keep showing the old title and updatedAt.
+        assert (served.title, served.updated_at) == ("t", T0)
+        assert (store.get(cid).title, store.get(cid).updated_at) == ("t", T0)
+        blob = self._blob(store, cid)
+        assert blob["messages"] == [msg("user", "BLOB")]
+        assert blob["pendingSubagentResults"] == [result("blob", "BLOB")]
+        # The columns moved.
+        (summary,) = store.list_summaries()
+        assert (summary.title, summary.updated_at) == ("New", T0 + 50)
+        assert store.get_status_snapshot(cid).updated_at == T0 + 50
+
+    @pytest.mark.parametrize("policy", ["0.59.3", "0.61.2", "current"])
+    def test_rename_0_59_3_sets_the_title_in_column_and_blob(
+        self, logged: tuple[Any, str], clock: FakeClock, policy: str
+    ) -> None:
+        store, cid = logged
+        store.policy = policy
+        clock.now = T0 + 50
+        served = store.rename(cid, '  Ünïcode "quoted" ✈️  ')
+        title = 'Ünïcode "quoted" ✈️'
+        # The blob's title changes, its updatedAt does not; the updated_at column does.
+        assert (served.title, served.updated_at) == (title, T0)
+        blob = self._blob(store, cid)
+        assert (blob["title"], blob["updatedAt"]) == (title, T0)
+        assert blob["messages"] == [msg("user", "BLOB")]
+        assert blob["pendingSubagentResults"] == [result("blob", "BLOB")]
+        assert blob["pendingApprovals"] == [{"approvalId": "keep"}]
+        (summary,) = store.list_summaries()
+        assert (summary.title, summary.updated_at) == (title, T0 + 50)
+        assert store.rename(cid, " ").title == "New conversation"
+
+    @pytest.mark.parametrize("policy", ["0.58", "0.59.1", "current"])
+    def test_rename_unknown_conversation(self, store: Any, policy: str) -> None:
+        store.policy = policy
+        assert store.rename("nope", "x") is None
+        assert store.list_summaries() == []
+
+    @pytest.mark.parametrize("policy", ["0.59.1", "current"])
+    def test_rename_by_column_keeps_the_archive(self, store: Any, policy: str) -> None:
+        conv = store.create("o", "t").to_dict()
+        conv["_toolResultArchive"] = {"tr": {"size": 1}}
+        store.update(conv)
+        store.policy = policy
+        store.rename(conv["conversationId"], "New")
+        assert store.get_with_archive(conv["conversationId"]).tool_result_archive == {
+            "tr": {"size": 1}
+        }
 
     def test_get_modify_update_writes_the_rebuilt_transcript_back(
         self, logged: tuple[Any, str]
