@@ -9,6 +9,7 @@ here, once.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from decimal import Decimal
@@ -160,10 +161,31 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def printed(text: str) -> str:
-    """The string as Node writes it to a UTF-8 log: lone surrogates become U+FFFD.
+    """The string as Node writes it to UTF-8 (a log, a page, a terminal): lone surrogates become U+FFFD.
 
-    Strings from :func:`utf16_slice` may end in half an emoji; JavaScript
-    keeps the lone surrogate in memory, but a log line (and a DuckDB VARCHAR)
-    can only hold the replacement character.
+    SPEC §9's rule for plain text, applied at every place the kit writes
+    text (HTML files and views, CLI output). Strings from :func:`utf16_slice`
+    may end in half an emoji; JavaScript keeps the lone surrogate in memory,
+    but UTF-8 (and a DuckDB VARCHAR) can only hold the replacement character.
+    A pair held as two code points is one character to JavaScript, so it is
+    printed as that character, not as two replacements.
     """
-    return _LONE_SURROGATE.sub("\ufffd", text)
+    if _SURROGATE.search(text) is None:
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", _join_surrogate_pairs(text))
+
+
+def json_dumps(value: Any, **options: Any) -> str:
+    """JSON text of ``value`` the way ``JSON.stringify`` writes its strings: UTF-8-safe, nothing lost.
+
+    SPEC §9's rule for JSON the kit writes (``--json``, JSONL): non-ASCII
+    stays as it is, and a lone surrogate becomes the escape ``\\ud83d``
+    (``json.dumps(ensure_ascii=False)`` would leave the raw code point,
+    which no UTF-8 file or stdout can encode). ``json.loads`` of the result
+    gives back the same Python string. ``options`` go to :func:`json.dumps`.
+    """
+    text = json.dumps(value, ensure_ascii=False, **options)
+    if _SURROGATE.search(text) is None:
+        return text
+    # Raw surrogates can only sit inside string literals, so escaping them in place keeps the JSON valid.
+    return _LONE_SURROGATE.sub(_escape, _join_surrogate_pairs(text))

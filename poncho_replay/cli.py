@@ -14,7 +14,6 @@ Without ``--db`` (and without a SOURCE), commands read the bundled harness
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +27,7 @@ from rich.console import Console
 
 import poncho_replay
 from poncho_replay import cli_render
+from poncho_replay._js import json_dumps, printed
 from poncho_replay.audit import COMPARISONS
 from poncho_replay.bundled import sample_db
 from poncho_replay.display.text import conversation_text, state_text
@@ -67,9 +67,28 @@ PolicyOption = click.option(
 )  # fmt: skip
 
 
+class _PrintedStream:
+    """stdout or stderr as Node writes to it: a lone surrogate in data is printed as U+FFFD (SPEC §9).
+
+    Titles and texts are JavaScript strings and may hold half an emoji; a
+    strict UTF-8 stream would raise on it mid-table. Everything else is the
+    wrapped stream's (``isatty``, ``encoding``, ``flush``).
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printed(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _console(stderr: bool = False) -> Console:
     """A console that prints data literally: no markup, emoji codes or highlighting in titles and texts."""
-    plain = {"stderr": stderr, "highlight": False, "markup": False, "emoji": False}
+    stream = _PrintedStream(sys.stderr if stderr else sys.stdout)
+    plain = {"file": stream, "highlight": False, "markup": False, "emoji": False}
     console = Console(**plain)  # type: ignore[arg-type]
     if not console.is_terminal:
         console = Console(**plain, width=max(console.width, WIDE))  # type: ignore[arg-type]
@@ -87,7 +106,7 @@ class CliError(click.ClickException):
         super().__init__(f"{text} {hint[:1].upper()}{hint[1:]}." if hint else text)
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {printed(self.message)}", err=True)
 
 
 def _as_cli_error(exc: BaseException) -> CliError:
@@ -292,11 +311,17 @@ def _conversation(
     ws: Workspace, conversation_id: str, policy: str, source: str | None
 ) -> ConversationView:
     try:
-        return ws.conversation(conversation_id, source=source, policy=policy)  # type: ignore[arg-type]
+        view = ws.conversation(conversation_id, source=source, policy=policy)  # type: ignore[arg-type]
     except SourceError as exc:
         raise CliError(
             str(exc), "list the conversation ids with `poncho-replay audit` (same --db)"
         ) from exc
+    if view.problem is not None:
+        raise CliError(
+            f"conversation {conversation_id} could not be shown: {view.problem}",
+            "the audit still covers it: `poncho-replay audit` (same --db)",
+        )
+    return view
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -377,11 +402,7 @@ def audit(
     with _step(f"auditing under policy {policy}"):
         report = ws.parity(policy, compare)  # type: ignore[arg-type]
     if as_json:
-        click.echo(
-            json.dumps(
-                cli_render.parity_json(report, policy, compare), ensure_ascii=False, default=str
-            )
-        )
+        click.echo(json_dumps(cli_render.parity_json(report, policy, compare), default=str))
     else:
         out = _console()
         out.print(cli_render.headline(report, policy))

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from poncho_replay._js import printed
 from poncho_replay.audit import CAUSES
 from poncho_replay.display.html import parity_table_html
 from poncho_replay.display.style import wrap
+from poncho_replay.display.views import ConversationView
 from poncho_replay.rebuild import Policy
 
 if TYPE_CHECKING:
@@ -166,10 +168,28 @@ def _chart_img(chart: Any, alt: str, scale: int = 2) -> str:
     """
     import vl_convert as vlc
 
-    png = vlc.vegalite_to_png(chart.to_dict(), scale=scale, allowed_base_urls=[])
+    from poncho_replay.display.charts import chart_spec
+
+    png = vlc.vegalite_to_png(chart_spec(chart), scale=scale, allowed_base_urls=[])
     width = int.from_bytes(png[16:20], "big") // scale  # the IHDR chunk's width field
     data = base64.b64encode(png).decode("ascii")
     return f'<div class="chart"><img alt="{_e(alt)}" width="{width}" src="data:image/png;base64,{data}"></div>'
+
+
+def _conversation(
+    ws: Workspace, conversation_id: str, source: str, policy: Policy = "0.58", *, title: Any = None
+) -> ConversationView:
+    """The conversation's view; when reading it fails, a view that shows why (a card) instead.
+
+    ``Workspace.conversation`` already turns JSON nested too deep into such
+    a view; any other failure of one conversation is caught here too, so a
+    fleet's report always renders the rest.
+    """
+    try:
+        return ws.conversation(conversation_id, source=source, policy=policy)
+    except Exception as exc:  # noqa: BLE001 - one conversation must not take the report down
+        reason = f"reading it failed ({type(exc).__name__}: {exc})"
+        return ConversationView.unshowable(conversation_id, reason, title=title, policy=policy)
 
 
 def _fleet_chart_html(ws: Workspace, parity: pd.DataFrame, source: str | None) -> str:
@@ -181,16 +201,23 @@ def _fleet_chart_html(ws: Workspace, parity: pd.DataFrame, source: str | None) -
     ).fetchall()
     if not pairs:
         return '<p class="note">No compaction entries in this workspace.</p>'
-    frames = []
+    frames, unshown = [], []
     for src, cid in pairs:
-        view = ws.conversation(cid, source=src)
+        view = _conversation(ws, cid, src)
+        if view.problem is not None:
+            unshown.append(f"{_e(view.blob.get('title') or cid)} ({_e(view.problem)})")
+            continue
         frames.append(view.compactions_df().assign(title=view.blob.get("title")))
+    skipped = f'<p class="note">Not charted: {"; ".join(unshown)}.</p>' if unshown else ""
+    if not frames:
+        return skipped
     compactions = pd.concat(frames, ignore_index=True)
     listed = ", ".join(
         f"{_e(title)} ({len(group)})" for title, group in compactions.groupby("title", sort=True)
     )
     caption = (
-        f"<p>{len(compactions):,} compaction(s) in {len(pairs):,} conversation(s): {listed}.</p>"
+        f"<p>{len(compactions):,} compaction(s) in {len(frames):,} conversation(s): {listed}.</p>"
+        + skipped
     )
     try:
         from poncho_replay.display.charts import fleet_compaction_chart
@@ -213,15 +240,17 @@ def _worst_html(
         return '<p class="note">No conversation diverges.</p>'
     parts = []
     for row in top.itertuples():
-        view = ws.conversation(row.conversation_id, source=row.source, policy=policy)
+        view = _conversation(ws, row.conversation_id, row.source, policy, title=row.title)
         chart = ""
-        if any(e.get("type") == "compaction" for e in view.entries):
+        if view.problem is None and any(e.get("type") == "compaction" for e in view.entries):
             try:
                 chart = _chart_img(
                     view.compaction_chart(), f"compaction timeline of {view.blob.get('title')}"
                 )
             except ImportError as exc:
                 chart = f'<p class="note">Chart skipped: {_e(exc)}</p>'
+            except Exception as exc:  # noqa: BLE001 - one conversation's chart must not take the report down
+                chart = f'<p class="note">Chart skipped: {_e(type(exc).__name__)}: {_e(exc)}</p>'
         causes = ", ".join(str(c) for c in row.causes) or "none"
         parts.append(
             f'<section class="conv" id="conv-{_e(row.conversation_id)}">'
@@ -275,5 +304,5 @@ def write_report(
         "</body></html>"
     )
     out = Path(path)
-    out.write_text(page, encoding="utf-8")
+    out.write_text(printed(page), encoding="utf-8")  # SPEC §9: a lone surrogate is written as U+FFFD
     return out

@@ -22,13 +22,14 @@ import pandas as pd
 
 from poncho_replay import audit, fleet
 from poncho_replay.display.frames import compactions_df
-from poncho_replay.display.views import ConversationView
+from poncho_replay.display.views import ConversationView, nesting_reason
 from poncho_replay.errors import SourceError
 from poncho_replay.rebuild import Policy
 from poncho_replay.sources import export as export_source
 from poncho_replay.sources.ingest import LoadSummary, Stager, ensure_schema, progress_bar
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres, redact_url
 from poncho_replay.sources.sqlite import count_rows, read_sqlite
+from poncho_replay.sql import CONVERSATION_JSON_COLUMNS
 from poncho_replay.store.duckdb import DuckDBStore
 
 __all__ = ["Workspace", "open"]
@@ -222,11 +223,29 @@ class Workspace:
         """One conversation's blob and log, ready to render, replay, chart and diff."""
         src, agent = self._locate(conversation_id, source)
         store = DuckDBStore(connection=self.con, source=src, agent_id=agent, read_cutover=False)
-        blob = store.get_with_archive(conversation_id)
-        entries = store.read_entries(conversation_id)
+        try:
+            blob = store.get_with_archive(conversation_id)
+            entries = store.read_entries(conversation_id)
+        except RecursionError:
+            # Valid JSON nested deeper than json.loads goes (DuckDB loads and audits it):
+            # a view that shows why, so one odd conversation never takes a report down.
+            title, texts = self._raw_json(src, conversation_id)
+            return ConversationView.unshowable(conversation_id, nesting_reason(texts), title=title, policy=policy)
         if blob is None:
             raise SourceError(f"conversation {conversation_id} has no row in source {src}")
         return ConversationView(blob, entries, policy=policy)
+
+    def _raw_json(self, source: str, conversation_id: str) -> tuple[str | None, list[str | None]]:
+        """A conversation's title and every stored JSON text of it (blob columns and entry payloads), unparsed."""
+        row = self.con.execute(
+            f"SELECT title, {', '.join(CONVERSATION_JSON_COLUMNS)} FROM conversations WHERE source = ? AND id = ?",
+            [source, conversation_id],
+        ).fetchone()
+        payloads = self.con.execute(
+            "SELECT payload FROM conversation_entries WHERE source = ? AND conversation_id = ?",
+            [source, conversation_id],
+        ).fetchall()
+        return (row[0] if row else None), [*(row[1:] if row else ()), *(p for (p,) in payloads)]
 
     def report(
         self,

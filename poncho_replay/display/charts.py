@@ -16,12 +16,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from poncho_replay._js import printed
 from poncho_replay.display.frames import compactions_df, messages_df
 from poncho_replay.display.preview import short_id
 from poncho_replay.models import HarnessModel
@@ -30,7 +32,7 @@ from poncho_replay.rebuild import EntryLike, sorted_entries
 if TYPE_CHECKING:
     import altair as alt
 
-__all__ = ["compaction_chart", "fleet_compaction_chart", "save_chart"]
+__all__ = ["chart_spec", "compaction_chart", "fleet_compaction_chart", "save_chart"]
 
 MESSAGES_LANE = "harness messages"
 BLOB_LANE = "blob _harnessMessages"
@@ -379,6 +381,15 @@ def _cause_counts(parity: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"cause": counts.index.astype(str), "conversations": counts.to_numpy()})
 
 
+def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    """``chart.to_dict()`` with its text as it is printed: lone surrogates as U+FFFD (SPEC §9).
+
+    A chart is plain text once drawn, and vl-convert, like any UTF-8 writer,
+    refuses a lone surrogate (a title holding half an emoji).
+    """
+    return json.loads(printed(json.dumps(chart.to_dict(), ensure_ascii=False)))
+
+
 def save_chart(chart: alt.TopLevelMixin, path: str | Path, *, scale: float = 2.0) -> Path:
     """Write a chart offline: ``.png``, ``.svg`` or a self-contained ``.html`` (JS bundled).
 
@@ -388,7 +399,7 @@ def save_chart(chart: alt.TopLevelMixin, path: str | Path, *, scale: float = 2.0
     import vl_convert as vlc
 
     out = Path(path)
-    spec = chart.to_dict()
+    spec = chart_spec(chart)
     suffix = out.suffix.lower()
     if suffix == ".png":
         out.write_bytes(vlc.vegalite_to_png(spec, scale=scale, allowed_base_urls=[]))

@@ -47,6 +47,7 @@ __all__ = [
     "parity_table_html",
     "state_html",
     "summary_html",
+    "unshowable_html",
 ]
 
 MESSAGE_CHARS = 4000
@@ -395,6 +396,19 @@ def conversation_html(
         + f"<h4>Blob vs rebuild (policy {_e(policy)})</h4>{_comparison_html(data, rebuilt)}"
     )
     return wrap(head + meta + body)
+
+
+def unshowable_html(conversation_id: Any, reason: str, title: Any = None) -> str:
+    """The card a conversation gets when its data cannot be rendered, so the views around it still render.
+
+    A report over a fleet must not die on one odd conversation (JSON nested
+    thousands of levels deep, say): that one shows this card saying why.
+    """
+    return wrap(
+        f'<h3>{_e(title or "(untitled)")}</h3><div class="pr-meta">{_e(conversation_id)}</div>'
+        f'<div class="pr-msg pr-event pr-unshowable">{_badge("not shown", "pr-warn")} '
+        f"This conversation could not be shown: {_e(reason)}.</div>"
+    )
 
 
 def _blob_chat(data: JsonDict) -> str:

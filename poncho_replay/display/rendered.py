@@ -6,6 +6,11 @@ derives from :class:`HtmlRepr`: it implements ``_html()`` and ``_text()``,
 and the mixin turns any error in the HTML path into the escaped text view
 plus a one-line note saying what failed.
 
+Both views are where the kit's text leaves Python, so the mixin also applies
+SPEC §9's rule there (:func:`poncho_replay._js.printed`): a lone surrogate
+(half an emoji from the parity check's 120-unit cut) is shown as U+FFFD,
+as Node prints it, instead of breaking the notebook's UTF-8 output.
+
 Example:
     >>> Rendered(lambda: "<b>hi</b>", lambda: "hi")._repr_html_()
     '<b>hi</b>'
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+
+from poncho_replay._js import printed
 
 __all__ = ["HtmlRepr", "Rendered"]
 
@@ -32,16 +39,20 @@ class HtmlRepr:
 
     def _safe_text(self) -> str:
         try:
-            return self._text()
+            return printed(self._text())
         except Exception as exc:  # noqa: BLE001 - a repr must not raise
-            return f"<{type(self).__name__} (text view failed: {type(exc).__name__}: {exc})>"
+            return printed(
+                f"<{type(self).__name__} (text view failed: {type(exc).__name__}: {exc})>"
+            )
 
     def _repr_html_(self) -> str:
         """The HTML view, or the escaped text view when rendering fails."""
         try:
-            return self._html()
+            return printed(self._html())
         except Exception as exc:  # noqa: BLE001 - display must not raise
-            note = html.escape(f"HTML view failed ({type(exc).__name__}: {exc}); showing text.")
+            note = html.escape(
+                printed(f"HTML view failed ({type(exc).__name__}: {exc}); showing text.")
+            )
             return f'<div class="pr-fallback"><em>{note}</em><pre>{html.escape(self._safe_text())}</pre></div>'
 
     def __repr__(self) -> str:

@@ -7,6 +7,8 @@ views stay legible in a dark theme and in a plain browser.
 
 from __future__ import annotations
 
+from poncho_replay._js import printed
+
 __all__ = ["CSS", "wrap"]
 
 CSS = """
@@ -43,10 +45,16 @@ CSS = """
 .pr-agree{color:#116329}
 .pr-root code{font-size:11px;word-break:break-all}
 .pr-fallback pre{white-space:pre-wrap}
+.pr-unshowable{max-width:100%;border-style:dashed}
 </style>
 """
 
 
 def wrap(body: str) -> str:
-    """A view's HTML inside the styled root container."""
-    return f'<div class="pr-root">{CSS}{body}</div>'
+    """A view's HTML inside the styled root container, its text as Node prints it.
+
+    Every HTML view leaves through here (a notebook cell, a report, a
+    ``DataFrame``'s ``_repr_html_``), so SPEC §9's rule for plain text is
+    applied here once: a lone surrogate becomes U+FFFD.
+    """
+    return printed(f'<div class="pr-root">{CSS}{body}</div>')

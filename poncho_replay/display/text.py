@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from poncho_replay._js import truthy
+from poncho_replay._js import printed, truthy
 from poncho_replay.display.preview import entry_text, preview
 from poncho_replay.models import HarnessModel
 from poncho_replay.rebuild import EntryLike, RebuildState, sorted_entries
@@ -40,9 +40,10 @@ def conversation_text(blob: Mapping[str, Any] | HarnessModel, entries: Iterable[
     data = blob.to_dict() if isinstance(blob, HarnessModel) else blob
     messages = data.get("messages")
     count = len(messages) if isinstance(messages, list) else "?"
-    head = (
-        f"Conversation {data.get('title')!r} ({data.get('conversationId')}): {count} blob messages"
-    )
+    title = data.get("title")
+    # printed() before repr(): repr would spell a lone surrogate as "\\ud83e", not as Node prints it
+    shown = repr(printed(title)) if isinstance(title, str) else repr(title)
+    head = f"Conversation {shown} ({data.get('conversationId')}): {count} blob messages"
     return head + "\n" + entries_text(entries)
 
 

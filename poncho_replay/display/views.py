@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from poncho_replay.display import html as views_html
 from poncho_replay.display import text as views_text
 from poncho_replay.display.frames import compactions_df, messages_df
 from poncho_replay.display.rendered import HtmlRepr
+from poncho_replay.errors import ReplayError
 from poncho_replay.models import HarnessModel, JsonDict
 from poncho_replay.rebuild import (
     EntryLike,
@@ -34,7 +37,33 @@ from poncho_replay.rebuild import (
 if TYPE_CHECKING:
     import altair as alt
 
-__all__ = ["ConversationView", "EntriesView", "ParityRowView", "StateView"]
+__all__ = ["ConversationView", "EntriesView", "ParityRowView", "StateView", "nesting_reason"]
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _json_depth(text: str) -> int:
+    """How deeply a JSON text nests arrays and objects, read without parsing it (parsing is what failed)."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def nesting_reason(json_texts: Iterable[str | None]) -> str:
+    """Why a conversation is not shown when its stored JSON is deeper than ``json.loads`` can go.
+
+    Valid JSON (DuckDB loads and audits it) can nest thousands of levels;
+    Python's parser stops at its recursion limit. The depth is measured on
+    the raw texts, so the card can say how deep.
+    """
+    depth = max((_json_depth(text) for text in json_texts if text), default=0)
+    return (
+        f"its JSON is nested {depth:,} levels deep, deeper than Python's JSON parser goes "
+        f"(about {sys.getrecursionlimit():,} levels)"
+    )
 
 
 class StateView(HtmlRepr):
@@ -104,10 +133,37 @@ class ConversationView(HtmlRepr):
         self.blob: JsonDict = blob.to_dict() if isinstance(blob, HarnessModel) else dict(blob)
         self.entries = sorted_entries(entries)
         self.policy = policy
+        # Why the conversation's data could not be read (see unshowable()); None when it could.
+        self.problem: str | None = None
+
+    @classmethod
+    def unshowable(
+        cls, conversation_id: str, reason: str, *, title: str | None = None, policy: Policy = "0.58"
+    ) -> ConversationView:
+        """A view of a conversation whose data cannot become Python values: it shows a card saying why.
+
+        Odd but valid data (JSON nested deeper than ``json.loads`` goes) must
+        not take a notebook cell or a whole report down, so
+        ``Workspace.conversation`` returns this instead of raising. It renders
+        the card; every method that needs the blob or the log raises
+        :class:`~poncho_replay.errors.ReplayError` with the same reason rather
+        than answer from empty data.
+        """
+        view = cls({"conversationId": conversation_id, "title": title}, [], policy=policy)
+        view.problem = reason
+        return view
+
+    def _require_data(self) -> None:
+        """Raise when this view holds no data (an :meth:`unshowable` conversation)."""
+        if self.problem is not None:
+            raise ReplayError(
+                f"conversation {self.blob.get('conversationId')} could not be shown: {self.problem}"
+            )
 
     @property
     def seqs(self) -> list[int]:
         """Every seq in the log, ascending (the replay's steps)."""
+        self._require_data()
         return [e["seq"] for e in self.entries]
 
     def at(self, seq: int, policy: Policy | None = None) -> StateView:
@@ -117,6 +173,7 @@ class ConversationView(HtmlRepr):
         would return under that release's rule had the log stopped at ``seq``
         (the blob is the one stored today).
         """
+        self._require_data()
         state = state_at(self.entries, seq)
         served = None
         if policy is not None:
@@ -129,36 +186,51 @@ class ConversationView(HtmlRepr):
         See :func:`poncho_replay.display.replay.replay` (``widget=`` forces
         either form; ``start`` is the seq the widget opens at).
         """
+        self._require_data()
         from poncho_replay.display.replay import replay
 
         return replay(self.entries, widget=widget, start=start)
 
     def diff(self, policy: Policy | None = None, compare: Any = "exact") -> pd.DataFrame:
         """Blob and served conversation side by side, aligned, divergences marked (``audit.diff_df``)."""
+        self._require_data()
         from poncho_replay.audit import diff_df
 
         return diff_df(self.blob, self.entries, policy or self.policy, compare)
 
     def entries_view(self) -> EntriesView:
         """The log as a table."""
+        self._require_data()
         return EntriesView(self.entries)
 
     def messages_df(self) -> pd.DataFrame:
         """One row per message-bearing entry."""
+        self._require_data()
         return messages_df(self.entries, conversation_id=self.blob.get("conversationId"))
 
     def compactions_df(self) -> pd.DataFrame:
         """One row per compaction, with the blob's real first kept seq for the latest."""
+        self._require_data()
         return compactions_df(self.entries, self.blob)
 
     def compaction_chart(self) -> alt.LayerChart:
         """The compaction timeline (returned, not displayed)."""
+        self._require_data()
         from poncho_replay.display.charts import compaction_chart
 
         return compaction_chart(self.entries, self.blob)
 
     def _html(self) -> str:
+        if self.problem is not None:
+            return views_html.unshowable_html(
+                self.blob.get("conversationId"), self.problem, self.blob.get("title")
+            )
         return views_html.conversation_html(self.blob, self.entries, policy=self.policy)
 
     def _text(self) -> str:
+        if self.problem is not None:
+            return (
+                f"Conversation {self.blob.get('title')!r} ({self.blob.get('conversationId')}) "
+                f"could not be shown: {self.problem}"
+            )
         return views_text.conversation_text(self.blob, self.entries)
