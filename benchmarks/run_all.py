@@ -5,14 +5,18 @@ own) and collects what they print:
 
 * ``bench_load.py``: load a harness SQLite file (and PostgreSQL with
   ``--postgres``) into a fresh workspace: seconds, rows/s, peak RSS;
-* ``bench_parity.py``: the audit, ``ws.parity()`` (set-based SQL) against
-  the per-conversation Python loop, on a simulated fleet with faults;
+* ``bench_parity.py``: on one simulated fleet with faults (a harness SQLite
+  file), the CLI audit end to end, ``ws.load()`` and ``ws.parity()`` timed
+  apart, the plain Python loop (rebuilds + the harness's check), the load
+  floor (ADBC + DuckDB CREATE TABLE AS), medians of ``--repeat`` runs, and
+  whether the loop's harness verdicts agree with the audit's;
 * ``bench_fleet_sql.py``: the three fleet rebuilds in SQL against the loop;
 * ``bench_store.py``: store append (batches of 1 and 100) and read latency.
 
 Usage (the 1M size takes several minutes on 2 cores; run it once):
 
     .venv/bin/python benchmarks/run_all.py [--sizes 100000,1000000] [--postgres]
+        [--repeat 3] [--cache DIR] [--store-entries 2000]
 
 Prints the table and the machine it ran on; asserts nothing.
 """
@@ -69,15 +73,46 @@ def parse_load(out: str) -> dict[str, dict[str, Any]]:
 
 
 def parse_parity(out: str) -> dict[str, Any]:
-    """Entries of the fleet, and seconds / peak RSS of each side."""
+    """The fleet's size, and per side of ``bench_parity.py``: wall / work seconds and peak RSS."""
     fleet = _search(r"^fleet: ([\d,]+) conversations, ([\d,]+) entries", out, "bench_parity.py")
     result: dict[str, Any] = {
         "conversations": int(_num(fleet.group(1))),
         "entries": int(_num(fleet.group(2))),
     }
-    for key, label in (("sql", r"`ws\.parity\(\)` \(SQL\)"), ("python", "Python loop")):
-        row = _search(rf"^\| {label} \| ([\d.,]+) \| ([\d,]+) \|", out, "bench_parity.py")
-        result[key] = {"seconds": _num(row.group(1)), "peak_rss_mib": _num(row.group(2))}
+    sides = (
+        ("audit", r"`poncho-replay audit FILE --json`"),
+        ("kit", r"`ws\.load\(\)` \+ `ws\.parity\(\)`"),
+        ("loop", "Python loop"),
+        ("floor", "load floor"),
+    )
+    for key, label in sides:
+        row = _search(
+            rf"^\| {label} \| ([\d.,]+) \| ([\d.,]*) \| ([\d,]+) \| ([\d.,]+) \|$",
+            out,
+            "bench_parity.py",
+        )
+        result[key] = {
+            "wall": _num(row.group(1)),
+            "seconds": _num(row.group(2)) if row.group(2) else None,
+            "peak_rss_mib": _num(row.group(3)),
+            "cpu": _num(row.group(4)),
+        }
+    for key, label in (("load", r"`ws\.load\(\)`"), ("parity", r"`ws\.parity\(\)`")):
+        result[key] = _num(
+            _search(rf"^\| {label} \| \| ([\d.,]+) \|", out, "bench_parity.py").group(1)
+        )
+    agree = _search(
+        r"^agreement: harness verdict counts (equal|DIFFER); per conversation "
+        r"harness verdict ([\d,]+) of ([\d,]+), verdict ([\d,]+) of ([\d,]+)",
+        out,
+        "bench_parity.py",
+    )
+    result["agree"] = {
+        "counts_equal": agree.group(1) == "equal",
+        "harness": int(_num(agree.group(2))),
+        "verdict": int(_num(agree.group(4))),
+        "of": int(_num(agree.group(3))),
+    }
     return result
 
 
@@ -130,6 +165,11 @@ def _ratio(slow: float, fast: float) -> str:
     return f"{slow / fast:.1f}x" if fast > 0 else "-"
 
 
+def _secs(x: float) -> str:
+    """Seconds, with two decimals below 10 s (tiny runs stay readable)."""
+    return f"{x:.2f} s" if x < 10 else f"{x:.1f} s"
+
+
 def _size_label(n: int) -> str:
     return (
         f"{n // 1_000_000}M"
@@ -140,7 +180,14 @@ def _size_label(n: int) -> str:
     )
 
 
-def table(sizes: list[int], postgres: bool) -> str:
+def table(
+    sizes: list[int],
+    postgres: bool,
+    *,
+    repeat: int = 3,
+    cache: Path | None = None,
+    store_entries: int = 2000,
+) -> str:
     """Run every script at every size and lay the numbers out."""
     load, parity, fleet_sql = {}, {}, {}
     for n in sizes:
@@ -150,7 +197,16 @@ def table(sizes: list[int], postgres: bool) -> str:
             )
         )
         conversations = str(max(1, n // ENTRIES_PER_CONVERSATION))
-        parity[n] = parse_parity(run_script("bench_parity.py", "--conversations", conversations))
+        parity[n] = parse_parity(
+            run_script(
+                "bench_parity.py",
+                "--conversations",
+                conversations,
+                "--repeat",
+                str(repeat),
+                *(["--cache", str(cache)] if cache else []),
+            )
+        )
         fleet_sql[n] = parse_fleet_sql(
             run_script(
                 "bench_fleet_sql.py",
@@ -160,7 +216,7 @@ def table(sizes: list[int], postgres: bool) -> str:
                 str(ENTRIES_PER_CONVERSATION),
             )
         )
-    store = parse_store(run_script("bench_store.py"))
+    store = parse_store(run_script("bench_store.py", "--entries", str(store_entries)))
 
     cols = [_size_label(n) for n in sizes]
     lines = [f"| measure | {' | '.join(cols)} |", "| --- |" + " ---: |" * len(sizes)]
@@ -182,22 +238,48 @@ def table(sizes: list[int], postgres: bool) -> str:
     row("load: harness SQLite file → workspace (time, peak RSS)", load_cell("sqlite"))
     if postgres:
         row("load: PostgreSQL → workspace (time, peak RSS)", load_cell("postgres"))
-    row("audit: fleet simulated with faults (entries)", lambda n: f"{parity[n]['entries']:,}")
     row(
-        "audit: `ws.parity()`, set-based SQL (time, peak RSS)",
+        "audit: fleet simulated with faults (conversations, entries)",
+        lambda n: f"{parity[n]['conversations']:,}, {parity[n]['entries']:,}",
+    )
+    row(
+        "audit: `poncho-replay audit FILE --json`, end to end (time, CPU, peak RSS)",
         lambda n: (
-            f"{parity[n]['sql']['seconds']:.1f} s, {parity[n]['sql']['peak_rss_mib']:,.0f} MiB"
+            f"{_secs(parity[n]['audit']['wall'])} ({_secs(parity[n]['audit']['cpu'])} CPU), "
+            f"{parity[n]['audit']['peak_rss_mib']:,.0f} MiB"
         ),
     )
     row(
-        "audit: per-conversation Python loop (time, peak RSS)",
+        "audit: of which `ws.load()` / `ws.parity()` (time)",
+        lambda n: f"{_secs(parity[n]['load'])} / {_secs(parity[n]['parity'])}",
+    )
+    row(
+        "audit: plain Python loop, rebuilds + harness check (time, CPU, peak RSS)",
         lambda n: (
-            f"{parity[n]['python']['seconds']:.1f} s, {parity[n]['python']['peak_rss_mib']:,.0f} MiB"
+            f"{_secs(parity[n]['loop']['wall'])} ({_secs(parity[n]['loop']['cpu'])} CPU), "
+            f"{parity[n]['loop']['peak_rss_mib']:,.0f} MiB"
         ),
     )
     row(
-        "audit: loop / SQL time ratio",
-        lambda n: _ratio(parity[n]["python"]["seconds"], parity[n]["sql"]["seconds"]),
+        "audit / loop time ratio",
+        lambda n: _ratio(parity[n]["audit"]["wall"], parity[n]["loop"]["wall"]),
+    )
+    row(
+        "harness verdicts, loop vs audit (per conversation)",
+        lambda n: (
+            f"{parity[n]['agree']['harness']:,} of {parity[n]['agree']['of']:,}"
+            + ("" if parity[n]["agree"]["counts_equal"] else " (counts DIFFER)")
+        ),
+    )
+    row(
+        "load floor: ADBC + CREATE TABLE AS (time, peak RSS)",
+        lambda n: (
+            f"{_secs(parity[n]['floor']['seconds'])}, {parity[n]['floor']['peak_rss_mib']:,.0f} MiB"
+        ),
+    )
+    row(
+        "load / floor time ratio",
+        lambda n: _ratio(parity[n]["load"], parity[n]["floor"]["seconds"]),
     )
     row(
         "fleet rebuild: SQL vs Python loop (time)",
@@ -226,12 +308,27 @@ def main() -> None:
     parser.add_argument(
         "--postgres", action="store_true", help="also load from PostgreSQL at 127.0.0.1:5432"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="bench_parity.py runs per side (medians)"
+    )
+    parser.add_argument(
+        "--cache", type=Path, help="where bench_parity.py caches its simulated fleets"
+    )
+    parser.add_argument("--store-entries", type=int, default=2000, help="bench_store.py --entries")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    print(table(sizes, args.postgres))
+    print(
+        table(
+            sizes,
+            args.postgres,
+            repeat=args.repeat,
+            cache=args.cache,
+            store_entries=args.store_entries,
+        )
+    )
     print(f"\nMachine: {machine()}.")
     print(
-        f"Reproduce: `.venv/bin/python benchmarks/run_all.py --sizes {args.sizes}`"
+        f"Reproduce: `.venv/bin/python benchmarks/run_all.py --sizes {args.sizes} --repeat {args.repeat}`"
         + (" --postgres" if args.postgres else "")
     )
 
