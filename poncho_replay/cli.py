@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 import duckdb
@@ -35,7 +36,7 @@ from poncho_replay.display.views import ConversationView
 from poncho_replay.errors import BadEntryError, ReplayError, SourceError
 from poncho_replay.policy import PolicyError, resolve_policy
 from poncho_replay.sources.ingest import LoadSummary
-from poncho_replay.sources.postgres import is_postgres_url
+from poncho_replay.sources.postgres import is_postgres_url, redact_url
 from poncho_replay.workspace import Workspace
 
 __all__ = ["cli", "main"]
@@ -559,8 +560,11 @@ def _harness_release(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Same seed, same data (faults included)."
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The harness-layout SQLite file to write.")  # fmt: skip
+@click.option("--out", required=True, metavar="FILE|URL",
+              help="The harness-layout SQLite file to write, or a postgresql:// URL (JSONB as the harness "
+              "writes it: string scalars).")  # fmt: skip
+@click.option("--schema", default="poncho_sim", show_default=True,
+              help="With a postgresql:// --out: the schema to create the harness tables in.")  # fmt: skip
 @click.option(
     "--faults",
     type=FaultsSpec(),
@@ -572,11 +576,12 @@ def _harness_release(ctx: click.Context, param: click.Parameter, value: str | No
               "(transcript dual-write), 0.59.3 ... 0.61.2 or current (subagent-result queue only).")  # fmt: skip
 @click.option("--upgrade-to", default=None, callback=_harness_release, metavar="RELEASE",
               help="A later release each conversation moves to at a seeded point, e.g. 0.61.2.")  # fmt: skip
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--force", is_flag=True, help="Replace --out (or the PostgreSQL --schema) if it exists.")
 @_common
 def simulate(
-    n: int, seed: int, out: Path, faults: dict[str, Any], harness: str, upgrade_to: str | None, force: bool
-) -> None:
+    n: int, seed: int, out: str, schema: str, faults: dict[str, Any], harness: str, upgrade_to: str | None,
+    force: bool,
+) -> None:  # fmt: skip
     """Write a simulated harness database to audit.
 
     A faithful simulation of the harness's writes (0.57/0.58 dual-write by
@@ -586,10 +591,12 @@ def simulate(
     \b
     Example: poncho-replay simulate --conversations 500 --seed 7 --out fleet.sqlite --faults lost=0.02,writeback
     Example: poncho-replay simulate --out mixed.sqlite --harness 0.58.0 --upgrade-to 0.61.2
+    Example: poncho-replay simulate --out postgresql://postgres@127.0.0.1/test --schema fleet1
     """
     from poncho_replay.simulate import Faults, fleet
 
-    if out.exists() and not force:
+    target = None if is_postgres_url(out) else Path(out)
+    if target is not None and target.exists() and not force:
         raise CliError(
             f"{out} already exists", "choose another --out, or pass --force to replace it"
         )
@@ -601,13 +608,50 @@ def simulate(
             harness=harness,
             upgrade_to=upgrade_to,
         )
-    out.unlink(missing_ok=True)
-    with _step(f"writing {out}"):
-        data.to_sqlite(out)
+    if target is None:
+        shown = f"{redact_url(out)} schema {schema}"
+        with _step(f"writing {shown}"):
+            _simulate_to_postgres(data, out, schema, force=force)
+        source = _with_search_path(out, schema)
+    else:
+        target.unlink(missing_ok=True)
+        shown = source = str(target)
+        with _step(f"writing {target}"):
+            data.to_sqlite(target)
     _console().print(
-        f"wrote {len(data.conversations)} conversations and {data.entry_count} entries to {out}"
+        f"wrote {len(data.conversations)} conversations and {data.entry_count} entries to {shown}"
     )
-    _note(f"audit it: poncho-replay audit {out}")
+    _note(f"audit it: poncho-replay audit '{redact_url(source)}'")
+
+
+def _simulate_to_postgres(data: Any, url: str, schema: str, *, force: bool) -> None:
+    """Write a simulated fleet into ``schema`` (created; replaced only with --force, never ``public``)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'conversations'",
+                (schema,),
+            ).fetchone()
+            if exists and not force:
+                raise CliError(f"schema {schema} already holds harness tables", "pass --force to replace the schema")
+            if exists and schema == "public":
+                raise CliError("--force will not drop the public schema", "choose another --schema")
+            if exists:
+                conn.execute(psycopg.sql.SQL("DROP SCHEMA {} CASCADE").format(psycopg.sql.Identifier(schema)))
+                conn.commit()
+            data.to_postgres(conn, schema)
+    except psycopg.Error as exc:
+        raise CliError(f"cannot write to {redact_url(url)}: {exc}".splitlines()[0]) from None
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    """The URL with libpq's ``options=-csearch_path=<schema>``, the way to load a schema."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "options"]
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _repo_fixtures() -> list[Path]:

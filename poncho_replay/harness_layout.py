@@ -28,9 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from poncho_replay._js import json_dumps
 from poncho_replay.store.base import DEFAULT_OWNER, DEFAULT_TENANT
 
 Dialect = Literal["sqlite", "postgresql"]
+JsonbShape = Literal["string", "object", "mixed"]
+"""How JSONB values are written: ``"string"`` as the harness does (postgres.js
+binds ``JSON.stringify`` text, stored as a JSONB string scalar), ``"object"``
+as other tools do, ``"mixed"`` alternating row by row (objects on even rows)."""
 JsonDict = dict[str, Any]
 
 __all__ = [
@@ -278,8 +283,16 @@ def write_postgres(
     *,
     agent_id: str = "poncho-agent",
     heavy_in_data: bool = False,
+    jsonb: JsonbShape = "string",
 ) -> None:
-    """The PostgreSQL twin of :func:`write_sqlite` (JSONB columns, TIMESTAMP values)."""
+    """The PostgreSQL twin of :func:`write_sqlite` (JSONB columns, TIMESTAMP values).
+
+    ``jsonb`` picks the shape of every JSONB value (see :data:`JsonbShape`);
+    the default is what the harness itself writes (SPEC §4, "On
+    PostgreSQL"). Objects cannot hold U+0000 or lone surrogates, so rows
+    holding them fail in PostgreSQL under ``"object"``, as they would for any
+    tool.
+    """
     from psycopg import sql
 
     json_cols = {
@@ -297,11 +310,11 @@ def write_postgres(
         )
         cols = {r[0] for r in cur.fetchall()}
         owners: dict[str, tuple[str, str]] = {}
-        for conv in conversations:
+        for i, conv in enumerate(conversations):
             row = conversation_row(conv, agent_id=agent_id, heavy_in_data=heavy_in_data)
             owners[row["id"]] = (row["owner_id"], row["tenant_id"])
             row = {k: v for k, v in row.items() if k in cols}
-            values = [_pg_json(v) if k in json_cols else v for k, v in row.items()]
+            values = [_pg_json(v, jsonb, i) if k in json_cols else v for k, v in row.items()]
             cur.execute(
                 sql.SQL("INSERT INTO conversations ({}) VALUES ({})").format(
                     sql.SQL(", ").join(map(sql.Identifier, row)),
@@ -315,7 +328,7 @@ def write_postgres(
             cur.executemany(
                 "INSERT INTO conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, payload, "
                 "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(*list(r.values())[:6], _pg_json(r["payload"]), r["created_at"]) for r in rows],
+                [(*list(r.values())[:6], _pg_json(r["payload"], jsonb, i), r["created_at"]) for i, r in enumerate(rows)],
             )
     conn.commit()
 
@@ -373,14 +386,19 @@ def iso_ms(epoch_ms: float) -> str:
 
 
 def _js_json(value: Any) -> str:
-    """``JSON.stringify``: compact separators, non-ASCII kept as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """``JSON.stringify``: compact separators, non-ASCII kept as is, lone surrogates escaped."""
+    return json_dumps(value, separators=(",", ":"))
 
 
-def _pg_json(value: str | None) -> Any:
+def _pg_json(value: str | None, shape: JsonbShape, row: int) -> Any:
+    """A JSON text bound for a JSONB column: a string scalar holding it, or the parsed object."""
     from psycopg.types.json import Jsonb
 
-    return None if value is None else Jsonb(json.loads(value))
+    if value is None:
+        return None
+    if shape == "object" or (shape == "mixed" and row % 2 == 0):
+        return Jsonb(json.loads(value))
+    return Jsonb(value)  # psycopg encodes the str as a JSON string: a JSONB string scalar
 
 
 def _sqlite(target: str | Path | sqlite3.Connection) -> sqlite3.Connection:

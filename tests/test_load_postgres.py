@@ -58,11 +58,11 @@ def url(name: str, password: str | None = PASSWORD) -> str:
     return f"postgresql://{auth}@127.0.0.1:5432/test?options=-csearch_path%3D{name}"
 
 
-def fill(conn, name: str, *, version: int = 8, heavy_in_data: bool = False) -> None:
+def fill(conn, name: str, *, version: int = 8, heavy_in_data: bool = False, jsonb: str = "string") -> None:
     create_postgres(conn, name, version=version)
     convs = [conversation("c1"), conversation("c2", owner="owner-b", tenant="acme")]
     write_postgres(conn, name, convs, {"c1": log("c1"), "c2": log("c2")} if version >= 8 else None,
-                   heavy_in_data=heavy_in_data)  # fmt: skip
+                   heavy_in_data=heavy_in_data, jsonb=jsonb)  # fmt: skip
 
 
 def table_rows(ws: poncho_replay.Workspace) -> tuple[list, list]:
@@ -79,9 +79,15 @@ def table_rows(ws: poncho_replay.Workspace) -> tuple[list, list]:
     return [tuple(map(norm, r)) for r in convs], [tuple(map(norm, r)) for r in entries]
 
 
-def test_postgres_load_matches_sqlite_load(schema, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jsonb", ["string", "object", "mixed"])
+def test_postgres_load_matches_sqlite_load(schema, tmp_path: Path, jsonb: str) -> None:
+    """String scalars (the harness), objects (other tools) or both, row by row: the same tables as SQLite."""
     conn, name = schema
-    fill(conn, name)
+    fill(conn, name, jsonb=jsonb)
+    shapes = {r[0] for r in conn.execute(
+        f'SELECT jsonb_typeof(payload) FROM "{name}".conversation_entries '
+        f'UNION SELECT jsonb_typeof(data) FROM "{name}".conversations').fetchall()}  # fmt: skip
+    assert shapes == {"string": {"string"}, "object": {"object"}, "mixed": {"string", "object"}}[jsonb]
     db = tmp_path / "same.db"
     create_sqlite(db)
     write_sqlite(db, [conversation("c1"), conversation("c2", owner="owner-b", tenant="acme")],
@@ -114,7 +120,11 @@ def test_postgres_quarantine_wrong_type(schema) -> None:
     conn, name = schema
     fill(conn, name)
     conn.execute(f'SET search_path TO "{name}"')
-    conn.execute("UPDATE conversation_entries SET payload = payload - 'turnId' WHERE id = 'c1-e2'")
+    # the harness's string scalar, edited as the harness would have written it
+    conn.execute(
+        "UPDATE conversation_entries SET payload = to_jsonb(((payload #>> '{}')::jsonb - 'turnId')::text) "
+        "WHERE id = 'c1-e2'"
+    )
     conn.commit()
     ws = poncho_replay.open()
     summary = ws.load(url(name))
@@ -159,3 +169,61 @@ def test_password_never_shown(
         poncho_replay.open().load(bad)
     assert PASSWORD not in str(info.value) and "***" in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "reason"),
+    [
+        ("conversation_entries", "payload", "to_jsonb('not json'::text)", "invalid_json"),
+        ("conversation_entries", "payload", "to_jsonb('[1, 2]'::text)", "wrong_type"),
+        ("conversation_entries", "payload", "'[1, 2]'::jsonb", "wrong_type"),
+        ("conversations", "data", "to_jsonb('{\"a\": '::text)", "invalid_json"),
+        ("conversations", "data", "'[\"x\"]'::jsonb", "wrong_type"),
+        ("conversations", "data", "to_jsonb('\"just a string\"'::text)", "wrong_type"),
+    ],
+)
+def test_postgres_bad_json_rows_are_quarantined_with_their_text(
+    schema, table: str, column: str, value: str, reason: str
+) -> None:
+    """A string scalar that is no JSON, JSON that is no object, a JSONB array where an object belongs."""
+    conn, name = schema
+    fill(conn, name)
+    key = "c1-e2" if table == "conversation_entries" else "c1"
+    conn.execute(f'UPDATE "{name}".{table} SET {column} = {value} WHERE id = %s', (key,))
+    raw_text = conn.execute(
+        f"SELECT CASE WHEN jsonb_typeof({column}) = 'string' THEN {column} #>> '{{}}' ELSE {column}::text END "
+        f'FROM "{name}".{table} WHERE id = %s',
+        (key,),
+    ).fetchone()[0]
+    conn.commit()
+    ws = poncho_replay.open()
+    summary = ws.load(url(name))
+    assert summary.quarantined == {reason: 1}
+    q = ws.quarantine.iloc[0]
+    assert (q["table"], q["row_key"], q["reason"], q["detail"]) == (table, key, reason, column)
+    assert json.loads(q["raw"])[column] == raw_text
+    assert sum(summary.loaded.values()) + 1 == sum(summary.read.values())
+
+
+def test_cli_simulate_writes_a_fleet_into_postgres(schema, tmp_path: Path) -> None:
+    """`simulate --out postgresql://... --schema S` writes what `--out file.sqlite` writes, as string scalars."""
+    from click.testing import CliRunner
+
+    from poncho_replay.cli import cli
+
+    conn, name = schema
+    base = "postgresql://postgres@127.0.0.1:5432/test"
+    args = ["simulate", "--conversations", "6", "--seed", "4", "--harness", "0.58.0", "--upgrade-to", "0.61.2"]
+    runner = CliRunner()
+    to_pg = runner.invoke(cli, [*args, "--out", base, "--schema", name])
+    assert to_pg.exit_code == 0, to_pg.output
+    again = runner.invoke(cli, [*args, "--out", base, "--schema", name])
+    assert again.exit_code == 2 and "already holds harness tables. Pass --force" in again.output
+    to_file = runner.invoke(cli, [*args, "--out", str(tmp_path / "f.sqlite")])
+    assert to_file.exit_code == 0, to_file.output
+    shapes = {r[0] for r in conn.execute(f'SELECT DISTINCT jsonb_typeof(payload) FROM "{name}".conversation_entries')}
+    assert shapes == {"string"}
+    from_pg, from_file = poncho_replay.open(), poncho_replay.open()
+    from_pg.load(url(name, password=None))
+    from_file.load(tmp_path / "f.sqlite")
+    assert table_rows(from_pg) == table_rows(from_file)

@@ -104,7 +104,23 @@ class Fleet:
         finally:
             con.close()
 
-    def to_postgres(self, conn: Any, schema: str) -> None:
-        """Create ``schema`` with the harness tables (JSONB, TIMESTAMP) and write the fleet into it."""
+    def to_postgres(self, conn: Any, schema: str, *, jsonb: harness_layout.JsonbShape = "string") -> None:
+        """Create ``schema`` with the harness tables (JSONB, TIMESTAMP) and write the fleet into it.
+
+        JSONB values are string scalars by default, as the harness writes them
+        (``jsonb="object"`` or ``"mixed"`` for databases other tools wrote).
+        """
         harness_layout.create_postgres(conn, schema, version=8)
-        harness_layout.write_postgres(conn, schema, self.conversations, self.entries, agent_id=self.agent_id)
+        harness_layout.write_postgres(
+            conn, schema, self.conversations, self.entries, agent_id=self.agent_id, jsonb=jsonb
+        )
+        from psycopg import sql
+
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL("UPDATE {}.conversations SET title = %s, updated_at = %s WHERE id = %s").format(
+                    sql.Identifier(schema)
+                ),
+                self.column_updates(),
+            )
+        conn.commit()
