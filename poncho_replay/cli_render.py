@@ -79,9 +79,10 @@ def headline(report: pd.DataFrame, policy: str) -> str:
 
 
 def summary_table(summary: pd.DataFrame) -> Table:
-    """Conversations counted by verdict, harness verdict and cause (``parity_summary_df``)."""
-    table = Table(title="By verdict and cause", title_justify="left")
+    """Conversations counted by era, verdict, harness verdict and cause (``parity_summary_df``)."""
+    table = Table(title="By era, verdict and cause", title_justify="left")
     for name, justify in (
+        ("era", "left"),
         ("verdict", "left"),
         ("harness", "left"),
         ("cause", "left"),
@@ -90,7 +91,7 @@ def summary_table(summary: pd.DataFrame) -> Table:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in summary.itertuples(index=False):
         table.add_row(
-            _styled(row.verdict), _styled(row.harness_verdict), row.cause, str(row.conversations)
+            row.era, _styled(row.verdict), _styled(row.harness_verdict), row.cause, str(row.conversations)
         )
     return table
 

@@ -309,7 +309,7 @@ def test_demo_audits_the_bundled_data_and_writes_the_report(tmp_path: Path) -> N
     report = tmp_path / "report.html"
     assert f"report written to {report}" in r.stdout
     assert report.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
-    assert "By verdict and cause" in r.stdout and "Per conversation" in r.stdout
+    assert "By era, verdict and cause" in r.stdout and "Per conversation" in r.stdout
     # the sample's uncaptured callback turn (its README) and its pre-dual-write conversation
     log_triage = next(
         line for line in r.stdout.splitlines() if "Log triage" in line and "sample" in line
