@@ -267,13 +267,14 @@ def test_other_sources_written_meanwhile(con: Any) -> None:
     assert [e.id for e in store.read_entries("c")] == ["e1", "e2"]
 
 
-def test_reused_id_on_a_known_log_writes_nothing_and_keeps_counting(con: Any) -> None:
+@pytest.mark.parametrize("reused", [["e1"], ["e2", "e1"]], ids=["one", "batch"])
+def test_reused_id_on_a_known_log_writes_nothing_and_keeps_counting(
+    con: Any, reused: list[str]
+) -> None:
     store = DuckDBStore(connection=con, agent_id="a")
     store.append_entries("c", "o", None, [harness("e1", "user", "x")])
     with pytest.raises(BadEntryError, match="e1"):
-        store.append_entries(
-            "c", "o", None, [harness("e2", "user", "x"), harness("e1", "user", "x")]
-        )
+        store.append_entries("c", "o", None, [harness(i, "user", "x") for i in reused])
     assert store.append_entries("c", "o", None, [harness("e2", "user", "x")])[0].seq == 2
     assert [e.id for e in store.read_entries("c")] == ["e1", "e2"]
 

@@ -114,6 +114,14 @@ SELECT $source, unnest($seqs::BIGINT[]), unnest($ids::VARCHAR[]), $agent_id, $te
        make_timestamp($now::BIGINT * 1000), 0
 WHERE $rows::BIGINT IS NULL OR (SELECT count(*) FROM conversation_entries) = $rows::BIGINT;
 
+-- name: insert_entry
+-- insert_entries for a batch of one, without lists (cheaper to plan).
+INSERT INTO conversation_entries (source, seq, id, agent_id, tenant_id, conversation_id, type,
+                                  payload, created_at, dup)
+SELECT $source, $seq, $id, $agent_id, $tenant_id, $conversation_id, $type, $payload::JSON,
+       make_timestamp($now::BIGINT * 1000), 0
+WHERE $rows::BIGINT IS NULL OR (SELECT count(*) FROM conversation_entries) = $rows::BIGINT;
+
 -- name: read_entries
 SELECT seq, id, payload, coalesce(epoch_ms(created_at), 0) AS created_at
 FROM conversation_entries
