@@ -30,6 +30,7 @@ from poncho_replay._js import json_quote, printed, utf16_slice
 from poncho_replay.dualwrite import QUOTE_LIMIT, project_text
 from poncho_replay.models import message_text
 from poncho_replay.policy import Policy, resolve_policy
+from poncho_replay.profiling import phase
 from poncho_replay.sql import run_script
 
 __all__ = [
@@ -163,8 +164,9 @@ def parity_df(
     mode = "custom" if callable(compare) else compare
     if mode not in (*COMPARISONS, "custom"):
         raise ValueError(f"unknown comparison {compare!r}; choose 'exact', 'text' or a callable")
-    install(con, compare if callable(compare) else None)
-    with materialized(con, source):
+    with phase("install rules"):
+        install(con, compare if callable(compare) else None)
+    with materialized(con, source), phase("compare and find causes"):
         df = con.execute(
             "SELECT * FROM parity_at(?, ?, src := ?) ORDER BY source, conversation_id", [read.reads, mode, source]
         ).df()
@@ -198,10 +200,11 @@ def materialized(con: Any, source: str | None) -> Iterator[None]:
     try:
         for name in _ITEM_VIEWS:
             con.execute(f"DROP TABLE IF EXISTS temp.{name}")
-            con.execute(
-                f"CREATE TEMP TABLE {name} AS SELECT * FROM main.{name} WHERE ?::VARCHAR IS NULL OR source = ?",
-                [source, source],
-            )
+            with phase(f"materialize {name}"):
+                con.execute(
+                    f"CREATE TEMP TABLE {name} AS SELECT * FROM main.{name} WHERE ?::VARCHAR IS NULL OR source = ?",
+                    [source, source],
+                )
         yield
     finally:
         for name in _ITEM_VIEWS:

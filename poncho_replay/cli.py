@@ -35,6 +35,7 @@ from poncho_replay.display.text import conversation_text, state_text
 from poncho_replay.display.views import ConversationView
 from poncho_replay.errors import BadEntryError, ReplayError, SourceError
 from poncho_replay.policy import PolicyError, resolve_policy
+from poncho_replay.profiling import profiling
 from poncho_replay.sources.ingest import LoadSummary
 from poncho_replay.sources.postgres import is_postgres_url, redact_url
 from poncho_replay.workspace import Workspace
@@ -59,6 +60,10 @@ def _policy(ctx: click.Context, param: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return value
 
+
+ProfileOption = click.option(
+    "--profile", is_flag=True, help="Print each phase's time and memory (resident, peak) to stderr."
+)
 
 PolicyOption = click.option(
     "--policy", default="0.58", show_default=True, callback=_policy, metavar="RELEASE",
@@ -349,8 +354,11 @@ def cli() -> None:
 @click.option(
     "--strict", is_flag=True, help="Stop at the first bad row instead of quarantining it."
 )
+@ProfileOption
 @_common
-def load(source: str, db: Path, name: str | None, agent_id: str | None, strict: bool) -> None:
+def load(
+    source: str, db: Path, name: str | None, agent_id: str | None, strict: bool, profile: bool
+) -> None:
     """Load a harness database or export into a workspace file.
 
     SOURCE is a harness SQLite file, a postgresql:// URL, or an export folder
@@ -360,7 +368,8 @@ def load(source: str, db: Path, name: str | None, agent_id: str | None, strict: 
     \b
     Example: poncho-replay load ~/.poncho/poncho.db --db work.duckdb
     """
-    summary = _load_into(db, source, name=name, agent_id=agent_id, strict=strict)[1]
+    with profiling(profile):
+        summary = _load_into(db, source, name=name, agent_id=agent_id, strict=strict)[1]
     _console().print(cli_render.load_table(summary))
     _note(f"workspace: {db}")
 
@@ -382,10 +391,14 @@ def load(source: str, db: Path, name: str | None, agent_id: str | None, strict: 
 @click.option(
     "--fail-on-divergence", is_flag=True, help="Exit with status 1 when a conversation diverges."
 )
+@click.option("--shards", type=click.IntRange(min=1), default=None,
+              help="Audit by this many shards of conversations (default: one per 250,000 entries); "
+              "same rows, a smaller working set.")  # fmt: skip
+@ProfileOption
 @_common
 def audit(
     source: str | None, db: Path | None, policy: str, compare: str, html_path: Path | None,
-    as_json: bool, fail_on_divergence: bool,
+    as_json: bool, fail_on_divergence: bool, shards: int | None, profile: bool,
 ) -> None:  # fmt: skip
     """Parity audit: what a policy serves vs the blob, and why.
 
@@ -399,9 +412,10 @@ def audit(
     \b
     Example: poncho-replay audit ~/.poncho/poncho.db --html report.html --fail-on-divergence
     """
-    ws = _workspace(db, source)
-    with _step(f"auditing under policy {policy}"):
-        report = ws.parity(policy, compare)  # type: ignore[arg-type]
+    with profiling(profile):
+        ws = _workspace(db, source)
+        with _step(f"auditing under policy {policy}"):
+            report = ws.parity(policy, compare, shards=shards)  # type: ignore[arg-type]
     if as_json:
         click.echo(json_dumps(cli_render.parity_json(report, policy, compare), default=str))
     else:

@@ -24,7 +24,9 @@ from poncho_replay import audit, fleet
 from poncho_replay.display.frames import compactions_df
 from poncho_replay.display.views import ConversationView, nesting_reason
 from poncho_replay.errors import SourceError
+from poncho_replay.profiling import phase, profiling
 from poncho_replay.rebuild import Policy
+from poncho_replay.shards import default_shards, parity_by_shards
 from poncho_replay.sources import export as export_source
 from poncho_replay.sources.ingest import LoadSummary, Stager, ensure_schema, progress_bar
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres, redact_url
@@ -86,6 +88,7 @@ class Workspace:
         agent_id: str | None = None,
         strict: bool = False,
         progress: bool | None = None,
+        profile: bool = False,
     ) -> LoadSummary:
         """Load a harness SQLite file, a ``postgresql://`` URL, or a JSONL/Parquet export folder.
 
@@ -97,6 +100,7 @@ class Workspace:
             strict: raise ``BadEntryError`` on the first bad row instead of
                 quarantining it; nothing is written then.
             progress: draw a progress bar (default: only in a terminal).
+            profile: print each phase's time and memory to stderr.
 
         Returns:
             The counts: rows read, loaded, quarantined by reason, anomalies by kind.
@@ -105,18 +109,19 @@ class Workspace:
         label = name or (
             redact_url(str(source)) if kind == "postgres" else str(Path(source).resolve())
         )
-        stager = Stager(self.con)
-        total = count_rows(source) if kind == "sqlite" else None
-        with progress_bar(progress, total, f"loading {label}") as advance:
-            if kind == "sqlite":
-                read_sqlite(source, stager, agent_id=agent_id, advance=advance)
-            elif kind == "postgres":
-                read_postgres(str(source), stager, agent_id=agent_id, advance=advance)
-            else:
-                if agent_id is not None:
-                    raise SourceError("agent_id= filters harness databases, not exports")
-                export_source.read_export(Path(source), kind, stager, advance=advance)
-        return stager.finish(label, kind, strict=strict)
+        with profiling(profile), phase(f"load {kind}"):
+            stager = Stager(self.con)
+            total = count_rows(source) if kind == "sqlite" else None
+            with progress_bar(progress, total, f"loading {label}") as advance, phase("read and stage rows"):
+                if kind == "sqlite":
+                    read_sqlite(source, stager, agent_id=agent_id, advance=advance)
+                elif kind == "postgres":
+                    read_postgres(str(source), stager, agent_id=agent_id, advance=advance)
+                else:
+                    if agent_id is not None:
+                        raise SourceError("agent_id= filters harness databases, not exports")
+                    export_source.read_export(Path(source), kind, stager, advance=advance)
+            return stager.finish(label, kind, strict=strict)
 
     def export(
         self,
@@ -198,12 +203,42 @@ class Workspace:
         compare: audit.Comparison | audit.Normaliser = "exact",
         *,
         source: str | None = None,
+        shards: int | None = None,
+        progress: bool | None = None,
+        profile: bool = False,
     ) -> audit.ParityReport:
         """One row per conversation: what ``policy`` serves vs the blob, and why they differ.
 
-        See :func:`poncho_replay.audit.parity_df` for the columns.
+        See :func:`poncho_replay.audit.parity_df` for the columns. Large fleets
+        are audited by shards of conversations (:mod:`poncho_replay.shards`),
+        which keeps the working set small and gives the same rows;
+        ``shards`` overrides the count chosen from the fleet's size (1: the
+        whole fleet at once). ``progress`` draws a bar per finished shard
+        (default: only in a terminal). ``profile`` prints each phase's time
+        and memory to stderr.
         """
-        return audit.parity_df(self.con, policy, compare, source)
+        with profiling(profile), phase("parity"):
+            return self._parity(policy, compare, source, shards, progress)
+
+    def _parity(
+        self,
+        policy: Policy,
+        compare: audit.Comparison | audit.Normaliser,
+        source: str | None,
+        shards: int | None,
+        progress: bool | None,
+    ) -> audit.ParityReport:
+        if shards is None:
+            n = self.con.execute(
+                "SELECT count(*) FROM conversation_entries WHERE ?::VARCHAR IS NULL OR source = ?", [source, source]
+            ).fetchone()[0]
+            shards = default_shards(n)
+        if shards == 1:
+            return audit.parity_df(self.con, policy, compare, source)
+        with progress_bar(progress, shards, f"auditing {shards} shards") as advance:
+            return parity_by_shards(
+                self.con, policy, compare, source=source, shards=shards, on_shard=lambda done, total: advance(1)
+            )
 
     def parity_summary(
         self,

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poncho_replay.errors import BadEntryError, SourceError
+from poncho_replay.profiling import phase
 from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, ENTRY_JSON_COLUMNS, read_sql, run_script
 
 __all__ = ["LoadSummary", "Stager", "ensure_schema", "progress_bar"]
@@ -210,8 +211,10 @@ class Stager:
         st = _statements()
         con = self.con
         try:
-            con.execute(st["check_conversations"])
-            con.execute(st["check_entries"])
+            with phase("check conversations"):
+                con.execute(st["check_conversations"])
+            with phase("check entries"):
+                con.execute(st["check_entries"])
             if strict:
                 bad = con.execute(st["first_problem"]).fetchone()
                 if bad is not None:
@@ -230,8 +233,10 @@ class Stager:
                 for name in ("clear_source", "clear_entries", "clear_quarantine"):
                     con.execute(st[name], params)
                 for name in ("insert_conversations", "insert_entries", "insert_quarantine"):
-                    con.execute(st[name], params)
-                con.execute("COMMIT")
+                    with phase(name.replace("_", " ")):
+                        con.execute(st[name], params)
+                with phase("commit"):
+                    con.execute("COMMIT")
             except duckdb.Error as exc:
                 con.execute("ROLLBACK")
                 raise SourceError(f"could not store the rows of {source!r}: {exc}") from exc
@@ -240,7 +245,8 @@ class Stager:
                 summary.read[table] = read
                 summary.loaded[table] = loaded
             summary.quarantined = dict(con.execute(st["quarantine_counts"], params).fetchall())
-            summary.anomalies = dict(con.execute(st["anomaly_counts"], params).fetchall())
+            with phase("count anomalies"):
+                summary.anomalies = dict(con.execute(st["anomaly_counts"], params).fetchall())
             if self.repaired:
                 summary.repaired["lone_surrogate_to_fffd"] = self.repaired
             return summary

@@ -1,0 +1,184 @@
+"""The audit by shards of conversations: one plain function per shard, any engine to run it.
+
+The parity audit is independent per conversation, so a fleet splits into
+shards that are audited on their own and concatenated: the result equals
+the whole-fleet audit row for row, while each shard's working tables stay
+small. The shard key (DESIGN, "Shards") is ``(source, thread root)``, the
+thread root being the parent conversation for a thread and the
+conversation itself otherwise, so a thread and its parent always share a
+shard; the hash is the first 8 bytes of MD5 of ``source || '\\x1f' || root``
+as an unsigned integer, modulo the shard count, the same in DuckDB
+(:data:`SHARD_SQL`), Python (:func:`shard_of`) and any engine.
+
+:func:`audit_shard` is the unit a distributed engine schedules: a function
+from one shard's Arrow tables to its result table, running the single
+machine's SQL and Python rules unchanged.
+
+Example:
+    >>> shard_of("agent.db", "c1", None, 4) == shard_of("agent.db", "c1", None, 4)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from poncho_replay import audit
+from poncho_replay.policy import Policy, resolve_policy
+from poncho_replay.profiling import phase
+from poncho_replay.sources.ingest import ensure_schema
+
+__all__ = [
+    "SHARD_ENTRIES",
+    "SHARD_SQL",
+    "ShardTables",
+    "audit_shard",
+    "default_shards",
+    "parity_by_shards",
+    "shard_of",
+    "shard_tables",
+]
+
+SHARD_ENTRIES = 250_000
+"""Entries per shard by default: the audit's working set at this size stays well under 1 GiB."""
+
+SHARD_SQL = "(('0x' || left(md5(source || chr(31) || coalesce(parent_conversation_id, id)), 16))::UBIGINT % $shards)"
+"""The shard of a ``conversations`` row, in DuckDB (``$shards`` bound): the twin of :func:`shard_of`."""
+
+
+def shard_of(source: str, conversation_id: str, parent_conversation_id: str | None, shards: int) -> int:
+    """The shard of a conversation: MD5 of ``source`` + U+001F + thread root, first 8 bytes, big-endian."""
+    root = parent_conversation_id if parent_conversation_id is not None else conversation_id
+    digest = hashlib.md5(f"{source}\x1f{root}".encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def default_shards(entries: int, memory_limit_bytes: int | None = None) -> int:
+    """How many shards a fleet of ``entries`` needs: one per :data:`SHARD_ENTRIES`, more under a tight memory limit.
+
+    An audit's working set is about 2.5 KiB per entry; with a ``memory_limit``
+    the shard is sized to fit a quarter of it.
+    """
+    per_shard = SHARD_ENTRIES
+    if memory_limit_bytes is not None:
+        per_shard = max(10_000, min(per_shard, memory_limit_bytes // (4 * 2_560)))
+    return max(1, math.ceil(entries / per_shard))
+
+
+@dataclass(frozen=True)
+class ShardTables:
+    """One shard's rows of the workbench tables (the schema of ``sql/schema.sql``), as Arrow."""
+
+    conversations: pa.Table
+    entries: pa.Table
+    quarantine: pa.Table
+
+    @property
+    def entry_count(self) -> int:
+        """How many entry rows the shard holds."""
+        return self.entries.num_rows
+
+
+def shard_tables(
+    con: duckdb.DuckDBPyConnection, shard: int, shards: int, *, source: str | None = None
+) -> ShardTables:
+    """Read one shard of a workspace's tables (conversations, their entries and quarantined rows)."""
+    params = {"shard": shard, "shards": shards, "source": source}
+    keys = (
+        f"SELECT source, id FROM conversations WHERE {SHARD_SQL} = $shard "
+        "AND ($source::VARCHAR IS NULL OR source = $source)"
+    )
+    conversations = con.sql(
+        f"SELECT c.* FROM conversations AS c SEMI JOIN ({keys}) AS k ON k.source = c.source AND k.id = c.id",
+        params=params,
+    ).to_arrow_table()
+    entries = con.sql(
+        f"SELECT e.* FROM conversation_entries AS e SEMI JOIN ({keys}) AS k "
+        "ON k.source = e.source AND k.id = e.conversation_id",
+        params=params,
+    ).to_arrow_table()
+    quarantine = con.sql(
+        f"SELECT q.* FROM quarantine AS q SEMI JOIN ({keys}) AS k "
+        "ON k.source = q.source AND k.id = q.conversation_id",
+        params=params,
+    ).to_arrow_table()
+    return ShardTables(conversations, entries, quarantine)
+
+
+def audit_shard(
+    tables: ShardTables,
+    policy: Policy = "0.58",
+    compare: audit.Comparison | audit.Normaliser = "exact",
+    *,
+    memory_limit: str | None = None,
+) -> pd.DataFrame:
+    """The parity audit of one shard: its Arrow tables in, its result rows out (:func:`audit.parity_df`'s columns).
+
+    Runs in a fresh in-memory DuckDB, so it can run anywhere the package is
+    installed (a worker process, a Dask task) with nothing shared.
+    """
+    con = duckdb.connect()
+    try:
+        if memory_limit is not None:
+            con.execute("SET memory_limit = ?", [memory_limit])
+        ensure_schema(con)
+        for table, rows in (
+            ("conversations", tables.conversations),
+            ("conversation_entries", tables.entries),
+            ("quarantine", tables.quarantine),
+        ):
+            con.register("_shard_rows", rows)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _shard_rows")
+            con.unregister("_shard_rows")
+        return pd.DataFrame(audit.parity_df(con, policy, compare))
+    finally:
+        con.close()
+
+
+def iter_shard_results(
+    con: duckdb.DuckDBPyConnection,
+    policy: Policy,
+    compare: audit.Comparison | audit.Normaliser,
+    shards: int,
+    *,
+    source: str | None = None,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Each shard's audit, one after another, as it finishes (results can be written as they come)."""
+    for shard in range(shards):
+        with phase(f"shard {shard + 1}/{shards}"):
+            with phase("read shard"):
+                tables = shard_tables(con, shard, shards, source=source)
+            result = audit_shard(tables, policy, compare)
+        yield shard, result
+
+
+def parity_by_shards(
+    con: duckdb.DuckDBPyConnection,
+    policy: Policy = "0.58",
+    compare: audit.Comparison | audit.Normaliser = "exact",
+    *,
+    source: str | None = None,
+    shards: int,
+    on_shard: Callable[[int, int], None] = lambda done, total: None,
+) -> audit.ParityReport:
+    """The whole-fleet audit computed shard by shard: equal to :func:`audit.parity_df`, row for row.
+
+    ``on_shard(done, total)`` is called as each shard finishes (a progress bar).
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, not {shards}")
+    parts = []
+    for done, (_, result) in enumerate(iter_shard_results(con, policy, compare, shards, source=source), 1):
+        parts.append(result)
+        on_shard(done, shards)
+    frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    report = audit.ParityReport(frame.sort_values(["source", "conversation_id"], ignore_index=True))
+    report.attrs["policy"] = resolve_policy(policy).describe()
+    return report
