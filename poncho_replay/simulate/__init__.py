@@ -4,7 +4,8 @@ See :mod:`poncho_replay.simulate.harness` for the write sites,
 :mod:`~poncho_replay.simulate.releases` for what each release writes and reads,
 :mod:`~poncho_replay.simulate.faults` for the faults,
 :mod:`~poncho_replay.simulate.scenarios` for the scripted scenarios and the
-random :func:`fleet`, and :mod:`~poncho_replay.simulate.writers` for the
+random :func:`fleet`, :mod:`~poncho_replay.simulate.truth` for the ground
+truth of the audit's causes, and :mod:`~poncho_replay.simulate.writers` for the
 harness-shaped SQLite and PostgreSQL writers.
 """
 
@@ -15,6 +16,7 @@ from poncho_replay.simulate.faults import FATES, SITES, FaultPlan, Faults
 from poncho_replay.simulate.harness import Event, Simulator, Turn
 from poncho_replay.simulate.releases import HarnessRelease, harness_release
 from poncho_replay.simulate.scenarios import SCENARIO_CLASSES, fleet, run_scenarios
+from poncho_replay.simulate.truth import Truth
 
 __all__ = [
     "FATES",
@@ -30,6 +32,7 @@ __all__ = [
     "HarnessRelease",
     "Simulator",
     "StoreBackend",
+    "Truth",
     "Turn",
     "fleet",
     "harness_release",

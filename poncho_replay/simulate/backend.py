@@ -46,7 +46,9 @@ class Backend(Protocol):
 
     def update(self, conversation: JsonDict) -> None: ...
 
-    def append(self, conversation_id: str, agent_id: str, tenant_id: str | None, entries: list[JsonDict]) -> None: ...
+    def append(self, conversation_id: str, agent_id: str, tenant_id: str | None, entries: list[JsonDict]) -> list[int]:
+        """Store the entries (seq = max + 1, ...) and return their seqs, which the ground truth names."""
+        ...
 
     def read(self, conversation_id: str, types: Sequence[str] | None = None) -> list[JsonDict]: ...
 
@@ -106,15 +108,18 @@ class DictBackend:
         self.blobs[stored["conversationId"]] = stored
         self.columns.pop(stored["conversationId"], None)
 
-    def append(self, conversation_id: str, agent_id: str, tenant_id: str | None, entries: list[JsonDict]) -> None:
+    def append(self, conversation_id: str, agent_id: str, tenant_id: str | None, entries: list[JsonDict]) -> list[int]:
         log = self.entries.setdefault(conversation_id, [])
         seq = log[-1]["seq"] if log else 0
         now = self.clock.tick()
+        seqs = []
         for e in entries:
             seq += 1
+            seqs.append(seq)
             log.append({**e, "seq": seq, "createdAt": now})
             self.entry_agents[e["id"]] = agent_id
             self.entry_tenants[e["id"]] = tenant_id if tenant_id is not None else DEFAULT_TENANT
+        return seqs
 
     def read(self, conversation_id: str, types: Sequence[str] | None = None) -> list[JsonDict]:
         log = self.entries.get(conversation_id, [])
@@ -185,8 +190,8 @@ class StoreBackend:
     def update(self, conversation: JsonDict) -> None:
         self.store.update(copy.deepcopy(conversation))
 
-    def append(self, conversation_id: str, agent_id: str, tenant_id: str | None, entries: list[JsonDict]) -> None:
-        self.store.append_entries(conversation_id, agent_id, tenant_id, entries)
+    def append(self, conversation_id: str, agent_id: str, tenant_id: str | None, entries: list[JsonDict]) -> list[int]:
+        return [e.seq for e in self.store.append_entries(conversation_id, agent_id, tenant_id, entries)]
 
     def read(self, conversation_id: str, types: Sequence[str] | None = None) -> list[JsonDict]:
         return [entry_to_dict(e) for e in self.store.read_entries(conversation_id, types=types)]

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from poncho_replay import harness_layout
 from poncho_replay.models import JsonDict, entry_to_dict
 from poncho_replay.simulate.backend import DictBackend
 from poncho_replay.simulate.harness import Event, Simulator
+from poncho_replay.simulate.truth import Truth, truth_df
 from poncho_replay.store.base import ConversationStore
 
 
@@ -33,6 +36,8 @@ class Fleet:
     0.59.1 on): ``{conversation id: {"title": ..., "updatedAt": epoch ms}}``;
     a writer applies them after the rows, as the harness's UPDATE did. Treat
     the dicts as read-only: messages are shared between blobs and entries.
+    ``truth_records`` are the simulator's :class:`~poncho_replay.simulate.truth.Truth`
+    records (empty for a fleet read from a store), :attr:`truth` their DataFrame.
     """
 
     agent_id: str
@@ -43,6 +48,17 @@ class Fleet:
     events: list[Event] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     columns: dict[str, JsonDict] = field(default_factory=dict)
+    truth_records: list[Truth] = field(default_factory=list)
+
+    @property
+    def truth(self) -> pd.DataFrame:
+        """What the simulator did that can make each log and blob differ: the audit's causes, measured against.
+
+        Columns ``conversation_id, cause, seq, detail, fields`` (see
+        :mod:`poncho_replay.simulate.truth`), one row per behaviour, in the
+        order they happened.
+        """
+        return truth_df(self.truth_records)
 
     @property
     def entry_count(self) -> int:
@@ -75,6 +91,7 @@ class Fleet:
             events=sim.events,
             logs=sim.logs,
             columns=dict(backend.columns),
+            truth_records=list(sim.truth),
         )
 
     @classmethod

@@ -19,6 +19,13 @@ Every entry append goes through :meth:`Simulator._append`, where the
 :class:`~poncho_replay.simulate.faults.FaultPlan` decides its fate: the
 dual-write's and the 0.59.3+ queue's alike.
 
+Each write site that can make the log and the blob differ also records a
+:class:`~poncho_replay.simulate.truth.Truth` in :attr:`Simulator.truth`,
+when it happens, under the audit's name for it: the ground truth the
+audit's causes are measured against (``benchmarks/bench_causes.py``).
+Recording reads the log at most where the harness itself does (compaction,
+resume) and never changes what is written.
+
 Example:
     >>> from poncho_replay.simulate import Simulator, Turn
     >>> sim = Simulator(seed=7)
@@ -47,6 +54,9 @@ from poncho_replay.simulate.releases import (
     harness_release,
     queue_injected_message,
 )
+from poncho_replay.simulate.truth import FIELDS, QUEUE_TYPES, TRANSCRIPT, Truth, fault_fields
+
+_BLOB_KEYS = {"llm": "_harnessMessages", "display": "messages", "pending": "pendingSubagentResults"}
 
 RENAME_DELAY_MS = 60_000
 """How long after the last turn a simulated rename happens."""
@@ -98,6 +108,8 @@ class _Ref:
     tenant_id: str | None
     dual_write: bool
     release: HarnessRelease
+    transcript_logged: bool = False
+    """Whether any transcript entry of this conversation ever landed (the log can show moved history)."""
 
     @property
     def transcript_entries(self) -> bool:
@@ -137,10 +149,13 @@ class Simulator:
         self.verify = verify
         self.logs: list[str] = []
         self.events: list[Event] = []
+        self.truth: list[Truth] = []
+        """Every behaviour that can make a log and its blob differ, recorded where it happened."""
+        self._truth_of: dict[str, list[Truth]] = {}
         self._refs: dict[str, _Ref] = {}
         self.writeback = self.plan.faults.writeback
         """0.58.0's read cutover on every get -> modify -> update (switchable per operation)."""
-        self._deferred: dict[str, list[tuple[str, list[JsonDict]]]] = {}
+        self._deferred: dict[str, list[tuple[list[JsonDict], Sequence[Truth]]]] = {}
 
     # --- conversations ------------------------------------------------------------
 
@@ -181,6 +196,76 @@ class Simulator:
         release = self._refs[conversation_id].release
         return self.backend.get(conversation_id, cutover=release.reads_log(self.writeback), policy=release.read)
 
+    # --- ground truth -----------------------------------------------------------------
+
+    def _note(self, conversation_id: str, cause: str, fields: Sequence[str], detail: str = "") -> Truth:
+        """Record one behaviour (see :mod:`poncho_replay.simulate.truth`)."""
+        record = Truth(conversation_id, cause, tuple(fields), detail)
+        self.truth.append(record)
+        self._truth_of.setdefault(conversation_id, []).append(record)
+        return record
+
+    def _retire(self, conversation_id: str, fields: Sequence[str], spare: Sequence[Truth] = ()) -> None:
+        """Take ``fields`` off earlier records (but ``spare``): a write-back made those fields agree."""
+        for record in self._truth_of.get(conversation_id, ()):
+            if not any(record is s for s in spare):
+                record.fields = tuple(f for f in record.fields if f not in fields)
+
+    def _observe_writeback(self, conversation_id: str, served: JsonDict, path: str, spare: Sequence[Truth] = ()) -> None:
+        """A get -> update is about to write ``served`` back: note the write-back, retire what it overwrites.
+
+        ``served`` is what the release's ``get()`` returned. The fields its
+        read took from the log (0.58.0 with the cutover on: all three; 0.59.0
+        on: the pending results, from 0.59.3 only when the log holds queue
+        entries) are about to equal the log's rebuild in the blob, so earlier
+        behaviours no longer show in them. Nothing is recorded when the
+        rebuild equals the blob (the write-back changed nothing). ``spare``:
+        records of the same operation, made before its get, whose effect
+        the write-back does not undo (a queue entry lost before the push).
+        """
+        release = self._refs[conversation_id].release
+        if not release.reads_log(self.writeback):
+            return
+        log = self.backend.read(conversation_id)
+        reads = release.read.reads
+        if reads == "pending_queue":
+            log = [e for e in log if e["type"] in QUEUE_TYPES]
+        if not log:
+            return
+        overwritten = FIELDS if reads == "full" else ("pending",)
+        blob = self.backend.get(conversation_id, cutover=False)
+        changed = [f for f in overwritten if (served.get(_BLOB_KEYS[f]) or []) != (blob.get(_BLOB_KEYS[f]) or [])]
+        self._retire(conversation_id, overwritten, spare)
+        if changed:
+            self._note(
+                conversation_id,
+                "blob_overwritten_by_rebuild",
+                (),
+                f"{path} under {release.name} wrote the log's {', '.join(changed)} into the blob",
+            )
+
+    def _observe_helper_writeback(self, conversation_id: str, path: str, spare: Sequence[Truth] = ()) -> None:
+        """:meth:`_observe_writeback` for a store helper that does its own get -> update."""
+        release = self._refs[conversation_id].release
+        if release.reads_log(self.writeback):
+            served = self.backend.get(conversation_id, cutover=True, policy=release.read)
+            self._observe_writeback(conversation_id, served, path, spare)
+
+    def _note_untracked(self, conversation_id: str, what: str) -> bool:
+        """Note a blob-only write of a conversation whose transcript is not logged; whether it was one.
+
+        From 0.59.3 the transcript dual-write is gone (``dual_write_ended``);
+        before, a conversation not yet dual-writing is ``pre_dual_write``.
+        """
+        ref = self._refs[conversation_id]
+        if ref.transcript_entries:
+            return False
+        if ref.release.queue_only:
+            self._note(conversation_id, "dual_write_ended", TRANSCRIPT, f"{what} written by {ref.release.name}, no transcript entries")
+        else:
+            self._note(conversation_id, "pre_dual_write", TRANSCRIPT, f"{what} written before the dual-write ({ref.release.name})")
+        return True
+
     def rename(self, conversation_id: str, title: str) -> None:
         """``store.rename`` as the conversation's release writes it (SPEC §7).
 
@@ -196,6 +281,7 @@ class Simulator:
         self.clock.now += RENAME_DELAY_MS
         release = self._refs[conversation_id].release
         if release.rename == "get_update":
+            self._observe_helper_writeback(conversation_id, "rename")
             self.backend.rename(conversation_id, title, cutover=release.reads_log(self.writeback), policy=release.read)
         else:
             self.backend.rename_title_column(conversation_id, title, in_blob=release.rename == "title_column_and_blob")
@@ -219,6 +305,8 @@ class Simulator:
         child["threadMeta"] = {"parentMessageIndex": idx}
         child["messages"] = list(messages[: idx + 1])
         self.backend.update(child)
+        if self._refs[cid].transcript_entries:
+            self._note(cid, "thread_copy_not_captured", ("display",), f"{idx + 1} messages copied from {parent_id}")
         return cid
 
     # --- a chat turn (runConversationTurn) ---------------------------------------
@@ -232,6 +320,8 @@ class Simulator:
         """
         ref = self._refs[conversation_id]
         conv = self._get(conversation_id)
+        self._observe_writeback(conversation_id, conv, "turn start")
+        self._note_untracked(conversation_id, "a turn")
         pre_harness = list(conv["_harnessMessages"]) if conv.get("_harnessMessages") else None
         history = pre_harness if pre_harness is not None else list(conv["messages"])
         pre_display = list(conv["messages"])
@@ -246,7 +336,9 @@ class Simulator:
         self._append("user_turn", conversation_id, [dw.user_message_entry(user_msg, turn_id, hidden=turn.hidden)])
 
         if turn.compact_keep is not None:
-            history, conv["messages"] = self._compact(conv, history, pre_display, turn.compact_keep)
+            history, conv["messages"] = self._compact(
+                conv, history, pre_display, turn.compact_keep, blob_written=not turn.skip_final_update
+            )
             if not turn.hidden:
                 conv["messages"] = [*conv["messages"], user_msg]
 
@@ -260,8 +352,11 @@ class Simulator:
         conv["runStatus"] = "idle"
         conv["contextTokens"] = 120 * len(conv["_harnessMessages"])
         conv["contextWindow"] = 200_000
+        notes: list[Truth] = []
         if turn.skip_final_update:
             self.events.append(Event(conversation_id, "finalize", "blob_write_skipped"))
+            if ref.transcript_entries:
+                notes.append(self._note(conversation_id, "stale_blob", TRANSCRIPT, "the finalize blob write was lost"))
         else:
             self.backend.update(conv)
 
@@ -271,11 +366,22 @@ class Simulator:
                 f"[entries-dual-write] {conversation_id} harness-message diff approximate "
                 "(blob array shrank this turn — likely compaction); appended full context"
             )
+            if ref.transcript_entries:
+                notes.append(
+                    self._note(conversation_id, "approximate_finalize_diff", ("llm",), f"{len(new)} messages re-appended")
+                )
+        elif turn.compact_keep is not None and ref.transcript_entries:
+            # the compaction did not shrink the array: the length diff appends only its last messages, no warning
+            notes.append(
+                self._note(
+                    conversation_id, "approximate_finalize_diff", ("llm",), f"array did not shrink: only its last {len(new)} messages appended"
+                )
+            )
         final = conv["messages"][-1] if conv["messages"] else None
         entries = dw.harness_message_entries(new, turn_id)
         if final is not None and final.get("role") == "assistant":
             entries.append(dw.assistant_message_entry(final, turn_id, run_id))
-        self._append("finalize", conversation_id, entries)
+        self._append("finalize", conversation_id, entries, notes=notes)
         if self.verify and ref.transcript_entries:
             result = dw.parity_check(
                 self.backend.read(conversation_id),
@@ -286,9 +392,13 @@ class Simulator:
             self.logs.append(result.log_line)
 
     def _compact(
-        self, conv: JsonDict, history: list[JsonDict], pre_display: list[JsonDict], keep: int
+        self, conv: JsonDict, history: list[JsonDict], pre_display: list[JsonDict], keep: int, *, blob_written: bool
     ) -> tuple[list[JsonDict], list[JsonDict]]:
-        """Compaction at the first step: the blob's compacted arrays and the guessed entry."""
+        """Compaction at the first step: the blob's compacted arrays and the guessed entry.
+
+        ``blob_written``: whether the turn's final blob write will happen (a
+        lost one never moves the history to ``compactedHistory``).
+        """
         kept = history[len(history) - keep :] if 0 < keep <= len(history) else (list(history) if keep else [])
         summary = {
             "role": "user",
@@ -302,11 +412,25 @@ class Simulator:
         removed = max(0, len(pre_display) - len(kept))
         conv["compactedHistory"] = [*(conv.get("compactedHistory") or []), *pre_display[:removed]]
         cid = conv["conversationId"]
-        if self._refs[cid].transcript_entries:
-            seqs = [e["seq"] for e in self.backend.read(cid, types=["harness_message"])]
+        ref = self._refs[cid]
+        notes: list[Truth] = []
+        if removed and ref.transcript_logged and blob_written:
+            notes.append(self._note(cid, "compaction_moved_history", ("display",), f"{removed} messages to compactedHistory"))
+        if ref.transcript_entries:
+            logged = self.backend.read(cid, types=["harness_message"])
+            seqs = [e["seq"] for e in logged]
             first_kept = dw.guess_first_kept_seq(seqs, 1 + len(kept))
+            start = _kept_start(logged, kept)
+            if start != first_kept:
+                where = "are not in the log" if start is None else f"start at seq {start}"
+                notes.append(
+                    self._note(cid, "guessed_first_kept_seq_off", ("llm",), f"guessed {first_kept}; the {len(kept)} kept messages {where}")
+                )
             entry = dw.compaction_entry(summary, first_kept, tokens_before=conv.get("contextTokens"))
-            self._append("compaction", cid, [entry])
+            earlier = [r for r in self._truth_of.get(cid, ()) if r.cause == "guessed_first_kept_seq_off" and r not in notes]
+            if self._append("compaction", cid, [entry], notes=notes) not in ("lost", "fail"):
+                for record in earlier:  # the context reads the newest compaction only (SPEC §3)
+                    record.fields = tuple(f for f in record.fields if f != "llm")
         return [summary, *kept], [summary, *kept]
 
     def _run(
@@ -354,6 +478,8 @@ class Simulator:
         there is none. From 0.59.3 the blob writes alone.
         """
         conv = self._get(conversation_id)
+        self._observe_writeback(conversation_id, conv, "resume")
+        untracked = self._note_untracked(conversation_id, "a resumed turn")
         run_id = f"run_{self.clock.uuid()}"
         resumed = {"role": "assistant", "content": text, "metadata": {"timestamp": self.clock.tick(), "id": self.clock.uuid(), "step": 1, "runId": run_id}}
         conv["_harnessMessages"] = [*(conv.get("_harnessMessages") or []), resumed]
@@ -373,16 +499,23 @@ class Simulator:
         conv["pendingApprovals"] = []
         self.backend.update(conv)
         if not merged:
-            self._append("resume", conversation_id, [dw.assistant_message_entry(bubble, f"resume-{conversation_id}", run_id)])
+            notes = [] if untracked else [self._note(conversation_id, "resume_not_captured", ("llm",), "fresh bubble; no harness messages")]
+            self._append("resume", conversation_id, [dw.assistant_message_entry(bubble, f"resume-{conversation_id}", run_id)], notes=notes)
             return
-        if not self._refs[conversation_id].transcript_entries:
+        if untracked:
             return
         targets = self.backend.read(conversation_id, types=["assistant_message"])
         if not targets:
             self.logs.append(f"[entries-dual-write] {conversation_id} amendment skipped: no assistant_message entry")
             self.events.append(Event(conversation_id, "resume", "amendment_skipped"))
+            self._note(conversation_id, "resume_not_captured", TRANSCRIPT, "amendment skipped: no assistant_message entry")
             return
-        self._append("resume", conversation_id, [dw.assistant_amendment_entry(targets[-1]["id"], text)])
+        notes = [self._note(conversation_id, "resume_not_captured", TRANSCRIPT, "merged into the bubble; no harness messages")]
+        if targets[-1]["message"] != last:
+            notes.append(
+                self._note(conversation_id, "amendment_wrong_target", ("display",), f"targets {targets[-1]['id']}, not the amended bubble")
+            )
+        self._append("resume", conversation_id, [dw.assistant_amendment_entry(targets[-1]["id"], text)], notes=notes)
 
     # --- subagents ------------------------------------------------------------------
 
@@ -428,21 +561,30 @@ class Simulator:
         else:
             result["result"] = {"status": status, "response": response, "steps": steps, "duration": 1000 * steps}
         result["timestamp"] = self.clock.tick()
-        self._append("subagent_result", conversation_id, [dw.subagent_result_entry(result)], queue=True)
+        landed = Truth(conversation_id, "", ())  # carries the seq the queue entry lands at
+        before = len(self._truth_of.get(conversation_id, ()))
+        fate = self._append("subagent_result", conversation_id, [dw.subagent_result_entry(result)], queue=True, notes=[landed])
+        spare = self._truth_of.get(conversation_id, [])[before:]  # this append's fault: the push below does not undo it
         try:
-            self._append_subagent_result(conversation_id, result)
+            self._append_subagent_result(conversation_id, result, spare)
         except StoreError as first:
             try:
-                self._append_subagent_result(conversation_id, result)
+                self._append_subagent_result(conversation_id, result, spare)
             except StoreError as second:
                 self.logs.append(
                     f"[poncho][subagent] FAILED to persist result for subagent {subagent_id} to parent "
                     f"{conversation_id} after 2 attempts — the parent will not see this result: {second} "
                     f"(first attempt: {first})"
                 )
+                if fate not in ("lost", "fail"):
+                    self._note(conversation_id, "queued_result_not_in_blob", ("pending",), f"{subagent_id}: blob append failed twice")
+                return
+        if fate in ("ok", "duplicate"):  # the entry landed before the blob's get, which served it back: pushed again
+            self._note(conversation_id, "result_delivered_twice", ("pending",), f"{subagent_id}: served by get(), then pushed").seq = landed.seq
 
-    def _append_subagent_result(self, conversation_id: str, result: JsonDict) -> None:
+    def _append_subagent_result(self, conversation_id: str, result: JsonDict, spare: Sequence[Truth] = ()) -> None:
         release = self._refs[conversation_id].release
+        self._observe_helper_writeback(conversation_id, "append_subagent_result", spare)
         self.backend.append_subagent_result(
             conversation_id, result, cutover=release.reads_log(self.writeback), policy=release.read
         )
@@ -475,6 +617,10 @@ class Simulator:
         pending = conv.get("pendingSubagentResults") or []
         if not pending:
             return False
+        self._observe_writeback(conversation_id, conv, "callback start")
+        notes = [] if self._note_untracked(conversation_id, "a callback turn") else [
+            self._note(conversation_id, "callback_turn_not_captured", TRANSCRIPT, f"{len(pending)} results injected")
+        ]
         count = int(conv.get("subagentCallbackCount") or 0) + 1
         injected = [(queue_injected_message if release.queue_only else _injected_message)(pr) for pr in pending]
         conv["pendingSubagentResults"] = []
@@ -488,7 +634,7 @@ class Simulator:
         if release.queue_only or self._refs[conversation_id].transcript_entries:
             ids = {pr["subagentId"] for pr in pending}
             consumed = [e["seq"] for e in self.backend.read(conversation_id, types=["subagent_result"]) if e["result"]["subagentId"] in ids]
-            self._append("callback_started", conversation_id, [dw.callback_started_entry(consumed)], queue=release.queue_only)
+            self._append("callback_started", conversation_id, [dw.callback_started_entry(consumed)], queue=release.queue_only, notes=notes)
         hidden_turn = f"callback-{count}-{conversation_id}"
         self._append("callback_hidden", conversation_id, [dw.user_message_entry(m, hidden_turn, hidden=True) for m in injected])
         return True
@@ -501,6 +647,10 @@ class Simulator:
         so the write keeps what arrived during the reply.
         """
         fresh = self._get(conversation_id)
+        self._observe_writeback(conversation_id, fresh, "callback reply")
+        notes = []
+        if self._refs[conversation_id].transcript_entries:  # the copy below is the callback turn's again
+            notes.append(self._note(conversation_id, "callback_turn_not_captured", ("llm",), "the reply's _harnessMessages copy messages"))
         run_id = f"run_{self.clock.uuid()}"
         bubble = {"role": "assistant", "content": reply, "metadata": {"sections": [{"type": "text", "content": reply}]}}
         fresh["messages"] = [*fresh["messages"], bubble]
@@ -509,48 +659,65 @@ class Simulator:
         fresh["runStatus"] = "idle"
         fresh.pop("runningCallbackSince", None)
         self.backend.update(fresh)
-        self._append("callback_reply", conversation_id, [dw.assistant_message_entry(bubble, f"callback-{conversation_id}", run_id)])
+        self._append("callback_reply", conversation_id, [dw.assistant_message_entry(bubble, f"callback-{conversation_id}", run_id)], notes=notes)
 
     def clear_callback_lock(self, conversation_id: str) -> None:
         """``store.clear_callback_lock``: get (with the release's read) -> unset -> update."""
         release = self._refs[conversation_id].release
+        self._observe_helper_writeback(conversation_id, "clear_callback_lock")
         self.backend.clear_callback_lock(conversation_id, cutover=release.reads_log(self.writeback), policy=release.read)
 
     # --- the fire-and-forget append (appendEntriesSafe) ------------------------------
 
-    def _append(self, site: str, conversation_id: str, entries: list[JsonDict], *, queue: bool = False) -> None:
+    def _append(
+        self, site: str, conversation_id: str, entries: list[JsonDict], *, queue: bool = False, notes: Sequence[Truth] = ()
+    ) -> Fate | None:
         """One ``void appendEntriesSafe(...)``, with its drawn fate; never raises.
 
         ``queue`` marks a 0.59.3+ queue append, written whatever the
         transcript dual-write says; otherwise the append is a dual-write one,
-        written only while the conversation's release dual-writes.
+        written only while the conversation's release dual-writes. A fate
+        other than ``ok`` is recorded as ``lost_or_reordered_append``;
+        ``notes`` (and that record) get the seq the entries land at.
+        Returns the fate, or None when nothing was to be written.
         """
         ref = self._refs[conversation_id]
         if not entries or not (queue or ref.transcript_entries):
-            return
+            return None
         fate = self.plan.fate(site)
         if fate != "ok":
             self.events.append(Event(conversation_id, site, fate, f"{len(entries)} entries"))
+            fault = self._note(
+                conversation_id, "lost_or_reordered_append", fault_fields(site, fate, entries), f"{fate} at {site} ({len(entries)} entries)"
+            )
+            notes = [*notes, fault]
         if fate == "lost":
-            return
+            return fate
         if fate == "reorder":
-            self._deferred.setdefault(conversation_id, []).append((site, entries))
-            return
+            self._deferred.setdefault(conversation_id, []).append((entries, notes))
+            return fate
         failure = f"[entries-queue] {site} append failed" if queue else "[entries-dual-write] append failed"
-        self._write(conversation_id, entries, fail=fate == "fail", failure=failure)
+        self._write(conversation_id, entries, notes, fail=fate == "fail", failure=failure)
         if fate == "duplicate":
-            self._write(conversation_id, entries)
-        for _site, held in self._deferred.pop(conversation_id, []):
-            self._write(conversation_id, held)
+            self._write(conversation_id, entries, notes)
+        for held, held_notes in self._deferred.pop(conversation_id, []):
+            self._write(conversation_id, held, held_notes)
+        return fate
 
     def flush(self) -> None:
         """Land appends still held back by a reorder (their overtaker never came)."""
         for cid in list(self._deferred):
-            for _site, held in self._deferred.pop(cid):
-                self._write(cid, held)
+            for held, held_notes in self._deferred.pop(cid):
+                self._write(cid, held, held_notes)
 
     def _write(
-        self, conversation_id: str, entries: list[JsonDict], *, fail: bool = False, failure: str = "[entries-dual-write] append failed"
+        self,
+        conversation_id: str,
+        entries: list[JsonDict],
+        notes: Sequence[Truth] = (),
+        *,
+        fail: bool = False,
+        failure: str = "[entries-dual-write] append failed",
     ) -> None:
         ref = self._refs[conversation_id]
         try:
@@ -558,9 +725,14 @@ class Simulator:
                 raise StoreError(f"simulated append failure for conversation {conversation_id}")
             stamped = dw.stamp_ids(entries, self.clock.uuid)
             # The dual-write passes the owner id where the store expects the agent id (SPEC §5).
-            self.backend.append(conversation_id, ref.owner_id, ref.tenant_id, stamped)
+            seqs = self.backend.append(conversation_id, ref.owner_id, ref.tenant_id, stamped)
         except Exception as exc:  # noqa: BLE001 - appendEntriesSafe swallows and logs every failure
             self.logs.append(f"{failure} for {conversation_id}: {exc}")
+            return
+        ref.transcript_logged = ref.transcript_logged or any(e["type"] not in QUEUE_TYPES for e in entries)
+        for note in notes:
+            if note.seq is None and seqs:
+                note.seq = seqs[0]
 
 
 def _bubble(
@@ -593,3 +765,21 @@ def _injected_message(pr: JsonDict) -> JsonDict:
 def _js_json(value: Any) -> str:
     """``JSON.stringify(value)``: compact, non-ASCII kept."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _kept_start(logged: Sequence[JsonDict], kept: Sequence[JsonDict]) -> int | None:
+    """The seq where the blob's kept messages start among the logged harness messages, or None.
+
+    The last place the kept messages stand together, in order, in the log
+    (a compaction that keeps nothing keeps from one past the last, as the
+    harness's guess does). This is the simulator looking at its own write
+    at the moment of the compaction, where the harness had to guess.
+    """
+    if not kept:
+        return (logged[-1]["seq"] if logged else 0) + 1
+    messages = [e["message"] for e in logged]
+    k = len(kept)
+    for start in range(len(messages) - k, -1, -1):
+        if messages[start : start + k] == list(kept):
+            return logged[start]["seq"]
+    return None
