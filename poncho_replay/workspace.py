@@ -229,9 +229,10 @@ class Workspace:
         progress: bool | None,
     ) -> audit.ParityReport:
         if shards is None:
+            # (fetchall: a fetchone leaves the result open, and DuckDB then refuses the next query)
             n = self.con.execute(
                 "SELECT count(*) FROM conversation_entries WHERE ?::VARCHAR IS NULL OR source = ?", [source, source]
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             shards = default_shards(n)
         if shards == 1:
             return audit.parity_df(self.con, policy, compare, source)

@@ -91,3 +91,15 @@ def test_default_shard_count_grows_with_the_fleet() -> None:
 def test_bad_shard_count_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         workspace("chat").parity(shards=0)
+
+
+def test_the_default_shards_a_large_fleet(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without shards=, a fleet past SHARD_ENTRIES is audited by shards, with the same rows."""
+    import poncho_replay.shards as shards_module
+
+    ws = workspace(CLASSES[-1])
+    whole = _plain(ws.parity(shards=1))
+    monkeypatch.setattr(shards_module, "SHARD_ENTRIES", 40)
+    got = ws.parity(profile=True)
+    assert "shard 4/4" in capsys.readouterr().err  # 145 entries, 40 a shard
+    pd.testing.assert_frame_equal(_plain(got), whole)
