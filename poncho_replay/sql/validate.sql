@@ -29,15 +29,19 @@ CREATE OR REPLACE MACRO pr_section_ok(s) AS coalesce(json_type(s) = 'OBJECT', fa
     AND (pr_is_str(json_extract(s, '$.content'))
          OR pr_all(json_extract(s, '$.content'), lambda x: pr_is_str(x)));
 
-CREATE OR REPLACE MACRO pr_metadata_ok(m) AS pr_opt(m, json_type(m) = 'OBJECT'
-    AND pr_opt(json_extract(m, '$.id'), pr_is_str(json_extract(m, '$.id')))
-    AND pr_opt(json_extract(m, '$.timestamp'), pr_is_num(json_extract(m, '$.timestamp')))
-    AND pr_opt(json_extract(m, '$.tokenCount'), pr_is_num(json_extract(m, '$.tokenCount')))
-    AND pr_opt(json_extract(m, '$.step'), pr_is_num(json_extract(m, '$.step')))
-    AND pr_opt(json_extract(m, '$.runId'), pr_is_str(json_extract(m, '$.runId')))
-    AND pr_opt(json_extract(m, '$.toolActivity'), pr_all(json_extract(m, '$.toolActivity'), lambda x: pr_is_str(x)))
-    AND pr_opt(json_extract(m, '$.sections'), pr_all(json_extract(m, '$.sections'), lambda x: pr_section_ok(x)))
-    AND pr_opt(json_extract(m, '$.isCompactionSummary'), json_type(m, '$.isCompactionSummary') = 'BOOLEAN'));
+-- The known metadata keys, read in one pass (f = their values, in this order);
+-- each is absent, null, or of its kind. A macro argument is pasted wherever it
+-- appears, so the values are bound once through a one-element list_transform.
+CREATE OR REPLACE MACRO pr_metadata_ok(m) AS m IS NULL OR json_type(m) = 'NULL'
+    OR (json_type(m) = 'OBJECT' AND list_transform(
+        [json_extract(m, ['$.id', '$.timestamp', '$.tokenCount', '$.step', '$.runId',
+                          '$.toolActivity', '$.sections', '$.isCompactionSummary'])],
+        lambda f: list_transform([list_transform(f, lambda x: coalesce(json_type(x), 'NULL'))], lambda t:
+            t[1] IN ('VARCHAR', 'NULL') AND t[2] IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'NULL')
+            AND t[3] IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'NULL') AND t[4] IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'NULL')
+            AND t[5] IN ('VARCHAR', 'NULL') AND t[8] IN ('BOOLEAN', 'NULL')
+            AND (t[6] = 'NULL' OR pr_all(f[6], lambda x: pr_is_str(x)))
+            AND (t[7] = 'NULL' OR pr_all(f[7], lambda x: pr_section_ok(x))))[1])[1]);
 
 -- A message's role, content and metadata, parsed once (see pr_message_ok).
 CREATE OR REPLACE MACRO pr_message_parts(m) AS CASE WHEN json_type(m) = 'OBJECT'
