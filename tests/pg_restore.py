@@ -16,7 +16,7 @@ SERVER = "postgresql://postgres@127.0.0.1:5432"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def _admin():  # noqa: ANN202 - psycopg is an optional import
+def _admin():
     import psycopg
 
     try:
