@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -350,3 +351,63 @@ def test_strict_names_each_hostile_row(tmp_path: Path, bad: str) -> None:
     summary = poncho_replay.open().load(path)
     assert summary.quarantined == {reason: 1}
     assert sum(summary.loaded.values()) + 1 == sum(summary.read.values())
+
+
+def test_integer_overflow_is_a_wrong_type_not_a_failed_load(tmp_path: Path) -> None:
+    """Digits that do not fit the INTEGER columns quarantine their row (they used to abort the load)."""
+    con = loose_db(tmp_path / "big.db")
+    add_conv(con, conversation("c-ok"))
+    add_conv(con, conversation("c-count"), message_count="99999999999999999")
+    add_conv(con, conversation("c-flag"), has_pending_approvals=2**40)
+    con.commit()
+    con.close()
+    ws = poncho_replay.open()
+    summary = ws.load(tmp_path / "big.db")
+    assert summary.loaded["conversations"] == 1
+    assert sorted(ws.quarantine[["row_key", "reason", "detail"]].values.tolist()) == [
+        ["c-count", "wrong_type", "message_count"],
+        ["c-flag", "wrong_type", "has_pending_approvals"],
+    ]
+
+
+def test_export_lines_that_are_not_utf8_cost_one_row(tmp_path: Path) -> None:
+    """A JSONL export with a non-UTF-8 line: that line is quarantined (bytes escaped), the rest loads."""
+    db = tmp_path / "f.db"
+    con = loose_db(db)
+    add_conv(con, conversation("c1"))
+    for e in log("c1"):
+        add_entry(con, "c1", e)
+    con.commit()
+    con.close()
+    ws = poncho_replay.open()
+    ws.load(db)
+    out = ws.export(tmp_path / "out", format="jsonl")
+    entries = (out / "entries.jsonl").read_bytes().splitlines()
+    entries[1] = entries[1].replace(b'"turnId":"t1"', b'"turnId":"t\xff1"')
+    (out / "entries.jsonl").write_bytes(b"\n".join(entries) + b"\n")
+    ws2 = poncho_replay.open()
+    summary = ws2.load(out)
+    assert summary.read["conversation_entries"] == 4 and summary.loaded["conversation_entries"] == 3
+    (row,) = ws2.quarantine.to_dict("records")
+    assert (row["reason"], row["detail"]) == ("invalid_utf8", "payload")
+    assert "t\\xff1" in json.loads(row["raw"])["payload"]
+
+
+def test_parquet_export_with_a_bad_ordinal_still_loads(tmp_path: Path) -> None:
+    """``ordinal`` is the kit's own column: a value that is not an integer must not refuse the file."""
+    db = tmp_path / "f.db"
+    con = loose_db(db)
+    add_conv(con, conversation("c1"))
+    for e in log("c1"):
+        add_entry(con, "c1", e)
+    con.commit()
+    con.close()
+    ws = poncho_replay.open()
+    ws.load(db)
+    out = ws.export(tmp_path / "out", format="parquet")
+    table = pq.read_table(out / "entries.parquet")
+    index = table.schema.get_field_index("ordinal")
+    table = table.set_column(index, "ordinal", pa.array(["x", "1", None, "2.5"]))
+    pq.write_table(table, out / "entries.parquet")
+    summary = poncho_replay.open().load(out)
+    assert summary.loaded == summary.read == {"conversations": 1, "conversation_entries": 4}
