@@ -25,6 +25,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -41,7 +42,9 @@ __all__ = [
     "ShardTables",
     "audit_shard",
     "default_shards",
+    "export_shards",
     "parity_by_shards",
+    "shard_folders",
     "shard_of",
     "shard_tables",
 ]
@@ -182,3 +185,41 @@ def parity_by_shards(
     report = audit.ParityReport(frame.sort_values(["source", "conversation_id"], ignore_index=True))
     report.attrs["policy"] = resolve_policy(policy).describe()
     return report
+
+
+SHARD_FOLDER = "shard={shard}"
+"""A sharded export's folder per shard (hive style): each one is a plain export folder of its own."""
+
+
+def export_shards(
+    con: duckdb.DuckDBPyConnection, path: Path, shards: int, *, source: str | None = None
+) -> Path:
+    """Write one source as ``path/shard=K/{conversations,entries}.parquet``, split by the shard key.
+
+    Each shard folder is self-contained (a worker reads its own), and the
+    whole folder still loads as a plain export.
+    """
+    from poncho_replay.sources.export import write_export
+
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, not {shards}")
+    path.mkdir(parents=True, exist_ok=True)
+    for shard in range(shards):
+        tables = shard_tables(con, shard, shards, source=source)
+        part = duckdb.connect()
+        try:
+            ensure_schema(part)
+            for table, rows in (("conversations", tables.conversations), ("conversation_entries", tables.entries)):
+                part.register("_shard_rows", rows)
+                part.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _shard_rows")
+                part.unregister("_shard_rows")
+            write_export(part, path / SHARD_FOLDER.format(shard=shard), "parquet")
+        finally:
+            part.close()
+    return path
+
+
+def shard_folders(path: Path) -> list[Path]:
+    """The shard folders of a sharded export, in shard order (empty for a plain export)."""
+    found = [p for p in path.glob("shard=*") if p.is_dir() and p.name.split("=", 1)[1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("=", 1)[1]))

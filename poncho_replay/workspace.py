@@ -26,7 +26,7 @@ from poncho_replay.display.views import ConversationView, nesting_reason
 from poncho_replay.errors import SourceError
 from poncho_replay.profiling import phase, profiling
 from poncho_replay.rebuild import Policy
-from poncho_replay.shards import default_shards, parity_by_shards
+from poncho_replay.shards import default_shards, export_shards, parity_by_shards, shard_folders
 from poncho_replay.sources import export as export_source
 from poncho_replay.sources.ingest import LoadSummary, Stager, ensure_schema, progress_bar
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres, redact_url
@@ -69,6 +69,8 @@ class Workspace:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        self._sharded_exports: dict[str, Path] = {}
+        """Sources loaded from a sharded export, by name: what ``parity(client=...)`` hands to Dask."""
         ensure_schema(con)
 
     def __repr__(self) -> str:
@@ -120,7 +122,10 @@ class Workspace:
                 else:
                     if agent_id is not None:
                         raise SourceError("agent_id= filters harness databases, not exports")
-                    export_source.read_export(Path(source), kind, stager, advance=advance)
+                    for folder in shard_folders(Path(source)) or [Path(source)]:
+                        export_source.read_export(folder, kind, stager, advance=advance)
+            if kind == "parquet" and shard_folders(Path(source)):
+                self._sharded_exports[label] = Path(source)
             return stager.finish(label, kind, strict=strict)
 
     def export(
@@ -129,9 +134,20 @@ class Workspace:
         format: Literal["jsonl", "parquet"] = "jsonl",
         *,
         source: str | None = None,
+        shards: int | None = None,
     ) -> Path:
-        """Write ``conversations`` and ``conversation_entries`` to a folder (see :mod:`.sources.export`)."""
-        return export_source.write_export(self.con, Path(path), format, source=source)
+        """Write ``conversations`` and ``conversation_entries`` to a folder (see :mod:`.sources.export`).
+
+        With ``shards`` (Parquet only), one self-contained export folder per
+        shard of conversations (``path/shard=K/``, the shard audit's key),
+        which :mod:`poncho_replay.distributed` audits one Dask task per shard;
+        the whole folder still loads as a plain export.
+        """
+        if shards is None:
+            return export_source.write_export(self.con, Path(path), format, source=source)
+        if format != "parquet":
+            raise SourceError(f"a sharded export is Parquet, not {format}")
+        return export_shards(self.con, Path(path), shards, source=source)
 
     @property
     def conversations(self) -> pd.DataFrame:
@@ -206,6 +222,7 @@ class Workspace:
         shards: int | None = None,
         progress: bool | None = None,
         profile: bool = False,
+        client: Any = None,
     ) -> audit.ParityReport:
         """One row per conversation: what ``policy`` serves vs the blob, and why they differ.
 
@@ -215,10 +232,34 @@ class Workspace:
         ``shards`` overrides the count chosen from the fleet's size (1: the
         whole fleet at once). ``progress`` draws a bar per finished shard
         (default: only in a terminal). ``profile`` prints each phase's time
-        and memory to stderr.
+        and memory to stderr. ``client`` (a ``dask.distributed.Client``) runs
+        the shards as Dask tasks, for a source loaded from a sharded export
+        (:mod:`poncho_replay.distributed`).
         """
         with profiling(profile), phase("parity"):
+            if client is not None:
+                return self._parity_on_dask(policy, compare, source, client, progress)
             return self._parity(policy, compare, source, shards, progress)
+
+    def _parity_on_dask(
+        self,
+        policy: Policy,
+        compare: audit.Comparison | audit.Normaliser,
+        source: str | None,
+        client: Any,
+        progress: bool | None,
+    ) -> audit.ParityReport:
+        from poncho_replay import distributed
+
+        names = [source] if source is not None else list(self._sharded_exports)
+        if len(names) != 1 or names[0] not in self._sharded_exports:
+            raise SourceError(
+                "parity(client=...) audits one source loaded from a sharded export "
+                f"(loaded here: {sorted(self._sharded_exports) or 'none'}); pass source= or load one"
+            )
+        path = self._sharded_exports[names[0]]
+        with progress_bar(progress, len(shard_folders(path)), "auditing shards on Dask") as advance:
+            return distributed.parity(path, client, policy, compare, on_shard=lambda done, total: advance(1))
 
     def _parity(
         self,
@@ -341,7 +382,8 @@ def detect_kind(source: str | Path) -> SourceKind:
         return "postgres"
     path = Path(source)
     if path.is_dir():
-        kind = export_source.detect(path)
+        folders = shard_folders(path)
+        kind = export_source.detect(folders[0] if folders else path)
         if kind is None:
             raise SourceError(f"{path} holds no conversations/entries .jsonl or .parquet files")
         return kind

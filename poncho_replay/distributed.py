@@ -1,0 +1,127 @@
+"""The parity audit on a Dask cluster: one task per shard of a sharded Parquet export.
+
+A sharded export (``ws.export(path, format="parquet", shards=N)``) holds one
+self-contained export folder per shard (``path/shard=K/``). Each Dask task
+loads its own shard folder with the kit's loader and audits it with the same
+SQL and Python rules as one machine (:func:`poncho_replay.shards.audit_shard`
+underneath ``Workspace.parity``); nothing large passes through the client,
+only each shard's result rows come back. The workers must see ``path``
+(a shared filesystem or the same machine).
+
+Example:
+    >>> from dask.distributed import Client                        # doctest: +SKIP
+    >>> report = parity("export/", Client("tcp://scheduler:8786"))  # doctest: +SKIP
+    >>> report.attrs["incomplete"]                                 # doctest: +SKIP
+    {}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from poncho_replay import audit
+from poncho_replay.errors import ReplayError, SourceError
+from poncho_replay.policy import Policy, resolve_policy
+from poncho_replay.shards import shard_folders
+
+__all__ = ["audit_shard_folder", "connect", "parity"]
+
+RETRIES = 1
+"""Dask retries a failed shard task once; a shard that fails twice is reported, not fatal."""
+
+
+def _dask() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - the extra is part of `make test`
+        raise ReplayError(
+            "the distributed audit needs Dask: pip install 'poncho_replay[dask]'"
+        ) from exc
+    return distributed
+
+
+def audit_shard_folder(
+    folder: str, label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser
+) -> pd.DataFrame:
+    """One task: load one shard folder under the export's source name, audit it whole (runs on a worker)."""
+    import poncho_replay
+
+    ws = poncho_replay.open()
+    try:
+        ws.load(folder, name=label, progress=False)
+        return pd.DataFrame(ws.parity(policy, compare, shards=1))
+    finally:
+        ws.con.close()
+
+
+def parity(
+    path: str | Path,
+    client: Any,
+    policy: Policy = "0.58",
+    compare: audit.Comparison | audit.Normaliser = "exact",
+    *,
+    on_shard: Callable[[int, int], None] = lambda done, total: None,
+) -> audit.ParityReport:
+    """The parity audit of a sharded export, one Dask task per shard.
+
+    Returns the same :class:`~poncho_replay.audit.ParityReport` as
+    ``poncho_replay.open().load(path).parity(policy, compare)``, row for row.
+    A shard whose task fails twice (Dask retries it once) is left out and
+    named in ``report.attrs["incomplete"]`` (shard folder -> error); the
+    other shards' rows are still returned. ``on_shard(done, total)`` is
+    called as each shard finishes.
+    """
+    distributed = _dask()
+    root = Path(path)
+    folders = shard_folders(root)
+    if not folders:
+        raise SourceError(
+            f"{root} is not a sharded export (no shard=K folders): write one with "
+            "ws.export(path, format='parquet', shards=N)"
+        )
+    resolve_policy(policy)  # a bad policy fails here, not on every worker
+    label = str(root.resolve())  # the source name a plain load of the export gives
+    futures = client.map(
+        audit_shard_folder,
+        [str(f) for f in folders],
+        label=label,
+        policy=policy,
+        compare=compare,
+        retries=RETRIES,
+        pure=False,  # a fresh task per audit: results are never shared between audits by key
+    )
+    names = {fut.key: folder.name for fut, folder in zip(futures, folders, strict=True)}
+    parts: list[pd.DataFrame] = []
+    incomplete: dict[str, str] = {}
+    for done, future in enumerate(distributed.as_completed(futures), 1):
+        if future.status == "finished":
+            parts.append(future.result())
+        else:
+            error = future.exception()
+            incomplete[names[future.key]] = f"{type(error).__name__}: {error}"
+        on_shard(done, len(folders))
+    frame = pd.concat([p for p in parts if len(p)] or parts[:1] or [pd.DataFrame()], ignore_index=True)
+    if len(frame):
+        frame = frame.sort_values(["source", "conversation_id"], ignore_index=True)
+    report = audit.ParityReport(frame)
+    report.attrs["policy"] = resolve_policy(policy).describe()
+    report.attrs["incomplete"] = incomplete
+    return report
+
+
+def connect(address: str) -> Any:
+    """A Dask client from the CLI's ``--dask``: ``local:N`` (a LocalCluster of N processes) or a scheduler address."""
+    distributed = _dask()
+    if address.startswith("local:"):
+        workers = address.split(":", 1)[1]
+        if not workers.isdigit() or int(workers) < 1:
+            raise ReplayError(f"--dask {address!r}: use local:N with N >= 1 worker processes")
+        cluster = distributed.LocalCluster(
+            n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        return distributed.Client(cluster)
+    return distributed.Client(address)
