@@ -2,7 +2,7 @@
 differently from their blob, in which field, from which seq, and why.
 
 The work is set-based SQL (``poncho_replay/sql/audit.sql`` over the fleet
-rebuild of ``rebuild_fleet.sql``); this module registers the few scalar
+rebuild of ``rebuild_fleet.sql``, one macro per cause in ``causes.sql``); this module registers the few scalar
 functions the SQL needs (canonical JSON for exact comparison, JavaScript's
 quoting for the harness's log line, a user normaliser) and shapes the result.
 
@@ -119,6 +119,7 @@ def install(con: Any, normaliser: Normaliser | None = None) -> None:
         return json.dumps(normaliser(field, json.loads(text)), sort_keys=True, default=str, ensure_ascii=False)
 
     _replace_function(con, "audit_custom", custom, ["VARCHAR", "VARCHAR"], "VARCHAR")
+    run_script(con, "causes.sql")  # one macro per cause; parity_at in audit.sql calls them
     run_script(con, "audit.sql")
 
 

@@ -743,28 +743,26 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                  ORDER BY CASE field WHEN 'llm' THEN 0 WHEN 'display' THEN 1 ELSE 2 END) AS sample_lists
         FROM cmp GROUP BY ALL
     ),
-    fw AS (
+    per_field AS (  -- each field's item facts (audit_item_facts), one column per field
         SELECT source, conversation_id,
-            any_value(f) FILTER (WHERE field = 'llm') AS fl,
-            any_value(f) FILTER (WHERE field = 'display') AS fd,
-            any_value(f) FILTER (WHERE field = 'pending') AS fp
+            any_value(f) FILTER (WHERE field = 'llm') AS llm_facts,
+            any_value(f) FILTER (WHERE field = 'display') AS display_facts,
+            any_value(f) FILTER (WHERE field = 'pending') AS pending_facts
         FROM f GROUP BY ALL
     ),
     base AS (
-        SELECT c.source, c.id AS conversation_id, c.title, c.parent_conversation_id, c.updated_at,
+        SELECT c.source, c.id AS conversation_id, c.title, c.updated_at,
                p.n_entries, p.era, p.llm_log, p.display_log, p.pending_log, w.llm, w.display, w.pending,
-               pf.doubled_results, pf.consumed_results_in_blob, pf.queued_results_not_in_blob,
                coalesce(w.diverged_fields, []) AS diverged_fields,
                flatten(list_filter(w.sample_lists, lambda x_: x_ IS NOT NULL)) AS samples,
-               fw.fl, fw.fd, fw.fp, lf.*, coalesce(q.quarantined, []) AS quarantined,
-               -- the item facts of the fields that diverged (a field served from the blob never does)
-               CASE WHEN list_contains(coalesce(w.diverged_fields, []), 'llm') THEN fw.fl END AS dl,
-               CASE WHEN list_contains(coalesce(w.diverged_fields, []), 'display') THEN fw.fd END AS dd,
-               CASE WHEN list_contains(coalesce(w.diverged_fields, []), 'pending') THEN fw.fp END AS dp
+               {'n_entries': p.n_entries, 'era': p.era, 'parent_conversation_id': c.parent_conversation_id,
+                'updated_at': c.updated_at, 'llm_log': p.llm_log,
+                'quarantined': coalesce(q.quarantined, [])} AS conversation,
+               lf AS log_facts, pf AS queue_facts, pfw.llm_facts, pfw.display_facts, pfw.pending_facts
         FROM conversations AS c
         JOIN plan AS p ON p.source = c.source AND p.conversation_id = c.id
         JOIN wide AS w ON w.source = c.source AND w.conversation_id = c.id
-        LEFT JOIN fw ON fw.source = c.source AND fw.conversation_id = c.id
+        LEFT JOIN per_field AS pfw ON pfw.source = c.source AND pfw.conversation_id = c.id
         LEFT JOIN lf ON lf.source = c.source AND lf.conversation_id = c.id
         LEFT JOIN pf ON pf.source = c.source AND pf.conversation_id = c.id
         LEFT JOIN (
@@ -773,102 +771,27 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
         ) AS q ON q.source = c.source AND q.conversation_id = c.id
         WHERE src IS NULL OR c.source = src
     ),
-    causes AS (
+    causes AS (  -- one macro per cause (causes.sql), in the order the causes are listed
         SELECT b.source, b.conversation_id, list_filter([
-            CASE WHEN b.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
-                    'entries', 0, 'blob_messages', coalesce(b.display.blob, 0), 'blob_llm', coalesce(b.llm.blob, 0))}
-                 -- the display transcript starts before the log's first turn (an llm-only gap is a lost
-                 -- finalize or a callback's copy; a gap the blob moved to compactedHistory is a compaction)
-                 WHEN len(b.diverged_fields) > 0 AND b.parent_conversation_id IS NULL AND b.compaction_seq IS NULL
-                      AND b.first_type = 'user_message' AND coalesce(b.fd.missing_prefix, 0) > 0
-                      AND coalesce(b.fd.moved_items, 0) = 0
-                 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
-                    'blob_messages_before_log', coalesce(b.fd.missing_prefix, 0),
-                    'blob_llm_before_log', coalesce(b.fl.missing_prefix, 0))} END,
-            CASE WHEN list_contains(b.diverged_fields, 'display') AND b.parent_conversation_id IS NOT NULL
-                      AND coalesce(b.fd.missing_prefix, 0) > 0
-                 THEN {'cause': 'thread_copy_not_captured', 'evidence': json_object(
-                    'parent_conversation_id', b.parent_conversation_id, 'copied_messages', b.fd.missing_prefix)} END,
-            -- the blob holds the injected [Subagent Result] messages, or (read with the cutover
-            -- on, where they were hidden) its _harnessMessages became a copy of `messages`
-            CASE WHEN coalesce(b.dl.callback_items, 0) + coalesce(b.dd.callback_items, 0) > 0
-                      OR (len(coalesce(b.callback_seqs, [])) > 0 AND coalesce(b.dl.display_copies, 0) > 0)
-                 THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
-                    'callback_started_seqs', b.callback_seqs, 'hidden_user_messages', b.hidden_users,
-                    'blob_callback_messages', coalesce(b.dl.callback_items, 0) + coalesce(b.dd.callback_items, 0))} END,
-            CASE WHEN list_contains(b.diverged_fields, 'llm') AND len(coalesce(b.approx_turns, [])) > 0
-                 THEN {'cause': 'approximate_finalize_diff', 'evidence': json_object('turns', b.approx_turns)} END,
-            CASE WHEN list_contains(b.diverged_fields, 'llm') AND b.compaction_seq IS NOT NULL
-                      AND b.fl.blob_first_kept_seq IS DISTINCT FROM TRY_CAST(b.first_kept_seq AS BIGINT)
-                      AND (b.fl.blob_first_kept_seq IS NOT NULL OR b.llm.first_position = 1)
-                 THEN {'cause': 'guessed_first_kept_seq_off', 'evidence': json_object(
-                    'compaction_seq', b.compaction_seq, 'first_kept_seq', b.first_kept_seq::JSON,
-                    'blob_first_kept_seq', b.fl.blob_first_kept_seq)} END,
-            CASE WHEN list_contains(b.diverged_fields, 'display') AND coalesce(b.fd.moved_items, 0) > 0
-                 THEN {'cause': 'compaction_moved_history', 'evidence': json_object(
-                    'log_messages_in_compacted_history', b.fd.moved_items, 'compaction_seq', b.compaction_seq)} END,
-            CASE WHEN len(b.diverged_fields) > 0 AND (len(coalesce(b.amendments, [])) > 0 OR len(coalesce(b.resume_seqs, [])) > 0)
-                      AND (coalesce(b.llm.missing_in_entries, 0) > 0 OR coalesce(b.display.changed, 0) > 0)
-                 THEN {'cause': 'resume_not_captured', 'evidence': json_object(
-                    'amendment_seqs', list_transform(coalesce(b.amendments, []), lambda am_: am_.seq),
-                    'resume_assistant_seqs', b.resume_seqs)} END,
-            CASE WHEN len(b.diverged_fields) > 0 AND len(list_filter(coalesce(b.amendments, []),
-                      lambda am_: am_.target_seq IS NULL OR am_.target_turn IS DISTINCT FROM am_.expected_turn)) > 0
-                 THEN {'cause': 'amendment_wrong_target', 'evidence': json_object('amendments', list_filter(
-                      b.amendments, lambda am_: am_.target_seq IS NULL OR am_.target_turn IS DISTINCT FROM am_.expected_turn))} END,
-            CASE WHEN len(b.diverged_fields) > 0 AND (
-                      len(coalesce(b.reordered, [])) > 0 OR len(coalesce(b.duplicates, [])) > 0
-                      -- a resumed turn's harness messages are never logged (resume_not_captured), so
-                      -- blob-only llm messages after the last logged one are not lost appends then
-                      OR len(list_filter(coalesce(b.dl.lost_positions, []), lambda pos_: NOT (
-                             (len(coalesce(b.amendments, [])) > 0 OR len(coalesce(b.resume_seqs, [])) > 0)
-                             AND pos_ > coalesce(b.dl.last_in_log, -1)))) + len(coalesce(b.dd.lost_positions, []))
-                         + len(coalesce(b.dp.lost_positions, [])) > 0
-                      -- blob messages older than the log, but the log does not start with a turn: its start was lost
-                      OR (b.parent_conversation_id IS NULL AND b.compaction_seq IS NULL
-                          AND b.first_type IS DISTINCT FROM 'user_message'
-                          AND greatest(coalesce(b.dd.missing_prefix, 0), coalesce(b.dl.missing_prefix, 0)) > 0))
-                 THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
-                    'reordered', b.reordered, 'duplicated', b.duplicates,
-                    'blob_only_llm_positions', b.dl.lost_positions,
-                    'blob_only_display_positions', b.dd.lost_positions,
-                    'blob_only_pending_positions', b.dp.lost_positions,
-                    'first_entry_type', b.first_type,
-                    'blob_messages_before_log', coalesce(b.fd.missing_prefix, 0))} END,
-            CASE WHEN len(coalesce(b.dl.unseen_seqs, [])) + len(coalesce(b.dd.unseen_seqs, []))
-                      + len(coalesce(b.dp.unseen_seqs, [])) > 0
-                 THEN {'cause': 'stale_blob', 'evidence': json_object(
-                    'log_only_llm_seqs', b.dl.unseen_seqs, 'log_only_display_seqs', b.dd.unseen_seqs,
-                    'log_only_pending_seqs', b.dp.unseen_seqs,
-                    'blob_updated_at', b.updated_at, 'last_entry_at', b.last_entry_at)} END,
-            -- the pending results (SPEC §7): 0.59+ appendSubagentResult appends the entry, then
-            -- get() (which serves the queued result) -> push -> update, so the blob holds it twice
-            CASE WHEN list_contains(b.diverged_fields, 'pending') AND len(coalesce(b.doubled_results, [])) > 0
-                 THEN {'cause': 'result_delivered_twice', 'evidence': json_object(
-                    'results', b.doubled_results)} END,
-            CASE WHEN list_contains(b.diverged_fields, 'pending') AND len(coalesce(b.consumed_results_in_blob, [])) > 0
-                 THEN {'cause': 'consumed_result_kept_in_blob', 'evidence': json_object(
-                    'results', b.consumed_results_in_blob, 'callback_started_seqs', b.callback_seqs)} END,
-            CASE WHEN list_contains(b.diverged_fields, 'pending') AND len(coalesce(b.queued_results_not_in_blob, [])) > 0
-                 THEN {'cause': 'queued_result_not_in_blob', 'evidence': json_object(
-                    'results', b.queued_results_not_in_blob, 'blob_updated_at', b.updated_at,
-                    'last_entry_at', b.last_entry_at)} END,
-            -- 0.59.3+ logs no transcript (SPEC §7): a full-cutover read of its log misses those turns
-            CASE WHEN b.era IN ('queue', 'mixed') AND (list_contains(b.diverged_fields, 'llm')
-                      OR list_contains(b.diverged_fields, 'display'))
-                 THEN {'cause': 'dual_write_ended', 'evidence': json_object(
-                    'era', b.era, 'first_entry_type', b.first_type, 'last_entry_at', b.last_entry_at,
-                    'blob_updated_at', b.updated_at)} END,
-            -- entries the load quarantined take no part in the rebuild (the harness read them)
-            CASE WHEN len(b.diverged_fields) > 0 AND len(b.quarantined) > 0
-                 THEN {'cause': 'quarantined_entries', 'evidence': json_object('entries', b.quarantined)} END,
-            -- (a writeback copies the transcript: only a policy that serves it from the log can tell)
-            CASE WHEN len(b.diverged_fields) = 0 AND b.n_entries > 0 AND b.llm_log AND (
-                      (len(coalesce(b.callback_seqs, [])) > 0 AND coalesce(b.fl.callback_items, 0) = 0)
-                      OR b.updated_at > b.last_entry_at + INTERVAL 1 SECOND)
-                 THEN {'cause': 'blob_overwritten_by_rebuild', 'evidence': json_object(
-                    'callback_started_seqs', b.callback_seqs,
-                    'blob_updated_at', b.updated_at, 'last_entry_at', b.last_entry_at)} END
+            cause_pre_dual_write(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts, b.display_facts,
+                                 b.llm, b.display),
+            cause_thread_copy_not_captured(b.diverged_fields, b.conversation, b.display_facts),
+            cause_callback_turn_not_captured(b.diverged_fields, b.log_facts, b.llm_facts, b.display_facts),
+            cause_approximate_finalize_diff(b.diverged_fields, b.log_facts),
+            cause_guessed_first_kept_seq_off(b.diverged_fields, b.log_facts, b.llm_facts, b.llm),
+            cause_compaction_moved_history(b.diverged_fields, b.log_facts, b.display_facts),
+            cause_resume_not_captured(b.diverged_fields, b.log_facts, b.llm, b.display),
+            cause_amendment_wrong_target(b.diverged_fields, b.log_facts),
+            cause_lost_or_reordered_append(b.diverged_fields, b.conversation, b.log_facts,
+                                           b.llm_facts, b.display_facts, b.pending_facts),
+            cause_stale_blob(b.diverged_fields, b.conversation, b.log_facts,
+                             b.llm_facts, b.display_facts, b.pending_facts),
+            cause_result_delivered_twice(b.diverged_fields, b.queue_facts),
+            cause_consumed_result_kept_in_blob(b.diverged_fields, b.log_facts, b.queue_facts),
+            cause_queued_result_not_in_blob(b.diverged_fields, b.conversation, b.log_facts, b.queue_facts),
+            cause_dual_write_ended(b.diverged_fields, b.conversation, b.log_facts),
+            cause_quarantined_entries(b.diverged_fields, b.conversation),
+            cause_blob_overwritten_by_rebuild(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts)
         ], lambda x_: x_ IS NOT NULL) AS found
         FROM base AS b
     )

@@ -1,0 +1,223 @@
+-- The audit's causes: one macro per cause (STYLE item 11). Each takes the
+-- facts parity_at (audit.sql) gathered for one conversation and returns
+-- {'cause': name, 'evidence': JSON} when its rule fires, else NULL. Needs
+-- nothing but DuckDB (audit.py runs it before audit.sql), so a test can feed
+-- a hand-built fact row to any one of them.
+--
+-- The facts (every argument is one of these, NULL when there is none):
+--   diverged_fields  the fields ('llm', 'display', 'pending') whose served
+--                    value differs from the blob's
+--   conversation     {n_entries, era, parent_conversation_id, updated_at,
+--                     llm_log, quarantined}: the conversation row, which
+--                    harness wrote its log (audit_plan's era) and whether
+--                    the policy serves the LLM context from the log
+--   log_facts        audit_log_facts: callback_seqs, hidden_users,
+--                    approx_turns, duplicates, reordered, amendments,
+--                    resume_seqs, compaction_seq, first_kept_seq, first_type,
+--                    last_entry_at
+--   llm_facts, display_facts, pending_facts
+--                    audit_item_facts of that field (items followed by
+--                    identity between blob and log): callback_items,
+--                    display_copies, last_in_log, missing_prefix,
+--                    lost_positions, unseen_seqs, moved_items,
+--                    blob_first_kept_seq
+--   llm_counts, display_counts, pending_counts
+--                    audit_compare of that field: served, blob, matching,
+--                    changed, missing_in_entries, extra_in_entries,
+--                    first_position
+--   queue_facts      audit_pending_facts: doubled_results,
+--                    consumed_results_in_blob, queued_results_not_in_blob
+--
+-- The README's causes table and audit.CAUSES list the same names; a test
+-- holds the three equal.
+
+-- pre_dual_write (SPEC §6 "pre-dual-write history"; the dual-write began in
+-- 0.57.0, SPEC §5). Reads conversation.n_entries, parent_conversation_id;
+-- log_facts.compaction_seq, first_type; display_facts.missing_prefix,
+-- moved_items; llm_facts.missing_prefix; llm_counts.blob, display_counts.blob.
+-- No entries at all, or the display transcript starts before the log's first
+-- turn (an llm-only gap is a lost finalize or a callback's copy; a gap the
+-- blob moved to compactedHistory is a compaction).
+CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_facts, llm_facts, display_facts,
+                                             llm_counts, display_counts) AS
+    CASE WHEN conversation.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
+            'entries', 0, 'blob_messages', coalesce(display_counts.blob, 0), 'blob_llm', coalesce(llm_counts.blob, 0))}
+         WHEN len(diverged_fields) > 0 AND conversation.parent_conversation_id IS NULL
+              AND log_facts.compaction_seq IS NULL AND log_facts.first_type = 'user_message'
+              AND coalesce(display_facts.missing_prefix, 0) > 0 AND coalesce(display_facts.moved_items, 0) = 0
+         THEN {'cause': 'pre_dual_write', 'evidence': json_object(
+            'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0),
+            'blob_llm_before_log', coalesce(llm_facts.missing_prefix, 0))} END;
+
+-- thread_copy_not_captured (SPEC §5: a thread copies its parent's messages
+-- into the blob; nothing is logged for them). Reads diverged_fields,
+-- conversation.parent_conversation_id, display_facts.missing_prefix.
+CREATE OR REPLACE MACRO cause_thread_copy_not_captured(diverged_fields, conversation, display_facts) AS
+    CASE WHEN list_contains(diverged_fields, 'display') AND conversation.parent_conversation_id IS NOT NULL
+              AND coalesce(display_facts.missing_prefix, 0) > 0
+         THEN {'cause': 'thread_copy_not_captured', 'evidence': json_object(
+            'parent_conversation_id', conversation.parent_conversation_id,
+            'copied_messages', display_facts.missing_prefix)} END;
+
+-- callback_turn_not_captured (SPEC §5 "Subagent callback turn", §6). Reads
+-- diverged_fields, log_facts.callback_seqs, hidden_users;
+-- llm_facts/display_facts.callback_items, llm_facts.display_copies.
+-- The diverged blob holds the injected [Subagent Result] messages, or (read
+-- with the cutover on, where they were hidden) its _harnessMessages became a
+-- copy of `messages`.
+CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, log_facts, llm_facts, display_facts) AS
+    list_transform([{
+        'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts END,
+        'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts END}], lambda d_:
+        CASE WHEN coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0) > 0
+                  OR (len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(d_.llm.display_copies, 0) > 0)
+             THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
+                'callback_started_seqs', log_facts.callback_seqs, 'hidden_user_messages', log_facts.hidden_users,
+                'blob_callback_messages', coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0))}
+        END)[1];
+
+-- approximate_finalize_diff (SPEC §5 "Turn finalize": after a compaction the
+-- whole new array is re-appended). Reads diverged_fields, log_facts.approx_turns.
+CREATE OR REPLACE MACRO cause_approximate_finalize_diff(diverged_fields, log_facts) AS
+    CASE WHEN list_contains(diverged_fields, 'llm') AND len(coalesce(log_facts.approx_turns, [])) > 0
+         THEN {'cause': 'approximate_finalize_diff', 'evidence': json_object('turns', log_facts.approx_turns)} END;
+
+-- guessed_first_kept_seq_off (SPEC §5 "Compaction during a turn": firstKeptSeq
+-- is a guess). Reads diverged_fields, log_facts.compaction_seq,
+-- first_kept_seq; llm_facts.blob_first_kept_seq; llm_counts.first_position.
+CREATE OR REPLACE MACRO cause_guessed_first_kept_seq_off(diverged_fields, log_facts, llm_facts, llm_counts) AS
+    CASE WHEN list_contains(diverged_fields, 'llm') AND log_facts.compaction_seq IS NOT NULL
+              AND llm_facts.blob_first_kept_seq IS DISTINCT FROM TRY_CAST(log_facts.first_kept_seq AS BIGINT)
+              AND (llm_facts.blob_first_kept_seq IS NOT NULL OR llm_counts.first_position = 1)
+         THEN {'cause': 'guessed_first_kept_seq_off', 'evidence': json_object(
+            'compaction_seq', log_facts.compaction_seq, 'first_kept_seq', log_facts.first_kept_seq::JSON,
+            'blob_first_kept_seq', llm_facts.blob_first_kept_seq)} END;
+
+-- compaction_moved_history (SPEC §5 compaction: the blob moves earlier
+-- messages to compactedHistory, the log keeps them). Reads diverged_fields,
+-- display_facts.moved_items, log_facts.compaction_seq.
+CREATE OR REPLACE MACRO cause_compaction_moved_history(diverged_fields, log_facts, display_facts) AS
+    CASE WHEN list_contains(diverged_fields, 'display') AND coalesce(display_facts.moved_items, 0) > 0
+         THEN {'cause': 'compaction_moved_history', 'evidence': json_object(
+            'log_messages_in_compacted_history', display_facts.moved_items,
+            'compaction_seq', log_facts.compaction_seq)} END;
+
+-- resume_not_captured (SPEC §5 "Resume after an approval or a continuation":
+-- no harness_message entries, only an amendment or a fresh bubble). Reads
+-- diverged_fields, log_facts.amendments, resume_seqs;
+-- llm_counts.missing_in_entries, display_counts.changed.
+CREATE OR REPLACE MACRO cause_resume_not_captured(diverged_fields, log_facts, llm_counts, display_counts) AS
+    CASE WHEN len(diverged_fields) > 0
+              AND (len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0)
+              AND (coalesce(llm_counts.missing_in_entries, 0) > 0 OR coalesce(display_counts.changed, 0) > 0)
+         THEN {'cause': 'resume_not_captured', 'evidence': json_object(
+            'amendment_seqs', list_transform(coalesce(log_facts.amendments, []), lambda am_: am_.seq),
+            'resume_assistant_seqs', log_facts.resume_seqs)} END;
+
+-- amendment_wrong_target (SPEC §5 resume: the amendment targets the latest
+-- assistant_message entry, best-effort; SPEC §6). Reads diverged_fields,
+-- log_facts.amendments (target_seq, target_turn, expected_turn).
+CREATE OR REPLACE MACRO cause_amendment_wrong_target(diverged_fields, log_facts) AS
+    list_transform([list_filter(coalesce(log_facts.amendments, []),
+        lambda am_: am_.target_seq IS NULL OR am_.target_turn IS DISTINCT FROM am_.expected_turn)], lambda wrong_:
+        CASE WHEN len(diverged_fields) > 0 AND len(wrong_) > 0
+             THEN {'cause': 'amendment_wrong_target', 'evidence': json_object('amendments', wrong_)} END)[1];
+
+-- lost_or_reordered_append (SPEC §5: every write is fire-and-forget, nothing
+-- orders it; SPEC §6). Reads diverged_fields, conversation.parent_conversation_id;
+-- log_facts.reordered, duplicates, amendments, resume_seqs, compaction_seq,
+-- first_type; llm/display/pending_facts.lost_positions, llm_facts.last_in_log;
+-- display_facts/llm_facts.missing_prefix.
+CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversation, log_facts,
+                                                       llm_facts, display_facts, pending_facts) AS
+    list_transform([{
+        'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts END,
+        'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts END,
+        'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts END}], lambda d_:
+        CASE WHEN len(diverged_fields) > 0 AND (
+                  len(coalesce(log_facts.reordered, [])) > 0 OR len(coalesce(log_facts.duplicates, [])) > 0
+                  -- a resumed turn's harness messages are never logged (resume_not_captured), so
+                  -- blob-only llm messages after the last logged one are not lost appends then
+                  OR len(list_filter(coalesce(d_.llm.lost_positions, []), lambda pos_: NOT (
+                         (len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0)
+                         AND pos_ > coalesce(d_.llm.last_in_log, -1)))) + len(coalesce(d_.display.lost_positions, []))
+                     + len(coalesce(d_.pending.lost_positions, [])) > 0
+                  -- blob messages older than the log, but the log does not start with a turn: its start was lost
+                  OR (conversation.parent_conversation_id IS NULL AND log_facts.compaction_seq IS NULL
+                      AND log_facts.first_type IS DISTINCT FROM 'user_message'
+                      AND greatest(coalesce(d_.display.missing_prefix, 0), coalesce(d_.llm.missing_prefix, 0)) > 0))
+             THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
+                'reordered', log_facts.reordered, 'duplicated', log_facts.duplicates,
+                'blob_only_llm_positions', d_.llm.lost_positions,
+                'blob_only_display_positions', d_.display.lost_positions,
+                'blob_only_pending_positions', d_.pending.lost_positions,
+                'first_entry_type', log_facts.first_type,
+                'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0))} END)[1];
+
+-- stale_blob (SPEC §5: the blob write at a turn's end is not ordered against
+-- the log's appends). Reads diverged_fields, llm/display/pending_facts.unseen_seqs,
+-- conversation.updated_at, log_facts.last_entry_at.
+CREATE OR REPLACE MACRO cause_stale_blob(diverged_fields, conversation, log_facts,
+                                         llm_facts, display_facts, pending_facts) AS
+    list_transform([{
+        'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts.unseen_seqs END,
+        'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts.unseen_seqs END,
+        'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts.unseen_seqs END}], lambda u_:
+        CASE WHEN len(coalesce(u_.llm, [])) + len(coalesce(u_.display, [])) + len(coalesce(u_.pending, [])) > 0
+             THEN {'cause': 'stale_blob', 'evidence': json_object(
+                'log_only_llm_seqs', u_.llm, 'log_only_display_seqs', u_.display, 'log_only_pending_seqs', u_.pending,
+                'blob_updated_at', conversation.updated_at, 'last_entry_at', log_facts.last_entry_at)} END)[1];
+
+-- result_delivered_twice (SPEC §7 "A subagent result": 0.59+ appends the
+-- entry, then get() (which serves the queued result) -> push -> update, so
+-- the blob holds it twice). Reads diverged_fields, queue_facts.doubled_results.
+CREATE OR REPLACE MACRO cause_result_delivered_twice(diverged_fields, queue_facts) AS
+    CASE WHEN list_contains(diverged_fields, 'pending') AND len(coalesce(queue_facts.doubled_results, [])) > 0
+         THEN {'cause': 'result_delivered_twice', 'evidence': json_object('results', queue_facts.doubled_results)} END;
+
+-- consumed_result_kept_in_blob (SPEC §3 pending results, §7 callback turn: a
+-- callback_started consumed the result; the blob still lists it). Reads
+-- diverged_fields, queue_facts.consumed_results_in_blob, log_facts.callback_seqs.
+CREATE OR REPLACE MACRO cause_consumed_result_kept_in_blob(diverged_fields, log_facts, queue_facts) AS
+    CASE WHEN list_contains(diverged_fields, 'pending') AND len(coalesce(queue_facts.consumed_results_in_blob, [])) > 0
+         THEN {'cause': 'consumed_result_kept_in_blob', 'evidence': json_object(
+            'results', queue_facts.consumed_results_in_blob, 'callback_started_seqs', log_facts.callback_seqs)} END;
+
+-- queued_result_not_in_blob (SPEC §7 "A subagent result": the entry is
+-- appended first, the blob's append may fail or be overwritten). Reads
+-- diverged_fields, queue_facts.queued_results_not_in_blob,
+-- conversation.updated_at, log_facts.last_entry_at.
+CREATE OR REPLACE MACRO cause_queued_result_not_in_blob(diverged_fields, conversation, log_facts, queue_facts) AS
+    CASE WHEN list_contains(diverged_fields, 'pending') AND len(coalesce(queue_facts.queued_results_not_in_blob, [])) > 0
+         THEN {'cause': 'queued_result_not_in_blob', 'evidence': json_object(
+            'results', queue_facts.queued_results_not_in_blob, 'blob_updated_at', conversation.updated_at,
+            'last_entry_at', log_facts.last_entry_at)} END;
+
+-- dual_write_ended (SPEC §7: 0.59.3+ logs no transcript, so a full-cutover
+-- read of its log misses those turns). Reads diverged_fields,
+-- conversation.era, log_facts.first_type, last_entry_at, conversation.updated_at.
+CREATE OR REPLACE MACRO cause_dual_write_ended(diverged_fields, conversation, log_facts) AS
+    CASE WHEN conversation.era IN ('queue', 'mixed')
+              AND (list_contains(diverged_fields, 'llm') OR list_contains(diverged_fields, 'display'))
+         THEN {'cause': 'dual_write_ended', 'evidence': json_object(
+            'era', conversation.era, 'first_entry_type', log_facts.first_type,
+            'last_entry_at', log_facts.last_entry_at, 'blob_updated_at', conversation.updated_at)} END;
+
+-- quarantined_entries (the load's quarantine; SPEC §3: the harness read those
+-- rows, e.g. a partial rebuild). Reads diverged_fields, conversation.quarantined.
+CREATE OR REPLACE MACRO cause_quarantined_entries(diverged_fields, conversation) AS
+    CASE WHEN len(diverged_fields) > 0 AND len(coalesce(conversation.quarantined, [])) > 0
+         THEN {'cause': 'quarantined_entries', 'evidence': json_object('entries', conversation.quarantined)} END;
+
+-- blob_overwritten_by_rebuild (SPEC §6: 0.58.0's get -> modify -> update
+-- paths wrote the rebuilt transcript back). A write-back copies the
+-- transcript, so only a policy that serves it from the log can tell, and only
+-- on a conversation that matches. Reads diverged_fields, conversation.n_entries,
+-- llm_log, updated_at; log_facts.callback_seqs, last_entry_at; llm_facts.callback_items.
+CREATE OR REPLACE MACRO cause_blob_overwritten_by_rebuild(diverged_fields, conversation, log_facts, llm_facts) AS
+    CASE WHEN len(diverged_fields) = 0 AND conversation.n_entries > 0 AND conversation.llm_log AND (
+              (len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(llm_facts.callback_items, 0) = 0)
+              OR conversation.updated_at > log_facts.last_entry_at + INTERVAL 1 SECOND)
+         THEN {'cause': 'blob_overwritten_by_rebuild', 'evidence': json_object(
+            'callback_started_seqs', log_facts.callback_seqs,
+            'blob_updated_at', conversation.updated_at, 'last_entry_at', log_facts.last_entry_at)} END;
