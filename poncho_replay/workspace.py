@@ -23,7 +23,7 @@ import pandas as pd
 from poncho_replay import audit, fleet
 from poncho_replay.display.frames import compactions_df
 from poncho_replay.display.views import ConversationView, nesting_reason
-from poncho_replay.errors import SourceError
+from poncho_replay.errors import BadEntryError, SourceError
 from poncho_replay.profiling import phase, profiling
 from poncho_replay.rebuild import Policy
 from poncho_replay.shards import default_shards, export_shards, parity_by_shards, shard_folders
@@ -308,6 +308,13 @@ class Workspace:
             # a view that shows why, so one odd conversation never takes a report down.
             title, texts = self._raw_json(src, conversation_id)
             return ConversationView.unshowable(conversation_id, nesting_reason(texts), title=title, policy=policy)
+        except BadEntryError as exc:
+            # A blob the loader accepted as JSON but that is not the harness's shape (e.g.
+            # `messages` not a list): the audit still covers it; the view says why it cannot draw it.
+            title, _ = self._raw_json(src, conversation_id)
+            return ConversationView.unshowable(
+                conversation_id, f"its stored row is not in the harness's shape ({exc})", title=title, policy=policy
+            )
         if blob is None:
             raise SourceError(f"conversation {conversation_id} has no row in source {src}")
         return ConversationView(blob, entries, policy=policy)

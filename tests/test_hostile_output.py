@@ -321,3 +321,22 @@ def test_replay_escapes_hostile_text(text_ws: Workspace) -> None:
     assert_escaped(view.replay(widget=False)._repr_html_())
     widget = view.replay(widget=True)
     assert_escaped(widget.page.value)
+
+
+def test_a_blob_not_in_the_harness_shape_shows_a_card(tmp_path: Path) -> None:
+    """`messages` that is not a list: the loader keeps the row (valid JSON); the view explains instead of raising."""
+    from poncho_replay.simulate import fleet
+
+    db = tmp_path / "odd.db"
+    fleet(3, seed=1).to_sqlite(db)
+    con = sqlite3.connect(db)
+    cid = con.execute("SELECT id FROM conversations WHERE rowid = 1").fetchone()[0]
+    con.execute("UPDATE conversations SET data = json_set(data, '$.messages', 5) WHERE rowid = 1")
+    con.commit()
+    con.close()
+    ws = poncho_replay.open()
+    ws.load(db)
+    view = ws.conversation(cid)
+    assert view.problem is not None and "not in the harness's shape" in view.problem
+    assert "could not be shown" in view._repr_html_()
+    assert len(ws.parity()) == 3  # the audit still covers it
