@@ -1,4 +1,4 @@
-"""The parity audit on a Dask cluster: one task per shard of a sharded Parquet export.
+"""The parity audit of a sharded Parquet export: one task per shard, on Dask or one after another.
 
 A sharded export (``ws.export(path, format="parquet", shards=N)``) holds one
 self-contained export folder per shard (``path/shard=K/``). Each Dask task
@@ -26,6 +26,7 @@ import pandas as pd
 from poncho_replay import audit
 from poncho_replay.errors import ReplayError, SourceError
 from poncho_replay.policy import Policy, resolve_policy
+from poncho_replay.profiling import phase
 from poncho_replay.shards import shard_folders
 
 __all__ = ["audit_shard_folder", "connect", "parity"]
@@ -60,7 +61,7 @@ def audit_shard_folder(
 
 def parity(
     path: str | Path,
-    client: Any,
+    client: Any | None,
     policy: Policy = "0.58",
     compare: audit.Comparison | audit.Normaliser = "exact",
     *,
@@ -73,9 +74,10 @@ def parity(
     A shard whose task fails twice (Dask retries it once) is left out and
     named in ``report.attrs["incomplete"]`` (shard folder -> error); the
     other shards' rows are still returned. ``on_shard(done, total)`` is
-    called as each shard finishes.
+    called as each shard finishes. Without a client (``None``) the shards
+    run one after another in this process, so memory stays that of one shard
+    whatever the fleet's size.
     """
-    distributed = _dask()
     root = Path(path)
     folders = shard_folders(root)
     if not folders:
@@ -85,6 +87,36 @@ def parity(
         )
     resolve_policy(policy)  # a bad policy fails here, not on every worker
     label = str(root.resolve())  # the source name a plain load of the export gives
+    if client is None:
+        parts, incomplete = _serial(folders, label, policy, compare, on_shard)
+    else:
+        parts, incomplete = _on_dask(client, folders, label, policy, compare, on_shard)
+    frame = pd.concat([p for p in parts if len(p)] or parts[:1] or [pd.DataFrame()], ignore_index=True)
+    if len(frame):
+        frame = frame.sort_values(["source", "conversation_id"], ignore_index=True)
+    report = audit.ParityReport(frame)
+    report.attrs["policy"] = resolve_policy(policy).describe()
+    report.attrs["incomplete"] = incomplete
+    return report
+
+
+def _serial(
+    folders: list[Path], label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser,
+    on_shard: Callable[[int, int], None],
+) -> tuple[list[pd.DataFrame], dict[str, str]]:  # fmt: skip
+    parts = []
+    for done, folder in enumerate(folders, 1):
+        with phase(f"{folder.name} ({done}/{len(folders)})"):
+            parts.append(audit_shard_folder(str(folder), label, policy, compare))
+        on_shard(done, len(folders))
+    return parts, {}
+
+
+def _on_dask(
+    client: Any, folders: list[Path], label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser,
+    on_shard: Callable[[int, int], None],
+) -> tuple[list[pd.DataFrame], dict[str, str]]:  # fmt: skip
+    distributed = _dask()
     futures = client.map(
         audit_shard_folder,
         [str(f) for f in folders],
@@ -104,13 +136,7 @@ def parity(
             error = future.exception()
             incomplete[names[future.key]] = f"{type(error).__name__}: {error}"
         on_shard(done, len(folders))
-    frame = pd.concat([p for p in parts if len(p)] or parts[:1] or [pd.DataFrame()], ignore_index=True)
-    if len(frame):
-        frame = frame.sort_values(["source", "conversation_id"], ignore_index=True)
-    report = audit.ParityReport(frame)
-    report.attrs["policy"] = resolve_policy(policy).describe()
-    report.attrs["incomplete"] = incomplete
-    return report
+    return parts, incomplete
 
 
 def connect(address: str) -> Any:

@@ -106,3 +106,11 @@ def test_a_plain_export_is_refused_with_the_way_to_shard_it(client: Any, tmp_pat
     workspace("chat").export(tmp_path / "plain", format="parquet")
     with pytest.raises(SourceError, match="shards=N"):
         dist.parity(tmp_path / "plain", client)
+
+
+def test_without_a_client_the_shards_run_one_after_another(tmp_path: Path) -> None:
+    path, plain = _export(workspace("compaction"), tmp_path / "export", shards=5)
+    done: list[tuple[int, int]] = []
+    got = dist.parity(path, None, "0.58", on_shard=lambda d, t: done.append((d, t)))
+    assert done == [(k, 5) for k in range(1, 6)]
+    pd.testing.assert_frame_equal(_plain(got), _plain(plain.parity("0.58", shards=1)))
