@@ -151,9 +151,13 @@ CREATE OR REPLACE VIEW audit_entry_facts AS
            CASE WHEN type = 'harness_message'
                 THEN coalesce(json_extract(payload, '$.message.metadata.isCompactionSummary')::VARCHAR, '') = 'true'
                 ELSE false END AS summary_flag,
-           CASE WHEN type = 'compaction' THEN (payload -> 'firstKeptSeq')::VARCHAR END AS first_kept
+           CASE WHEN type = 'compaction' THEN (payload -> 'firstKeptSeq')::VARCHAR END AS first_kept,
+           -- the run that wrote it: an assistant_message's runId, a harness message's metadata.runId
+           CASE type WHEN 'assistant_message' THEN p[4] WHEN 'harness_message' THEN p[5] END AS run_id,
+           CASE WHEN type = 'assistant_amendment' THEN p[6] END AS append_text
     FROM (SELECT *, json_type(payload, '$.message') AS message_type,
-                 json_extract_string(payload, ['$.turnId', '$.message.metadata.id', '$.summaryMessage.metadata.id']) AS p
+                 json_extract_string(payload, ['$.turnId', '$.message.metadata.id', '$.summaryMessage.metadata.id',
+                                               '$.runId', '$.message.metadata.runId', '$.appendText']) AS p
           FROM conversation_entries);
 
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
@@ -496,6 +500,24 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         WHERE h.type = 'harness_message'
         GROUP BY ALL
     ),
+    users AS (SELECT source, conversation_id, seq, turn_id FROM e WHERE type = 'user_message' AND NOT hidden),
+    compaction_turns AS (  -- each compaction with the user turn it happened in (the last one before it)
+        SELECT c.source, c.conversation_id, c.seq, u.turn_id
+        FROM e AS c
+        ASOF JOIN users AS u ON u.source = c.source AND u.conversation_id = c.conversation_id AND u.seq < c.seq
+        WHERE c.type = 'compaction'
+    ),
+    silent AS (  -- a compaction's turn whose finalize logged harness messages, none a summary: the
+                 -- array did not shrink, so the length diff appended only its tail, with no warning (SPEC §5)
+        SELECT h.source, h.conversation_id, h.turn_id, list(h.seq ORDER BY h.seq) AS seqs
+        FROM e AS h
+        SEMI JOIN compaction_turns AS c ON c.source = h.source AND c.conversation_id = h.conversation_id
+            AND c.turn_id = h.turn_id
+        ANTI JOIN compacted_turns AS t ON t.source = h.source AND t.conversation_id = h.conversation_id
+            AND t.turn_id = h.turn_id
+        WHERE h.type = 'harness_message'
+        GROUP BY ALL
+    ),
     keyed AS (  -- the entries that carry a message (or subagent result) identity, outside approximate turns
         SELECT e.source, e.conversation_id, e.type, e.seq,
                CASE WHEN e.type = 'subagent_result' THEN e.result_key ELSE e.msg_id END AS k
@@ -510,7 +532,6 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         ) AS d ON d.source = x.source AND d.conversation_id = x.conversation_id AND d.type = x.type AND d.k = x.k
         GROUP BY ALL
     ),
-    users AS (SELECT source, conversation_id, seq, turn_id FROM e WHERE type = 'user_message' AND NOT hidden),
     reordered AS (  -- a compaction logged after its own turn's finalize entries
         SELECT c.source, c.conversation_id, c.seq AS compaction_seq, u.turn_id
         FROM e AS c
@@ -520,14 +541,20 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
               AND x.seq > u.seq AND x.seq < c.seq AND x.turn_id = u.turn_id
               AND x.type IN ('harness_message', 'assistant_message'))
     ),
-    amend AS (
+    amend AS (  -- each amendment, its target entry, and whether the blob's copy of that bubble holds its text
         SELECT a.source, a.conversation_id, a.seq, a.target,
-               t.seq AS target_seq, t.turn_id AS target_turn, u.turn_id AS expected_turn
+               any_value(t.seq) AS target_seq, any_value(t.turn_id) AS target_turn,
+               any_value(u.turn_id) AS expected_turn,
+               bool_or(b.item IS NOT NULL) AS target_in_blob,
+               bool_or(contains(coalesce(message_text(b.item), ''), a.append_text)) AS target_has_text
         FROM e AS a
         LEFT JOIN e AS t ON t.source = a.source AND t.conversation_id = a.conversation_id
             AND t.id = a.target AND t.type = 'assistant_message'
         ASOF LEFT JOIN users AS u ON u.source = a.source AND u.conversation_id = a.conversation_id AND u.seq < a.seq
+        LEFT JOIN audit_blob_items AS b ON b.source = a.source AND b.conversation_id = a.conversation_id
+            AND b.field = 'display' AND b.item_key = t.msg_id AND a.append_text IS NOT NULL AND a.append_text <> ''
         WHERE a.type = 'assistant_amendment'
+        GROUP BY a.source, a.conversation_id, a.seq, a.target
     ),
     latest AS (
         SELECT source, conversation_id, seq, first_kept
@@ -545,8 +572,10 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         FROM e GROUP BY ALL
     ),
     approx_l AS (
-        SELECT source, conversation_id, list({'turn_id': turn_id, 'seqs': seqs} ORDER BY seqs[1]) AS approx_turns
-        FROM approx GROUP BY ALL
+        SELECT source, conversation_id,
+               list({'turn_id': turn_id, 'seqs': seqs, 'kind': kind} ORDER BY seqs[1]) AS approx_turns
+        FROM (SELECT *, 'whole_transcript' AS kind FROM approx UNION ALL SELECT *, 'length_diff' FROM silent)
+        GROUP BY ALL
     ),
     dup_l AS (
         SELECT source, conversation_id, list({'type': type, 'seqs': seqs} ORDER BY seqs[1]) AS duplicates
@@ -560,7 +589,8 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
     amend_l AS (
         SELECT source, conversation_id,
                list({'seq': seq, 'target': target, 'target_seq': target_seq, 'target_turn': target_turn,
-                     'expected_turn': expected_turn} ORDER BY seq) AS amendments
+                     'expected_turn': expected_turn, 'target_in_blob': coalesce(target_in_blob, false),
+                     'target_has_text': coalesce(target_has_text, false)} ORDER BY seq) AS amendments
         FROM amend GROUP BY ALL
     )
     SELECT k.source, k.conversation_id, k.callback_seqs, k.hidden_users, ap.approx_turns, d.duplicates,
@@ -575,15 +605,22 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
 
 -- Following items by identity between the blob and the log, per field.
 CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
-    WITH log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys WHERE src IS NULL OR source = src),
+    WITH e AS (SELECT * FROM audit_entry_facts WHERE src IS NULL OR source = src),
+    log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys WHERE src IS NULL OR source = src),
     moved_keys AS (  -- display messages the blob moved to compactedHistory
         SELECT DISTINCT * FROM (
             SELECT source, id AS conversation_id,
                    unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
             FROM conversations WHERE src IS NULL OR source = src)  -- a non-array gives no rows
     ),
-    blob AS (
-        SELECT b.source, b.conversation_id, b.field, b.position, b.item_key AS k,
+    log_runs AS (SELECT DISTINCT source, conversation_id, run_id FROM e WHERE run_id IS NOT NULL),
+    resume_runs AS (  -- a resumed turn's fresh bubble carries the run's id (its turnId is resume-<id>)
+        SELECT DISTINCT source, conversation_id, run_id FROM e
+        WHERE type = 'assistant_message' AND starts_with(turn_id, 'resume-') AND run_id IS NOT NULL
+    ),
+    amended AS (SELECT DISTINCT source, conversation_id FROM e WHERE type = 'assistant_amendment'),
+    blob0 AS (
+        SELECT b.source, b.conversation_id, b.field, b.position, b.item_key AS k, b.item,
                -- (the text search only spares parsing the items that cannot match: CASE, unlike AND,
                -- evaluates its branch for the rows that reach it)
                CASE WHEN NOT contains(b.item::VARCHAR, '_subagentCallback')
@@ -602,27 +639,71 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             AND dk.field = 'display' AND dk.k = b.item_key
         WHERE src IS NULL OR b.source = src
     ),
+    blob1 AS (  -- what only the items the log never saw are read for
+        SELECT *,
+               CASE WHEN NOT in_log THEN item ->> 'role' END AS role,
+               CASE WHEN NOT in_log AND field = 'llm' THEN item -> 'metadata' ->> 'runId' END AS run_id,
+               -- SPEC §7: a 0.59.3+ callback message names the taskOutcome where 0.58's named the
+               -- result's status (completed, error, stopped)
+               is_callback AND NOT regexp_matches(coalesce(message_text(item), ''),
+                   '^\[Subagent Result\] Subagent ".*" \([^)]*\) (completed|error|stopped):') AS queue_callback,
+               -- SPEC §7: in-flight draft bubbles carry metadata.incomplete since 0.59.1
+               CASE WHEN NOT contains(item::VARCHAR, '"incomplete"') THEN false
+                    ELSE coalesce(json_extract(item, '$.metadata.incomplete')::VARCHAR = 'true', false) END AS incomplete,
+               CASE WHEN NOT contains(item::VARCHAR, 'ompactionSummary') THEN false
+                    ELSE coalesce(json_extract(item, '$.metadata.isCompactionSummary')::VARCHAR = 'true'
+                                  OR json_extract(item, '$.metadata._compactionSummary')::VARCHAR = 'true', false)
+               END AS is_summary
+        FROM blob0
+    ),
+    blob AS (
+        SELECT b.*,
+               -- an llm message a resumed turn added (SPEC §5: no harness_message entries for it): the run
+               -- of a resume's fresh bubble, or (a merged resume, amendment logged) a lone assistant
+               -- message of a run the log never saw
+               b.field = 'llm' AND NOT b.in_log AND b.run_id IS NOT NULL AND (
+                   rr.run_id IS NOT NULL
+                   OR (am.conversation_id IS NOT NULL AND lr.run_id IS NULL AND b.role = 'assistant'
+                       AND count(*) OVER (PARTITION BY b.source, b.conversation_id, b.field, b.run_id) = 1)) AS resumed
+        FROM blob1 AS b
+        LEFT JOIN resume_runs AS rr ON rr.source = b.source AND rr.conversation_id = b.conversation_id
+            AND rr.run_id = b.run_id
+        LEFT JOIN log_runs AS lr ON lr.source = b.source AND lr.conversation_id = b.conversation_id
+            AND lr.run_id = b.run_id
+        LEFT JOIN amended AS am ON am.source = b.source AND am.conversation_id = b.conversation_id
+    ),
     first_found AS (
         SELECT source, conversation_id, field, min(position) FILTER (WHERE in_log) AS first_in_log,
                max(position) FILTER (WHERE in_log) AS last_in_log,
-               count(*) FILTER (WHERE is_callback) AS callback_items,
-               count(*) FILTER (WHERE display_copy) AS display_copies
+               count(*) FILTER (WHERE is_callback AND NOT queue_callback) AS callback_items,
+               count(*) FILTER (WHERE queue_callback) AS queue_callback_items,
+               count(*) FILTER (WHERE display_copy) AS display_copies,
+               count(*) FILTER (WHERE resumed) AS resumed_items,
+               count(*) FILTER (WHERE incomplete) AS incomplete_items
         FROM blob GROUP BY ALL
+    ),
+    tail AS (  -- blob messages after the last one the log knows, none of them logged
+        SELECT b.source, b.conversation_id, b.field,
+               count(*) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS unlogged_tail_users,
+               count(*) FILTER (WHERE b.role = 'assistant') AS unlogged_tail_bubbles
+        FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
+        WHERE NOT b.in_log AND b.position > coalesce(f.last_in_log, -1)
+        GROUP BY ALL
     ),
     lost AS (  -- blob items the log never saw, after the first one it did
         SELECT b.source, b.conversation_id, b.field, list(b.position ORDER BY b.position) AS lost_positions
         FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
-        WHERE NOT b.in_log AND NOT b.is_callback AND NOT b.display_copy AND b.k IS NOT NULL
+        WHERE NOT b.in_log AND NOT b.is_callback AND NOT b.display_copy AND NOT b.resumed AND b.k IS NOT NULL
           AND (f.first_in_log IS NULL OR b.position > f.first_in_log)
         GROUP BY ALL
     ),
     blob_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM blob WHERE k IS NOT NULL),
     amended_seqs AS (  -- bubbles a resume amended: the blob rewrote them (resume_not_captured explains it)
         SELECT DISTINCT t.source, t.conversation_id, t.seq
-        FROM audit_entry_facts AS t JOIN audit_entry_facts AS a
+        FROM e AS t JOIN e AS a
             ON a.source = t.source AND a.conversation_id = t.conversation_id
             AND a.type = 'assistant_amendment' AND a.target = t.id
-        WHERE t.type = 'assistant_message' AND (src IS NULL OR t.source = src)
+        WHERE t.type = 'assistant_message'
     ),
     served_log AS (  -- served items that came from the log, and whether the blob holds them
         SELECT s.source, s.conversation_id, s.field, s.seq,
@@ -647,12 +728,77 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                   AS last_seen_seq FROM served_log) AS x
         GROUP BY ALL
     ),
+    known_keys AS (SELECT source, conversation_id, k FROM blob_keys
+                   UNION SELECT source, conversation_id, k FROM moved_keys),
+    turn_facts AS (  -- per logged user turn: whether its user message and its finalize messages reached
+                     -- the blob (or its compactedHistory)
+        SELECT x.source, x.conversation_id, x.turn_id,
+               bool_or(x.type = 'user_message' AND kk.k IS NOT NULL) AS user_in_blob,
+               bool_or(x.type <> 'user_message' AND kk.k IS NOT NULL) AS finalize_in_blob,
+               list(x.seq ORDER BY x.seq) FILTER (WHERE x.type <> 'user_message') AS finalize_seqs,
+               max(x.seq) AS last_seq
+        FROM e AS x
+        LEFT JOIN known_keys AS kk ON kk.source = x.source AND kk.conversation_id = x.conversation_id
+            AND kk.k = x.msg_id
+        WHERE x.type IN ('user_message', 'assistant_message', 'harness_message') AND NOT x.hidden
+          AND x.msg_id IS NOT NULL
+        GROUP BY ALL
+    ),
+    known_turn_messages AS (  -- logged user messages and bubbles the blob holds (a compaction replaces
+                              -- the display's tail by kept harness messages, so only these date the blob)
+        SELECT x.source, x.conversation_id, x.seq FROM e AS x
+        SEMI JOIN known_keys AS kk ON kk.source = x.source AND kk.conversation_id = x.conversation_id
+            AND kk.k = x.msg_id
+        WHERE x.type IN ('user_message', 'assistant_message') AND NOT x.hidden
+    ),
+    compaction_seqs AS (SELECT source, conversation_id, seq FROM e WHERE type = 'compaction'),
+    stale_turns AS (  -- turns whose user message reached the blob while none of their finalize messages
+                      -- did, though a later turn's message, before any later compaction, did: the turn's
+                      -- final blob write was lost and later writes went on from the blob (SPEC §5)
+        SELECT t.source, t.conversation_id, list(t.finalize_seqs[1] ORDER BY t.finalize_seqs[1]) AS stale_turn_seqs
+        FROM turn_facts AS t
+        ASOF LEFT JOIN compaction_seqs AS c ON c.source = t.source AND c.conversation_id = t.conversation_id
+            AND c.seq > t.last_seq
+        ASOF JOIN known_turn_messages AS k ON k.source = t.source AND k.conversation_id = t.conversation_id
+            AND k.seq > t.last_seq
+        WHERE t.user_in_blob AND NOT t.finalize_in_blob AND len(t.finalize_seqs) > 0
+          AND (c.seq IS NULL OR k.seq < c.seq)
+        GROUP BY ALL
+    ),
+    newest_compaction AS (
+        SELECT source, conversation_id, seq, payload -> 'summaryMessage' AS summary
+        FROM e JOIN conversation_entries USING (source, conversation_id, seq, id)
+        WHERE e.type = 'compaction'
+        QUALIFY row_number() OVER (PARTITION BY source, conversation_id ORDER BY seq DESC) = 1
+    ),
+    summaries AS (  -- the blob's compaction summaries (flagged isCompactionSummary, or the real harness's
+                    -- _compactionSummary, or carrying a compaction summary's id), and which compaction logged each
+        SELECT b.source, b.conversation_id, b.position,
+               bool_or(c.seq IS NOT NULL) AS logged,
+               bool_or(c.seq IS NOT NULL AND c.seq = n.seq) AS newest
+        FROM blob AS b
+        LEFT JOIN (SELECT x.source, x.conversation_id, x.seq, x.msg_id, y.payload -> 'summaryMessage' AS summary
+                   FROM e AS x JOIN conversation_entries AS y USING (source, conversation_id, seq, id)
+                   WHERE x.type = 'compaction') AS c
+            ON c.source = b.source AND c.conversation_id = b.conversation_id
+            AND CASE WHEN c.msg_id IS NOT NULL THEN c.msg_id = b.k ELSE audit_eq('exact', 'llm', c.summary, b.item) END
+        LEFT JOIN newest_compaction AS n ON n.source = b.source AND n.conversation_id = b.conversation_id
+        WHERE b.field = 'llm' AND (b.is_summary OR b.k IN (SELECT msg_id FROM e WHERE type = 'compaction'))
+        GROUP BY ALL
+    ),
+    summary_facts AS (
+        SELECT source, conversation_id, count(*) FILTER (WHERE NOT logged) AS unlogged_summaries,
+               bool_or(newest) AS newest_summary_in_blob
+        FROM summaries GROUP BY ALL
+    ),
     first_kept AS (  -- the log seq of the blob's first kept llm message (position 1, after the summary):
                      -- by metadata.id, or by the whole message when it has no id (an earlier summary
-                     -- re-appended). Python twin: display.frames.blob_first_kept_seq.
-        SELECT source, conversation_id, min(seq) AS blob_first_kept_seq FROM (
+                     -- re-appended); a message logged twice (a whole re-append) counts at its last
+                     -- occurrence before the newest compaction. Python twin: display.frames.blob_first_kept_seq.
+        SELECT x.source, x.conversation_id,
+               coalesce(max(x.seq) FILTER (WHERE x.seq < n.seq), min(x.seq)) AS blob_first_kept_seq FROM (
             SELECT b.source, b.conversation_id, e.seq
-            FROM audit_blob_items AS b JOIN audit_entry_facts AS e ON e.source = b.source
+            FROM audit_blob_items AS b JOIN e ON e.source = b.source
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message' AND e.msg_id = b.item_key
             WHERE b.field = 'llm' AND b.position = 1 AND (src IS NULL OR b.source = src)
             UNION ALL
@@ -661,17 +807,28 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
             WHERE b.field = 'llm' AND b.position = 1 AND b.item_key IS NULL AND (src IS NULL OR b.source = src)
               AND audit_eq('exact', 'llm', e.payload -> 'message', b.item)
-        ) GROUP BY ALL
+        ) AS x
+        LEFT JOIN newest_compaction AS n USING (source, conversation_id)
+        GROUP BY ALL
     )
-    SELECT f.source, f.conversation_id, f.field, f.callback_items, f.display_copies, f.last_in_log,
+    SELECT f.source, f.conversation_id, f.field, f.callback_items, f.queue_callback_items, f.display_copies,
+           f.resumed_items, f.incomplete_items, f.last_in_log,
            -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
            l.lost_positions, ls.unseen_seqs, coalesce(ls.moved_items, 0) AS moved_items,
-           CASE WHEN f.field = 'llm' THEN fk.blob_first_kept_seq END AS blob_first_kept_seq
+           coalesce(t.unlogged_tail_users, 0) AS unlogged_tail_users,
+           coalesce(t.unlogged_tail_bubbles, 0) AS unlogged_tail_bubbles,
+           CASE WHEN f.field = 'display' THEN st.stale_turn_seqs END AS stale_turn_seqs,
+           CASE WHEN f.field = 'llm' THEN fk.blob_first_kept_seq END AS blob_first_kept_seq,
+           CASE WHEN f.field = 'llm' THEN coalesce(sf.unlogged_summaries, 0) END AS unlogged_summaries,
+           CASE WHEN f.field = 'llm' THEN coalesce(sf.newest_summary_in_blob, false) END AS newest_summary_in_blob
     FROM first_found AS f
     LEFT JOIN lost AS l USING (source, conversation_id, field)
     LEFT JOIN log_side AS ls USING (source, conversation_id, field)
-    LEFT JOIN first_kept AS fk USING (source, conversation_id);
+    LEFT JOIN tail AS t USING (source, conversation_id, field)
+    LEFT JOIN stale_turns AS st USING (source, conversation_id)
+    LEFT JOIN first_kept AS fk USING (source, conversation_id)
+    LEFT JOIN summary_facts AS sf USING (source, conversation_id);
 
 -- Facts about the pending subagent results, the one field 0.59+ reads from
 -- the log (SPEC §7), by result identity (subagentId@timestamp): results the
@@ -789,7 +946,7 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
             cause_result_delivered_twice(b.diverged_fields, b.queue_facts),
             cause_consumed_result_kept_in_blob(b.diverged_fields, b.log_facts, b.queue_facts),
             cause_queued_result_not_in_blob(b.diverged_fields, b.conversation, b.log_facts, b.queue_facts),
-            cause_dual_write_ended(b.diverged_fields, b.conversation, b.log_facts),
+            cause_dual_write_ended(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts, b.display_facts),
             cause_quarantined_entries(b.diverged_fields, b.conversation),
             cause_blob_overwritten_by_rebuild(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts)
         ], lambda x_: x_ IS NOT NULL) AS found

@@ -62,15 +62,19 @@ CREATE OR REPLACE MACRO cause_thread_copy_not_captured(diverged_fields, conversa
 -- callback_turn_not_captured (SPEC §5 "Subagent callback turn", §6). Reads
 -- diverged_fields, log_facts.callback_seqs, hidden_users;
 -- llm_facts/display_facts.callback_items, llm_facts.display_copies.
--- The diverged blob holds the injected [Subagent Result] messages, or (read
--- with the cutover on, where they were hidden) its _harnessMessages became a
--- copy of `messages`.
+-- The diverged blob holds 0.58's injected [Subagent Result] messages (naming
+-- the result's status; a 0.59.3+ callback names its taskOutcome instead and
+-- is dual_write_ended), or, read with the cutover on (where they were
+-- hidden), its _harnessMessages became a copy of `messages` in a log that
+-- holds 0.58's hidden user messages or blob items of a 0.58 callback.
 CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, log_facts, llm_facts, display_facts) AS
     list_transform([{
         'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts END,
         'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts END}], lambda d_:
         CASE WHEN coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0) > 0
-                  OR (len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(d_.llm.display_copies, 0) > 0)
+                  OR (len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(d_.llm.display_copies, 0) > 0
+                      AND (len(coalesce(log_facts.hidden_users, [])) > 0
+                           OR coalesce(llm_facts.callback_items, 0) + coalesce(display_facts.callback_items, 0) > 0))
              THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
                 'callback_started_seqs', log_facts.callback_seqs, 'hidden_user_messages', log_facts.hidden_users,
                 'blob_callback_messages', coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0))}
@@ -84,9 +88,13 @@ CREATE OR REPLACE MACRO cause_approximate_finalize_diff(diverged_fields, log_fac
 
 -- guessed_first_kept_seq_off (SPEC §5 "Compaction during a turn": firstKeptSeq
 -- is a guess). Reads diverged_fields, log_facts.compaction_seq,
--- first_kept_seq; llm_facts.blob_first_kept_seq; llm_counts.first_position.
+-- first_kept_seq; llm_facts.blob_first_kept_seq, newest_summary_in_blob;
+-- llm_counts.first_position. Only when the blob holds the newest compaction's
+-- summary: without it the compaction turn's blob write was lost (stale_blob)
+-- and the blob kept nothing to compare the guess with.
 CREATE OR REPLACE MACRO cause_guessed_first_kept_seq_off(diverged_fields, log_facts, llm_facts, llm_counts) AS
     CASE WHEN list_contains(diverged_fields, 'llm') AND log_facts.compaction_seq IS NOT NULL
+              AND coalesce(llm_facts.newest_summary_in_blob, false)
               AND llm_facts.blob_first_kept_seq IS DISTINCT FROM TRY_CAST(log_facts.first_kept_seq AS BIGINT)
               AND (llm_facts.blob_first_kept_seq IS NOT NULL OR llm_counts.first_position = 1)
          THEN {'cause': 'guessed_first_kept_seq_off', 'evidence': json_object(
@@ -116,56 +124,108 @@ CREATE OR REPLACE MACRO cause_resume_not_captured(diverged_fields, log_facts, ll
 
 -- amendment_wrong_target (SPEC §5 resume: the amendment targets the latest
 -- assistant_message entry, best-effort; SPEC §6). Reads diverged_fields,
--- log_facts.amendments (target_seq, target_turn, expected_turn).
+-- log_facts.amendments (target_seq, target_in_blob, target_has_text).
+-- Wrong: the target is no logged assistant_message, or the blob's copy of the
+-- targeted bubble lacks the appended text (the text went to another bubble).
+-- A target the blob no longer holds (compacted, stale) cannot be judged, and
+-- the turn ids cannot either (a callback's reply is a legitimate target).
 CREATE OR REPLACE MACRO cause_amendment_wrong_target(diverged_fields, log_facts) AS
     list_transform([list_filter(coalesce(log_facts.amendments, []),
-        lambda am_: am_.target_seq IS NULL OR am_.target_turn IS DISTINCT FROM am_.expected_turn)], lambda wrong_:
+        lambda am_: am_.target_seq IS NULL OR (am_.target_in_blob AND NOT am_.target_has_text))], lambda wrong_:
         CASE WHEN len(diverged_fields) > 0 AND len(wrong_) > 0
              THEN {'cause': 'amendment_wrong_target', 'evidence': json_object('amendments', wrong_)} END)[1];
 
+-- Whether 0.59.3+ wrote part of the blob (SPEC §7), shared by the rules that
+-- must tell its unlogged turns from lost appends. Reads conversation.era;
+-- display_facts.unlogged_tail_users, unlogged_tail_bubbles; llm/display_facts.
+-- queue_callback_items, incomplete_items. A log that ends before the blob's
+-- last whole turn (its user message and its bubble, neither logged: a lost
+-- append loses one write, not a turn's two); a callback message naming a
+-- taskOutcome; a draft bubble's metadata.incomplete (0.59.1+).
+CREATE OR REPLACE MACRO audit_written_after_dual_write(conversation, llm_facts, display_facts) AS
+    coalesce(conversation.era IN ('queue', 'mixed'), false)
+    OR (coalesce(display_facts.unlogged_tail_users, 0) > 0 AND coalesce(display_facts.unlogged_tail_bubbles, 0) > 0)
+    OR coalesce(llm_facts.queue_callback_items, 0) + coalesce(display_facts.queue_callback_items, 0) > 0
+    OR coalesce(llm_facts.incomplete_items, 0) + coalesce(display_facts.incomplete_items, 0) > 0;
+
 -- lost_or_reordered_append (SPEC §5: every write is fire-and-forget, nothing
--- orders it; SPEC §6). Reads diverged_fields, conversation.parent_conversation_id;
--- log_facts.reordered, duplicates, amendments, resume_seqs, compaction_seq,
--- first_type; llm/display/pending_facts.lost_positions, llm_facts.last_in_log;
--- display_facts/llm_facts.missing_prefix.
+-- orders it; SPEC §6). Reads diverged_fields, conversation (era,
+-- parent_conversation_id); log_facts.reordered, duplicates, amendments,
+-- resume_seqs, approx_turns, compaction_seq, first_type;
+-- llm/display/pending_facts.lost_positions, last_in_log, missing_prefix and
+-- what audit_written_after_dual_write reads. Blob-only items it does not
+-- count: a resumed turn's message (llm_facts leaves those out), a callback's
+-- copy, the tail of a silent length diff (after a compaction that did not
+-- shrink the array, the finalize logged only the array's last messages:
+-- approximate_finalize_diff), and the blob's unlogged tail of a conversation
+-- 0.59.3+ went on writing (dual_write_ended). Ambiguous: a lost append in
+-- those same stretches; a second log of the same write (seqs, createdAt)
+-- would decide it.
 CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversation, log_facts,
                                                        llm_facts, display_facts, pending_facts) AS
     list_transform([{
         'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts END,
         'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts END,
-        'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts END}], lambda d_:
+        'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts END,
+        'resumed': len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0,
+        'silent_diff': len(list_filter(coalesce(log_facts.approx_turns, []), lambda t_: t_.kind = 'length_diff')) > 0,
+        'after_dual_write': audit_written_after_dual_write(conversation, llm_facts, display_facts)}], lambda d_:
+        list_transform([{
+            'llm': list_filter(coalesce(d_.llm.lost_positions, []), lambda pos_: NOT (
+                -- a resumed turn's harness messages are never logged (resume_not_captured)
+                (d_.resumed AND pos_ > coalesce(d_.llm.last_in_log, -1))
+                OR (d_.silent_diff AND pos_ > 0)
+                OR (d_.after_dual_write AND pos_ > coalesce(d_.llm.last_in_log, -1)))),
+            'display': list_filter(coalesce(d_.display.lost_positions, []), lambda pos_: NOT (
+                d_.after_dual_write AND pos_ > coalesce(d_.display.last_in_log, -1))),
+            'pending': coalesce(d_.pending.lost_positions, [])}], lambda lost_:
         CASE WHEN len(diverged_fields) > 0 AND (
                   len(coalesce(log_facts.reordered, [])) > 0 OR len(coalesce(log_facts.duplicates, [])) > 0
-                  -- a resumed turn's harness messages are never logged (resume_not_captured), so
-                  -- blob-only llm messages after the last logged one are not lost appends then
-                  OR len(list_filter(coalesce(d_.llm.lost_positions, []), lambda pos_: NOT (
-                         (len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0)
-                         AND pos_ > coalesce(d_.llm.last_in_log, -1)))) + len(coalesce(d_.display.lost_positions, []))
-                     + len(coalesce(d_.pending.lost_positions, [])) > 0
+                  OR len(lost_.llm) + len(lost_.display) + len(lost_.pending) > 0
                   -- blob messages older than the log, but the log does not start with a turn: its start was lost
                   OR (conversation.parent_conversation_id IS NULL AND log_facts.compaction_seq IS NULL
                       AND log_facts.first_type IS DISTINCT FROM 'user_message'
                       AND greatest(coalesce(d_.display.missing_prefix, 0), coalesce(d_.llm.missing_prefix, 0)) > 0))
              THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
                 'reordered', log_facts.reordered, 'duplicated', log_facts.duplicates,
-                'blob_only_llm_positions', d_.llm.lost_positions,
-                'blob_only_display_positions', d_.display.lost_positions,
-                'blob_only_pending_positions', d_.pending.lost_positions,
+                'blob_only_llm_positions', nullif(lost_.llm, []),
+                'blob_only_display_positions', nullif(lost_.display, []),
+                'blob_only_pending_positions', nullif(lost_.pending, []),
                 'first_entry_type', log_facts.first_type,
-                'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0))} END)[1];
+                'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0))} END)[1])[1];
 
 -- stale_blob (SPEC §5: the blob write at a turn's end is not ordered against
--- the log's appends). Reads diverged_fields, llm/display/pending_facts.unseen_seqs,
--- conversation.updated_at, log_facts.last_entry_at.
+-- the log's appends, and may be lost). Reads diverged_fields, conversation.updated_at;
+-- log_facts.callback_seqs, compaction_seq, last_entry_at;
+-- llm/display/pending_facts.unseen_seqs; llm_facts.display_copies,
+-- newest_summary_in_blob, unlogged_summaries; display_facts.stale_turn_seqs.
+-- Any of: log items newer than everything the blob knows (an llm context a
+-- callback turned into a copy of `messages` excepted: callback_turn_not_captured);
+-- a turn whose user message is in the blob and whose logged final bubble is
+-- not (its final write was lost and later turns went on from the blob); a
+-- logged newest compaction whose summary the blob lacks (the compaction
+-- turn's write was lost; unless the blob holds an unlogged summary of its own,
+-- written after the dual-write ended).
 CREATE OR REPLACE MACRO cause_stale_blob(diverged_fields, conversation, log_facts,
                                          llm_facts, display_facts, pending_facts) AS
     list_transform([{
-        'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts.unseen_seqs END,
+        'llm': CASE WHEN list_contains(diverged_fields, 'llm')
+                         AND NOT (len(coalesce(log_facts.callback_seqs, [])) > 0
+                                  AND coalesce(llm_facts.display_copies, 0) > 0)
+                    THEN llm_facts.unseen_seqs END,
         'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts.unseen_seqs END,
-        'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts.unseen_seqs END}], lambda u_:
-        CASE WHEN len(coalesce(u_.llm, [])) + len(coalesce(u_.display, [])) + len(coalesce(u_.pending, [])) > 0
+        'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts.unseen_seqs END,
+        'turns': CASE WHEN list_contains(diverged_fields, 'display') OR list_contains(diverged_fields, 'llm')
+                      THEN display_facts.stale_turn_seqs END,
+        'summary_missing': list_contains(diverged_fields, 'llm') AND log_facts.compaction_seq IS NOT NULL
+                           AND llm_facts IS NOT NULL AND NOT coalesce(llm_facts.newest_summary_in_blob, false)
+                           AND coalesce(llm_facts.unlogged_summaries, 0) = 0}], lambda u_:
+        CASE WHEN len(coalesce(u_.llm, [])) + len(coalesce(u_.display, [])) + len(coalesce(u_.pending, []))
+                  + len(coalesce(u_.turns, [])) > 0 OR u_.summary_missing
              THEN {'cause': 'stale_blob', 'evidence': json_object(
                 'log_only_llm_seqs', u_.llm, 'log_only_display_seqs', u_.display, 'log_only_pending_seqs', u_.pending,
+                'turns_without_final_write', u_.turns,
+                'newest_compaction_not_in_blob', CASE WHEN u_.summary_missing THEN log_facts.compaction_seq END,
                 'blob_updated_at', conversation.updated_at, 'last_entry_at', log_facts.last_entry_at)} END)[1];
 
 -- result_delivered_twice (SPEC §7 "A subagent result": 0.59+ appends the
@@ -195,9 +255,11 @@ CREATE OR REPLACE MACRO cause_queued_result_not_in_blob(diverged_fields, convers
 
 -- dual_write_ended (SPEC §7: 0.59.3+ logs no transcript, so a full-cutover
 -- read of its log misses those turns). Reads diverged_fields,
--- conversation.era, log_facts.first_type, last_entry_at, conversation.updated_at.
-CREATE OR REPLACE MACRO cause_dual_write_ended(diverged_fields, conversation, log_facts) AS
-    CASE WHEN conversation.era IN ('queue', 'mixed')
+-- conversation.era, updated_at, log_facts.first_type, last_entry_at, and
+-- what audit_written_after_dual_write reads (the log's era, or release
+-- fingerprints in blob items the log never saw).
+CREATE OR REPLACE MACRO cause_dual_write_ended(diverged_fields, conversation, log_facts, llm_facts, display_facts) AS
+    CASE WHEN audit_written_after_dual_write(conversation, llm_facts, display_facts)
               AND (list_contains(diverged_fields, 'llm') OR list_contains(diverged_fields, 'display'))
          THEN {'cause': 'dual_write_ended', 'evidence': json_object(
             'era', conversation.era, 'first_entry_type', log_facts.first_type,
