@@ -507,15 +507,17 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         ASOF JOIN users AS u ON u.source = c.source AND u.conversation_id = c.conversation_id AND u.seq < c.seq
         WHERE c.type = 'compaction'
     ),
-    silent AS (  -- a compaction's turn whose finalize logged harness messages, none a summary: the
-                 -- array did not shrink, so the length diff appended only its tail, with no warning (SPEC §5)
-        SELECT h.source, h.conversation_id, h.turn_id, list(h.seq ORDER BY h.seq) AS seqs
+    silent AS (  -- a compaction's turn whose finalize was logged with no summary among its harness messages:
+                 -- the array did not shrink, so the length diff appended only its tail (maybe nothing), with
+                 -- no warning (SPEC §5)
+        SELECT h.source, h.conversation_id, h.turn_id,
+               coalesce(list(h.seq ORDER BY h.seq) FILTER (WHERE h.type = 'harness_message'), []) AS seqs
         FROM e AS h
         SEMI JOIN compaction_turns AS c ON c.source = h.source AND c.conversation_id = h.conversation_id
             AND c.turn_id = h.turn_id
         ANTI JOIN compacted_turns AS t ON t.source = h.source AND t.conversation_id = h.conversation_id
             AND t.turn_id = h.turn_id
-        WHERE h.type = 'harness_message'
+        WHERE h.type IN ('harness_message', 'assistant_message')
         GROUP BY ALL
     ),
     keyed AS (  -- the entries that carry a message (or subagent result) identity, outside approximate turns
@@ -525,10 +527,26 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
             AND a.turn_id = e.turn_id AND e.type = 'harness_message'
         WHERE e.type IN ('user_message', 'assistant_message', 'harness_message', 'subagent_result')
     ),
-    dup AS (  -- the same message (or subagent result) appended twice: counted first, listed only when found
+    logged_twice AS (
+        SELECT source, conversation_id, type, k, count(*) AS n FROM keyed WHERE k IS NOT NULL
+        GROUP BY ALL HAVING count(*) > 1
+    ),
+    dup AS (  -- the same message (or subagent result) appended more often than the blob holds it (a message
+              -- the blob itself holds twice, e.g. a thread's copy of a re-appended context, was written twice):
+              -- counted first, listed only when found
         SELECT x.source, x.conversation_id, x.type, x.k, list(x.seq ORDER BY x.seq) AS seqs
         FROM keyed AS x SEMI JOIN (
-            SELECT source, conversation_id, type, k FROM keyed WHERE k IS NOT NULL GROUP BY ALL HAVING count(*) > 1
+            SELECT d.source, d.conversation_id, d.type, d.k FROM logged_twice AS d
+            LEFT JOIN (
+                SELECT b.source, b.conversation_id, b.field, b.item_key, count(*) AS n
+                FROM audit_blob_items AS b
+                SEMI JOIN logged_twice AS t ON t.source = b.source AND t.conversation_id = b.conversation_id
+                    AND t.k = b.item_key
+                GROUP BY ALL
+            ) AS b ON b.source = d.source AND b.conversation_id = d.conversation_id AND b.item_key = d.k
+                AND b.field = CASE d.type WHEN 'harness_message' THEN 'llm' WHEN 'subagent_result' THEN 'pending'
+                                          ELSE 'display' END
+            WHERE d.n > coalesce(b.n, 0) OR coalesce(b.n, 0) < 2
         ) AS d ON d.source = x.source AND d.conversation_id = x.conversation_id AND d.type = x.type AND d.k = x.k
         GROUP BY ALL
     ),
@@ -573,7 +591,7 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
     ),
     approx_l AS (
         SELECT source, conversation_id,
-               list({'turn_id': turn_id, 'seqs': seqs, 'kind': kind} ORDER BY seqs[1]) AS approx_turns
+               list({'turn_id': turn_id, 'seqs': seqs, 'kind': kind} ORDER BY seqs[1] NULLS LAST) AS approx_turns
         FROM (SELECT *, 'whole_transcript' AS kind FROM approx UNION ALL SELECT *, 'length_diff' FROM silent)
         GROUP BY ALL
     ),
@@ -685,7 +703,9 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     tail AS (  -- blob messages after the last one the log knows, none of them logged
         SELECT b.source, b.conversation_id, b.field,
                count(*) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS unlogged_tail_users,
-               count(*) FILTER (WHERE b.role = 'assistant') AS unlogged_tail_bubbles
+               count(*) FILTER (WHERE b.role = 'assistant') AS unlogged_tail_bubbles,
+               -- where the unlogged turns start: the items before it finish the last logged turn
+               min(b.position) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS first_unlogged_user
         FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
         WHERE NOT b.in_log AND b.position > coalesce(f.last_in_log, -1)
         GROUP BY ALL
@@ -751,13 +771,20 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             AND kk.k = x.msg_id
         WHERE x.type IN ('user_message', 'assistant_message') AND NOT x.hidden
     ),
-    compaction_seqs AS (SELECT source, conversation_id, seq FROM e WHERE type = 'compaction'),
+    compaction_bounds AS (  -- where each compaction's turn starts (its user message, logged before the
+                            -- compaction entry): the display before it may be replaced by kept harness messages
+        SELECT c.source, c.conversation_id, u.seq
+        FROM e AS c
+        ASOF JOIN (SELECT source, conversation_id, seq FROM e WHERE type = 'user_message' AND NOT hidden) AS u
+            ON u.source = c.source AND u.conversation_id = c.conversation_id AND u.seq < c.seq
+        WHERE c.type = 'compaction'
+    ),
     stale_turns AS (  -- turns whose user message reached the blob while none of their finalize messages
-                      -- did, though a later turn's message, before any later compaction, did: the turn's
+                      -- did, though a later turn's message, before any later compaction's turn, did: the turn's
                       -- final blob write was lost and later writes went on from the blob (SPEC §5)
         SELECT t.source, t.conversation_id, list(t.finalize_seqs[1] ORDER BY t.finalize_seqs[1]) AS stale_turn_seqs
         FROM turn_facts AS t
-        ASOF LEFT JOIN compaction_seqs AS c ON c.source = t.source AND c.conversation_id = t.conversation_id
+        ASOF LEFT JOIN compaction_bounds AS c ON c.source = t.source AND c.conversation_id = t.conversation_id
             AND c.seq > t.last_seq
         ASOF JOIN known_turn_messages AS k ON k.source = t.source AND k.conversation_id = t.conversation_id
             AND k.seq > t.last_seq
@@ -794,9 +821,10 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     first_kept AS (  -- the log seq of the blob's first kept llm message (position 1, after the summary):
                      -- by metadata.id, or by the whole message when it has no id (an earlier summary
                      -- re-appended); a message logged twice (a whole re-append) counts at its last
-                     -- occurrence before the newest compaction. Python twin: display.frames.blob_first_kept_seq.
+                     -- occurrence before the newest compaction's turn. Python twin (first occurrence
+                     -- only): display.frames.blob_first_kept_seq.
         SELECT x.source, x.conversation_id,
-               coalesce(max(x.seq) FILTER (WHERE x.seq < n.seq), min(x.seq)) AS blob_first_kept_seq FROM (
+               coalesce(max(x.seq) FILTER (WHERE x.seq < n.turn_start), min(x.seq)) AS blob_first_kept_seq FROM (
             SELECT b.source, b.conversation_id, e.seq
             FROM audit_blob_items AS b JOIN e ON e.source = b.source
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message' AND e.msg_id = b.item_key
@@ -808,7 +836,12 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             WHERE b.field = 'llm' AND b.position = 1 AND b.item_key IS NULL AND (src IS NULL OR b.source = src)
               AND audit_eq('exact', 'llm', e.payload -> 'message', b.item)
         ) AS x
-        LEFT JOIN newest_compaction AS n USING (source, conversation_id)
+        LEFT JOIN (  -- the newest compaction's turn start: a re-append by that turn's own finalize (or a
+                     -- compaction entry reordered after it) is no kept message the guess could point at
+            SELECT n.source, n.conversation_id, max(b.seq) AS turn_start
+            FROM newest_compaction AS n JOIN compaction_bounds AS b USING (source, conversation_id)
+            WHERE b.seq < n.seq GROUP BY ALL
+        ) AS n USING (source, conversation_id)
         GROUP BY ALL
     )
     SELECT f.source, f.conversation_id, f.field, f.callback_items, f.queue_callback_items, f.display_copies,
@@ -817,7 +850,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
            l.lost_positions, ls.unseen_seqs, coalesce(ls.moved_items, 0) AS moved_items,
            coalesce(t.unlogged_tail_users, 0) AS unlogged_tail_users,
-           coalesce(t.unlogged_tail_bubbles, 0) AS unlogged_tail_bubbles,
+           coalesce(t.unlogged_tail_bubbles, 0) AS unlogged_tail_bubbles, t.first_unlogged_user,
            CASE WHEN f.field = 'display' THEN st.stale_turn_seqs END AS stale_turn_seqs,
            CASE WHEN f.field = 'llm' THEN fk.blob_first_kept_seq END AS blob_first_kept_seq,
            CASE WHEN f.field = 'llm' THEN coalesce(sf.unlogged_summaries, 0) END AS unlogged_summaries,

@@ -152,15 +152,16 @@ CREATE OR REPLACE MACRO audit_written_after_dual_write(conversation, llm_facts, 
 -- orders it; SPEC §6). Reads diverged_fields, conversation (era,
 -- parent_conversation_id); log_facts.reordered, duplicates, amendments,
 -- resume_seqs, approx_turns, compaction_seq, first_type;
--- llm/display/pending_facts.lost_positions, last_in_log, missing_prefix and
--- what audit_written_after_dual_write reads. Blob-only items it does not
+-- llm/display/pending_facts.lost_positions, last_in_log, first_unlogged_user,
+-- missing_prefix and what audit_written_after_dual_write reads. Blob-only items it does not
 -- count: a resumed turn's message (llm_facts leaves those out), a callback's
 -- copy, the tail of a silent length diff (after a compaction that did not
 -- shrink the array, the finalize logged only the array's last messages:
 -- approximate_finalize_diff), and the blob's unlogged tail of a conversation
--- 0.59.3+ went on writing (dual_write_ended). Ambiguous: a lost append in
--- those same stretches; a second log of the same write (seqs, createdAt)
--- would decide it.
+-- 0.59.3+ went on writing (dual_write_ended), from its first unlogged user
+-- message on (what precedes it finishes the last logged turn: a lost
+-- finalize). Ambiguous: a lost append inside those stretches; only a record
+-- of the write itself (the harness's warning log) would decide it.
 CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversation, log_facts,
                                                        llm_facts, display_facts, pending_facts) AS
     list_transform([{
@@ -175,9 +176,9 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                 -- a resumed turn's harness messages are never logged (resume_not_captured)
                 (d_.resumed AND pos_ > coalesce(d_.llm.last_in_log, -1))
                 OR (d_.silent_diff AND pos_ > 0)
-                OR (d_.after_dual_write AND pos_ > coalesce(d_.llm.last_in_log, -1)))),
+                OR (d_.after_dual_write AND pos_ >= coalesce(d_.llm.first_unlogged_user, pos_ + 1)))),
             'display': list_filter(coalesce(d_.display.lost_positions, []), lambda pos_: NOT (
-                d_.after_dual_write AND pos_ > coalesce(d_.display.last_in_log, -1))),
+                d_.after_dual_write AND pos_ >= coalesce(d_.display.first_unlogged_user, pos_ + 1))),
             'pending': coalesce(d_.pending.lost_positions, [])}], lambda lost_:
         CASE WHEN len(diverged_fields) > 0 AND (
                   len(coalesce(log_facts.reordered, [])) > 0 OR len(coalesce(log_facts.duplicates, [])) > 0
