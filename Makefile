@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv clean
+.PHONY: demo test lab venv clean
 
 $(BIN)/poncho-replay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# JupyterLab on the worked notebooks (the `notebook` extra installs it).
+lab: venv
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

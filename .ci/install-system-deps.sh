@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suite needs beyond the Python venv: headless Chromium
-# for the report browser check (tests/test_report_browser.py), and a colour emoji
+# for the browser checks (tests/test_report_browser.py, and tests/test_jupyterlab_browser.py
+# through Playwright, which drives this chromium: no browser is downloaded), and a colour emoji
 # font so emoji in conversation titles render in its screenshots, and psql
 # (postgresql-client) to restore the PostgreSQL sample dumps in fixtures/. Idempotent:
 # does nothing when both are already there. Needs root (CI runs as root).

@@ -377,8 +377,14 @@ class ParityReport(pd.DataFrame):
     """The :func:`parity_df` table, rendered in Jupyter with verdict colours and cause badges.
 
     It is a DataFrame in every other respect; a slice that lost the audit
-    columns renders as a plain table.
+    columns (``report[["conversation_id", "causes"]]``) renders as a plain
+    table. Only the first :data:`~poncho_replay.display.html.PARITY_SHOWN`
+    rows are drawn, under a "showing N of M" line: a fleet's report is
+    thousands of rows.
     """
+
+    _LINE_COLUMNS: ClassVar[frozenset[str]] = frozenset({"conversation_id", "verdict"})
+    """Without these a slice is no longer a parity report, just a table."""
 
     _metadata: ClassVar[list[str]] = []
 
@@ -391,9 +397,12 @@ class ParityReport(pd.DataFrame):
         return parity_summary_df(self)
 
     def _repr_html_(self) -> str | None:  # type: ignore[override]
+        if not self._LINE_COLUMNS <= set(self.columns):
+            return pd.DataFrame(self)._repr_html_()
         try:
-            from poncho_replay.display.html import parity_table_html
+            from poncho_replay.display.html import PARITY_SHOWN, parity_table_html
 
-            return parity_table_html(self.to_dict("records"))
+            rows = pd.DataFrame(self.head(PARITY_SHOWN)).to_dict("records")
+            return parity_table_html(rows, total=len(self))
         except Exception:  # noqa: BLE001 - a notebook display must never raise
             return pd.DataFrame(self)._repr_html_()

@@ -208,6 +208,10 @@ DB_HELP = (
     "The DuckDB workspace file (written by `poncho-replay load`); default: the bundled sample."
 )
 DbOption = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_HELP)
+AllOption = click.option(
+    "--all", "show_all", is_flag=True,
+    help="List every conversation in the table (by default the most diverged first, a screenful).",
+)  # fmt: skip
 
 
 def _source_hint(source: str) -> str:
@@ -246,10 +250,31 @@ def _connect(db: Path) -> Workspace:
         ) from exc
 
 
+REPLACED = "An existing file there is replaced (a note on stderr says so)."
+"""The --help wording for outputs meant for reading (HTML, PNG, SVG): DESIGN's overwrite rule.
+Data (a database, an export folder) is refused unless --force instead: see :func:`_data_target`."""
+
+
 def _output(path: Path) -> Path:
-    """An output file's path, its folder created if missing."""
+    """An output meant for reading (HTML, PNG, SVG): replaced if it exists, with a note; its folder created.
+
+    DESIGN's one rule for files the kit writes: such outputs are cheap to
+    write again, so they are replaced and the user is told; data (a
+    database, an export folder) is refused instead, see :func:`_data_target`.
+    """
+    if path.is_dir():
+        raise CliError(f"{path} is a folder", "give a file name")
+    if path.exists():
+        _note(f"replacing {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _data_target(path: Path, force: bool, what: str) -> None:
+    """Refuse to write data over ``path`` unless ``--force`` (DESIGN: data is never replaced silently)."""
+    if force or not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return
+    raise CliError(f"{what} {path} already exists", "choose another path, or pass --force to replace it")
 
 
 def _load(
@@ -346,7 +371,9 @@ def cli() -> None:
 @cli.command()
 @click.argument("source")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The DuckDB workspace file to load into (created if missing).")  # fmt: skip
+              help="The DuckDB workspace file to load into: created if missing, else the source is "
+              "added to it (its earlier rows from the same source replaced); the file itself is never "
+              "replaced.")  # fmt: skip
 @click.option(
     "--name", help="Label for these rows (default: the resolved path, or the URL without password)."
 )
@@ -381,13 +408,14 @@ def load(
 @click.option("--compare", type=click.Choice(COMPARISONS), default="exact", show_default=True,
               help="exact: JSON values; text: the harness's role:text projection.")  # fmt: skip
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the self-contained HTML report here.")  # fmt: skip
+              help=f"Also write the self-contained HTML report here. {REPLACED}")  # fmt: skip
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the audit as JSON (every column) instead of tables.",
+    help="Print the audit as JSON instead of tables: every column of every conversation, never capped.",
 )
+@AllOption
 @click.option(
     "--fail-on-divergence", is_flag=True, help="Exit with status 1 when a conversation diverges."
 )
@@ -398,12 +426,14 @@ def load(
 @_common
 def audit(
     source: str | None, db: Path | None, policy: str, compare: str, html_path: Path | None,
-    as_json: bool, fail_on_divergence: bool, shards: int | None, profile: bool,
+    as_json: bool, show_all: bool, fail_on_divergence: bool, shards: int | None, profile: bool,
 ) -> None:  # fmt: skip
     """Parity audit: what a policy serves vs the blob, and why.
 
     One row per conversation: its verdict, the seq where each field starts
-    to differ, the harness's own parity verdict, and the causes.
+    to differ, the harness's own parity verdict, and the causes. The table
+    lists the most diverged conversations first and stops after a screenful
+    (--all lists every one; --json is always complete).
 
     SOURCE (a harness SQLite file, postgresql:// URL or export folder) is
     loaded first, into --db when given; without SOURCE the audit reads --db,
@@ -422,7 +452,7 @@ def audit(
         out = _console()
         out.print(cli_render.headline(report, policy))
         out.print(cli_render.summary_table(report.summary()))
-        out.print(cli_render.parity_table(report))
+        out.print(cli_render.parity_table(report, limit=None if show_all else cli_render.TABLE_ROWS))
     if html_path is not None:
         with _step("writing the HTML report"):
             written = ws.report(_output(html_path), policy, parity=report)  # type: ignore[arg-type]
@@ -475,7 +505,7 @@ def show(
 @cli.command()
 @click.argument("conversation_id")
 @click.option("--png", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the chart (.png; .svg and .html work too).")  # fmt: skip
+              help=f"Where to write the chart (.png; .svg and .html work too). {REPLACED}")  # fmt: skip
 @DbOption
 @click.option("--source", help="Which loaded source, when the id is in several.")
 @_common
@@ -504,17 +534,23 @@ def compaction(conversation_id: str, png: Path, db: Path | None, source: str | N
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
               help="jsonl: one JSON object per line; parquet: typed columns.")  # fmt: skip
 @click.option("--source", help="Which loaded source to export, when the workspace holds several.")
+@click.option("--force", is_flag=True, help="Replace the export files in OUT when it exists and is "
+              "not empty; without it such an OUT is refused.")  # fmt: skip
 @_common
-def export(out: Path, db: Path | None, fmt: str, source: str | None) -> None:
+def export(out: Path, db: Path | None, fmt: str, source: str | None, force: bool) -> None:
     """Export one source as JSONL or Parquet files in a folder.
 
     OUT gets conversations.EXT and entries.EXT (harness columns, SPEC §4);
-    the folder loads back with `poncho-replay load OUT`.
+    the folder loads back with `poncho-replay load OUT`. An export is data:
+    an OUT that exists and is not empty is refused unless --force.
 
     \b
     Example: poncho-replay export --db work.duckdb --format parquet export/
     """
+    _data_target(out, force, "export folder")
     ws = _workspace(db)
+    for stale in (out / f"{stem}.{kind}" for stem in ("conversations", "entries") for kind in ("jsonl", "parquet")):
+        stale.unlink(missing_ok=True)  # --force: no file of an older export (either format) stays behind
     try:
         written = ws.export(out, fmt, source=source)  # type: ignore[arg-type]
     except SourceError as exc:
@@ -590,7 +626,8 @@ def _harness_release(ctx: click.Context, param: click.Parameter, value: str | No
               "(transcript dual-write), 0.59.3 ... 0.61.2 or current (subagent-result queue only).")  # fmt: skip
 @click.option("--upgrade-to", default=None, callback=_harness_release, metavar="RELEASE",
               help="A later release each conversation moves to at a seeded point, e.g. 0.61.2.")  # fmt: skip
-@click.option("--force", is_flag=True, help="Replace --out (or the PostgreSQL --schema) if it exists.")
+@click.option("--force", is_flag=True, help="Replace --out (or the PostgreSQL --schema) if it exists; "
+              "without it an existing one is refused.")  # fmt: skip
 @_common
 def simulate(
     n: int, seed: int, out: str, schema: str, faults: dict[str, Any], harness: str, upgrade_to: str | None,
@@ -610,10 +647,8 @@ def simulate(
     from poncho_replay.simulate import Faults, fleet
 
     target = None if is_postgres_url(out) else Path(out)
-    if target is not None and target.exists() and not force:
-        raise CliError(
-            f"{out} already exists", "choose another --out, or pass --force to replace it"
-        )
+    if target is not None:
+        _data_target(target, force, "database")
     with _step(f"simulating {n} conversations"):
         data = fleet(
             n,
@@ -676,9 +711,10 @@ def _repo_fixtures() -> list[Path]:
 
 @cli.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
-              show_default=True, help="Where to write the HTML report.")  # fmt: skip
+              show_default=True, help=f"Where to write the HTML report. {REPLACED}")  # fmt: skip
+@AllOption
 @_common
-def demo(out: Path) -> None:
+def demo(out: Path, show_all: bool) -> None:
     """Audit the bundled data and write report.html.
 
     The main job in one command: load, audit under policy 0.58, print the
@@ -704,7 +740,7 @@ def demo(out: Path) -> None:
     console = _console()
     console.print(cli_render.headline(report, "0.58"))
     console.print(cli_render.summary_table(report.summary()))
-    console.print(cli_render.parity_table(report))
+    console.print(cli_render.parity_table(report, limit=None if show_all else cli_render.TABLE_ROWS))
     with _step("writing the HTML report"):
         written = Path(ws.report(_output(out), "0.58", parity=report)).resolve()
     console.print(f"report written to {written}")

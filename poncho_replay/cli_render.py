@@ -16,11 +16,14 @@ from rich.table import Table
 from rich.text import Text
 
 from poncho_replay.audit import CAUSES
+from poncho_replay.display.html import first_divergence
 from poncho_replay.display.preview import preview, safe_text
 from poncho_replay.rebuild import RebuildState
+from poncho_replay.report import divergence_score
 from poncho_replay.sources.ingest import LoadSummary
 
 __all__ = [
+    "TABLE_ROWS",
     "diff_table",
     "headline",
     "load_table",
@@ -28,6 +31,7 @@ __all__ = [
     "parity_json",
     "parity_table",
     "pending_table",
+    "rank_by_divergence",
     "summary_table",
 ]
 
@@ -96,24 +100,41 @@ def summary_table(summary: pd.DataFrame) -> Table:
     return table
 
 
-def _first_divergence(row: Mapping[str, Any]) -> str:
-    """``llm #3 (seq 15)``: where each diverged field starts to differ, position and seq."""
-    parts = []
-    for field in row["diverged_fields"] if row["diverged_fields"] is not None else ():
-        position = row.get(f"{field}_first_position")
-        seq = row.get(f"{field}_first_seq_entries")
-        if pd.isna(seq):
-            seq = row.get(f"{field}_first_seq_blob")
-        where = "" if pd.isna(position) else f" #{position}"
-        where += "" if pd.isna(seq) else f" (seq {seq})"
-        parts.append(f"{field}{where}")
-    return "\n".join(parts)
+TABLE_ROWS = 40
+"""Conversations the audit table lists by default (the most diverged first); ``--all`` lists every one."""
 
 
-def parity_table(report: pd.DataFrame) -> Table:
-    """One row per conversation: verdict, where it starts to differ, the harness verdict, the causes."""
+def rank_by_divergence(report: pd.DataFrame) -> pd.DataFrame:
+    """Diverged conversations first, the most diverging items on top; then by source and id."""
+    return (
+        report.assign(_diverged=report["verdict"] != "match", _score=divergence_score(report))
+        .sort_values(
+            ["_diverged", "_score", "source", "conversation_id"],
+            ascending=[False, False, True, True],
+            kind="stable",
+        )
+        .drop(columns=["_diverged", "_score"])
+    )
+
+
+def parity_table(report: pd.DataFrame, limit: int | None = None) -> Table:
+    """One row per conversation: verdict, where it starts to differ, the harness verdict, the causes.
+
+    With ``limit``, only that many rows are drawn, the most diverged first,
+    and the caption says how many were left out and how to see them: a
+    1,000-conversation fleet must not print a thousand-line table.
+    """
     many_sources = report["source"].nunique() > 1
+    total = len(report)
+    if limit is not None:
+        report = rank_by_divergence(report).head(limit)
     table = Table(title="Per conversation", title_justify="left")
+    if len(report) < total:
+        table.caption = (
+            f"showing {len(report):,} of {total:,} conversations, the most diverged first; "
+            "--all lists every one, --json gives every row"
+        )
+        table.caption_justify = "left"
     if many_sources:
         table.add_column("source", no_wrap=True)
     table.add_column("title")
@@ -129,7 +150,7 @@ def parity_table(report: pd.DataFrame) -> Table:
             row["conversation_id"],
             str(row["entries"]),
             _styled(row["verdict"]),
-            _first_divergence(row),
+            "\n".join(first_divergence(row)),
             _styled(row["harness_verdict"]),
             "\n".join(row["causes"]) if row["causes"] is not None else "",
         ]

@@ -19,6 +19,10 @@ class SourceError(ReplayError):
     """A data source could not be read (missing file, wrong layout, unreachable)."""
 
 
+class SeqError(ReplayError, ValueError):
+    """A seq no log can hold: seqs start at 1, so a negative one is refused, never read as "before everything"."""
+
+
 class BadEntryError(ReplayError, ValueError):
     """Input that does not have the harness shape.
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from poncho_replay._js import printed
 from poncho_replay.audit import CAUSES
-from poncho_replay.display.html import parity_table_html
+from poncho_replay.display.html import legend_html, parity_table_html
 from poncho_replay.display.style import wrap
 from poncho_replay.display.views import ConversationView
 from poncho_replay.rebuild import Policy
@@ -39,11 +39,8 @@ __all__ = ["divergence_score", "write_report"]
 
 PARITY_ROWS = 200
 """Parity rows the report lists (diverged first, most diverged on top); the rest are counted."""
-PARITY_COLUMNS = (
-    "conversation_id", "title", "verdict", "causes", "harness_log_line",
-    "entries", "diverged_fields", "harness_verdict",
-)  # fmt: skip
-"""What a parity row shows in the report (the audit's sample pairs stay in the DataFrame)."""
+PARITY_HIDDEN = ("samples",)
+"""Audit columns the report's parity details leave out (the sample pairs stay in the DataFrame)."""
 _DIVERGENCE_COUNTS = tuple(
     f"{field}_{count}"
     for field in ("llm", "display", "pending")
@@ -109,7 +106,7 @@ def _sources_html(ws: Workspace, source: str | None) -> str:
         f"<td>{n_a}{(' (' + _e(kinds) + ')') if kinds else ''}</td></tr>"
         for src, n_conv, n_ent, by_type, n_q, reasons, n_a, kinds in rows
     )
-    return f'<table class="pr-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return wrap(f'<table class="pr-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
 
 
 def _headline(parity: pd.DataFrame, policy: str) -> str:
@@ -143,21 +140,19 @@ def _causes_html(parity: pd.DataFrame) -> str:
 
 
 def _parity_rows_html(parity: pd.DataFrame, score: pd.Series) -> str:
+    """One line per conversation (never per title), diverged first, most diverged on top."""
     ranked = parity.assign(_diverged=parity["verdict"] != "match", _score=score).sort_values(
-        ["_diverged", "_score", "conversation_id"], ascending=[False, False, True], kind="stable"
+        ["_diverged", "_score", "source", "conversation_id"],
+        ascending=[False, False, True, True],
+        kind="stable",
     )
-    columns = [c for c in PARITY_COLUMNS if c in ranked]
+    columns = [c for c in parity.columns if c not in PARITY_HIDDEN]
     shown = pd.DataFrame(ranked[columns]).head(PARITY_ROWS).to_dict("records")
-    for row in shown:
-        if "diverged_fields" in row:  # a list: shown as "llm, display" rather than its repr
-            row["diverged_fields"] = ", ".join(str(f) for f in row["diverged_fields"]) or "none"
     more = len(ranked) - len(shown)
     note = (
-        f'<p class="note">… {more:,} more rows; the full table is <code>ws.parity()</code>.</p>'
-        if more > 0
-        else ""
+        '<p class="note">The full table is <code>ws.parity()</code>.</p>' if more > 0 else ""
     )
-    return parity_table_html(shown) + note
+    return parity_table_html(shown, total=len(ranked), limit=PARITY_ROWS) + note
 
 
 def _chart_img(chart: Any, alt: str, scale: int = 2) -> str:
@@ -207,13 +202,19 @@ def _fleet_chart_html(ws: Workspace, parity: pd.DataFrame, source: str | None) -
         if view.problem is not None:
             unshown.append(f"{_e(view.blob.get('title') or cid)} ({_e(view.problem)})")
             continue
-        frames.append(view.compactions_df().assign(title=view.blob.get("title")))
+        frames.append(view.compactions_df().assign(title=view.blob.get("title"), source=src))
     skipped = f'<p class="note">Not charted: {"; ".join(unshown)}.</p>' if unshown else ""
     if not frames:
         return skipped
     compactions = pd.concat(frames, ignore_index=True)
+    many_sources = compactions["source"].nunique() > 1
+    per_conversation = sorted(
+        (str(group["title"].iloc[0] or cid), src, cid, len(group))
+        for (src, cid), group in compactions.groupby(["source", "conversation_id"], sort=False)
+    )
     listed = ", ".join(
-        f"{_e(title)} ({len(group)})" for title, group in compactions.groupby("title", sort=True)
+        f"{_e(title)} ({f'{_e(src)}, ' if many_sources else ''}{n})"
+        for title, src, _cid, n in per_conversation
     )
     caption = (
         f"<p>{len(compactions):,} compaction(s) in {len(frames):,} conversation(s): {listed}.</p>"
@@ -239,6 +240,7 @@ def _worst_html(
     if top.empty:
         return '<p class="note">No conversation diverges.</p>'
     parts = []
+    anchors: dict[str, int] = {}  # one id may be in several sources: each section keeps its own anchor
     for row in top.itertuples():
         view = _conversation(ws, row.conversation_id, row.source, policy, title=row.title)
         chart = ""
@@ -252,10 +254,12 @@ def _worst_html(
             except Exception as exc:  # noqa: BLE001 - one conversation's chart must not take the report down
                 chart = f'<p class="note">Chart skipped: {_e(type(exc).__name__)}: {_e(exc)}</p>'
         causes = ", ".join(str(c) for c in row.causes) or "none"
+        anchors[row.conversation_id] = anchors.get(row.conversation_id, 0) + 1
+        n = anchors[row.conversation_id]
         parts.append(
-            f'<section class="conv" id="conv-{_e(row.conversation_id)}">'
-            f'<p class="note">{int(row.divergence):,} diverging items · causes: {_e(causes)}</p>'
-            f"{view._repr_html_()}{chart}</section>"
+            f'<section class="conv" id="conv-{_e(row.conversation_id)}{f"-{n}" if n > 1 else ""}">'
+            f'<p class="note">source {_e(row.source)} · {int(row.divergence):,} diverging items · '
+            f"causes: {_e(causes)}</p>{view._repr_html_()}{chart}</section>"
         )
     return "".join(parts)
 
@@ -284,7 +288,11 @@ def write_report(
     score = divergence_score(parity)
     sections = [
         ("parity-summary", "Parity summary", _headline(parity, policy) + _causes_html(parity)),
-        ("parity-table", "Parity, conversation by conversation", _parity_rows_html(parity, score)),
+        (
+            "parity-table",
+            "Parity, conversation by conversation",
+            legend_html() + _parity_rows_html(parity, score),
+        ),
         ("compaction", "Compaction across the fleet", _fleet_chart_html(ws, parity, source)),
         (
             "worst",

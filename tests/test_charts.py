@@ -13,6 +13,8 @@ right, the divergence is the approximate re-append.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -152,7 +154,10 @@ def test_compaction_chart_data_equals_the_entries_seqs() -> None:
         ("blob _harnessMessages", "kept (blob)", 10, 19),
     ]
     (mark,) = data["compactions"]
-    assert (mark["seq"], mark["first_kept_seq"], mark["label"]) == (14, 10, "3,060 → ? tokens")
+    # The harness logged tokensBefore only: the label names the missing count, never "?".
+    assert (mark["seq"], mark["first_kept_seq"], mark["label"]) == (
+        14, 10, "3,060 tokens before; after unknown",
+    )  # fmt: skip
     (note,) = data["blob"]
     assert note["differs"] is False and "seq 10" in note["note"] and "matches the logged guess" in note["note"]
 
@@ -162,8 +167,8 @@ def test_layered_compaction_chart_stacks_lanes() -> None:
     chart = compaction_chart(entries, blob)
     data = datasets(chart)
     assert [(c["lane"], c["seq"], c["label"]) for c in data["compactions"]] == [
-        ("compaction 1 @ seq 9", 9, "42,000 → 7,000 tokens"),
-        ("compaction 2 @ seq 15", 15, "51,000 → 6,500 tokens"),
+        ("compaction 1 @ seq 9", 9, "42,000 → 7,000 tokens (saved 35,000)"),
+        ("compaction 2 @ seq 15", 15, "51,000 → 6,500 tokens (saved 44,500)"),
     ]
     kept = [
         (s["lane"], s["start"], s["end"]) for s in data["spans"] if s["kind"].startswith("kept")
@@ -221,6 +226,9 @@ def test_fleet_chart_per_conversation_and_causes() -> None:
         per["Printing press history"]["tokens_saved"] is None
         and per["Printing press history"]["guess"] == "matches"
     )
+    # Tokens saved where both counts are logged, a clear "unknown" where not.
+    assert per["Thesis outline"]["tokens_saved_label"] == "79,500"
+    assert per["Printing press history"]["tokens_saved_label"] == "unknown (tokensAfter not logged)"
     causes = {r["cause"]: r["conversations"] for r in data["causes"]}
     assert causes == {
         "guessed_first_kept_seq": 1,
@@ -244,3 +252,48 @@ def test_png_svg_and_html_export(tmp_path: Path) -> None:
     assert "<script src=" not in page  # Vega is bundled: opens offline
     with pytest.raises(ValueError, match=r"\.pdf"):
         save_chart(chart, tmp_path / "press.pdf")
+
+
+def _legend_entries(spec: dict) -> list[tuple[str, list[str]]]:
+    """(legend title, colour domain) of every colour encoding in a chart spec, nested views included."""
+    found = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            color = node.get("encoding", {}).get("color") if isinstance(node.get("encoding"), dict) else None
+            if isinstance(color, dict) and "field" in color:
+                found.append((color.get("title"), color.get("scale", {}).get("domain")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    return found
+
+
+def test_fleet_chart_has_a_legend_for_every_colour_and_says_unknown() -> None:
+    parity = pd.DataFrame({"conversation_id": [PRINTING_PRESS], "causes": [["stale_blob"]]})
+    spec = fleet_compaction_chart(fleet_frame(), parity).to_dict()
+    legends = dict(_legend_entries(spec))
+    assert legends["logged firstKeptSeq vs blob"] == ["differs", "matches", "unknown"]
+    assert legends["tokens"] == ["tokens saved (before − after)"]
+    assert legends["causes"] == ["conversations with the cause"]
+    # Every bar is coloured through a legend: no bar carries a bare colour.
+    assert re.findall(r'"mark": \{"type": "bar"[^}]*"color"', json.dumps(spec)) == []
+    # The tokens panel writes "unknown" for a conversation without tokensAfter.
+    assert "unknown (tokensAfter not logged)" in json.dumps(spec["datasets"])
+
+
+def test_fleet_chart_keeps_conversations_that_share_a_title_apart() -> None:
+    """Two conversations titled alike (two sources, say) are two bars, never one merged bar."""
+    one = fleet_frame()
+    two = pd.concat(
+        [one.assign(source="a"), one.assign(source="b")], ignore_index=True
+    )
+    per = datasets(fleet_compaction_chart(two))["per_conversation"]
+    assert len(per) == 4 and len({r["label"] for r in per}) == 4
+    thesis = [r for r in per if r["title"] == "Thesis outline"]
+    assert [r["compactions"] for r in thesis] == [2, 2] and {r["source"] for r in thesis} == {"a", "b"}
+    assert all(r["label"].endswith(("[a]", "[b]")) for r in per)

@@ -439,3 +439,68 @@ def test_a_bare_call_prints_the_help(tmp_path: Path) -> None:
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("Usage: poncho-replay") and "Commands:" in r.stderr
     assert "Example: poncho-replay demo" in r.stderr
+
+
+# --- long tables and the overwrite rule (DESIGN, "Files the kit writes") -------------------
+
+
+def _table_rows(stdout: str) -> list[str]:
+    """The body rows of the "Per conversation" table (rich draws them between │ bars)."""
+    table = stdout[stdout.index("Per conversation") :]
+    return [line for line in table.splitlines() if line.startswith("│")]
+
+
+def test_a_long_audit_table_is_capped_most_diverged_first(tmp_path: Path) -> None:
+    from poncho_replay.cli_render import TABLE_ROWS
+
+    made = run("simulate", "--conversations", str(TABLE_ROWS + 20), "--seed", "3", "--out", "fleet.sqlite",
+               "--faults", "lost=0.05,writeback", "-q", cwd=tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert run("load", "fleet.sqlite", "--db", "w.duckdb", "-q", cwd=tmp_path).returncode == 0
+    audit = json.loads(run("audit", "--db", "w.duckdb", "--json", cwd=tmp_path).stdout)
+    n = audit["conversations_total"]  # the simulated threads are conversations too
+    assert len(audit["conversations"]) == n > TABLE_ROWS  # --json: never capped
+    diverged = audit["diverged"]
+    assert 0 < diverged < n
+
+    capped = run("audit", "--db", "w.duckdb", cwd=tmp_path)
+    rows = [r for r in _table_rows(capped.stdout) if "-" in r]  # rows that hold an id
+    ids = [c["conversation_id"] for c in audit["conversations"]]
+    shown = [i for i in ids if i in capped.stdout]
+    assert len(shown) == TABLE_ROWS and len(rows) >= TABLE_ROWS
+    assert f"showing {TABLE_ROWS} of {n} conversations, the most diverged first" in capped.stdout
+    assert "--all lists every one" in capped.stdout
+    verdict = {c["conversation_id"]: c["verdict"] for c in audit["conversations"]}
+    first = [line for line in rows if any(i in line for i in ids)]
+    first_ids = [next(i for i in ids if i in line) for line in first]
+    # the diverged come first (all of them, when they fit)
+    head = first_ids[: min(diverged, TABLE_ROWS)]
+    assert all(verdict[i] == "diverged" for i in head)
+
+    everything = run("audit", "--db", "w.duckdb", "--all", cwd=tmp_path)
+    assert all(i in everything.stdout for i in ids) and "showing" not in everything.stdout
+
+
+def test_reading_outputs_are_replaced_with_a_note(tmp_path: Path) -> None:
+    (tmp_path / "report.html").write_text("old", encoding="utf-8")
+    r = run("audit", "--html", "report.html", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "replacing report.html" in r.stderr
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    (tmp_path / "c.png").write_bytes(b"old")
+    r = run("compaction", PRINTING_PRESS, "--png", "c.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "replacing c.png" in r.stderr and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_data_is_refused_unless_force(tmp_path: Path) -> None:
+    assert run("export", "out", "-q", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "out" / "entries.jsonl").read_bytes()
+    assert_error(run("export", "out", "--format", "parquet", cwd=tmp_path), "export folder out already exists", "--force")
+    assert (tmp_path / "out" / "entries.jsonl").read_bytes() == before  # untouched
+    r = run("export", "out", "--format", "parquet", "--force", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    # --force replaces the export: no file of the older one (the other format) stays to be loaded instead
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["conversations.parquet", "entries.parquet"]
+    (tmp_path / "empty").mkdir()
+    assert run("export", "empty", "-q", cwd=tmp_path).returncode == 0  # an empty folder holds no data

@@ -38,3 +38,15 @@ def test_every_option_is_described(name: str) -> None:
 
 def test_the_group_help_has_an_example_too() -> None:
     assert "Example: poncho-replay demo" in (cli.help or "")
+
+
+WRITES = {("audit", "html_path"): "replaced", ("compaction", "png"): "replaced", ("demo", "out"): "replaced",
+          ("simulate", "force"): "refused", ("export", "force"): "refused"}  # fmt: skip
+"""Each option that writes a file, and the word of DESIGN's rule its help must say."""
+
+
+@pytest.mark.parametrize(("command", "option"), sorted(WRITES))
+def test_every_file_writing_option_says_its_overwrite_rule(command: str, option: str) -> None:
+    """Outputs for reading are replaced with a note; data is refused unless --force (DESIGN)."""
+    params = {p.name: p for p in cli.commands[command].params}
+    assert WRITES[(command, option)] in (params[option].help or "")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
+from poncho_replay.audit import ParityReport
 from poncho_replay.display import (
     ConversationView,
     HtmlRepr,
@@ -23,6 +25,7 @@ from poncho_replay.display import (
     summary_html,
     views,
 )
+from poncho_replay.errors import SeqError
 from poncho_replay.rebuild import state_at
 from tests.display_sample import (
     BACKUP,
@@ -82,7 +85,7 @@ def test_compaction_summary_is_marked_and_blob_vs_rebuild_side_by_side() -> None
     page = conversation_html(blob, entries)
     summary = bubble_with(page, "seq 14 · compaction")
     assert "pr-summary" in summary and "compaction summary" in summary
-    assert "keeps harness seq ≥ 10" in summary and "tokens 3,060 → ?" in summary
+    assert "keeps harness seq ≥ 10" in summary and "tokens 3,060 → unknown" in summary
     assert "harness parity MISMATCH" in page
     # Display: the rebuild has all 8 turns' messages, the blob only the compacted 5.
     assert "blob 5 vs rebuild 8 messages" in page
@@ -302,3 +305,86 @@ def test_long_logs_render_only_the_last_items() -> None:
     page = conversation_html(blob, entries)
     assert "… 100 earlier chat items not shown" in page
     assert "question number 101." in page and "question number 100." not in page
+
+
+# --- the parity report in a notebook (issue 15, item 3) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_report() -> ParityReport:
+    import poncho_replay
+    from poncho_replay.bundled import sample_db
+
+    ws = poncho_replay.open()
+    ws.load(sample_db(), name="sample")
+    return ws.parity()
+
+
+def parity_lines(page: str) -> list[str]:
+    """The body rows of a parity table (a row holds one ``<details>`` with its conversation)."""
+    return re.findall(
+        r"<tr><td>(?:<span class=\"pr-badge[^>]*>\w*</span>)?</td><td><details>.*?</details>.*?</tr>", page, re.DOTALL
+    )
+
+
+def test_parity_report_is_one_compact_line_per_conversation(sample_report: ParityReport) -> None:
+    page = sample_report._repr_html_()
+    lines = parity_lines(page)
+    assert len(lines) == 16 and "16 conversations" in page
+    head = re.search(r"<tr><th>.*?</tr>", page).group(0)
+    assert [h for h in re.findall(r"<th>(.*?)</th>", head)] == [
+        "verdict", "conversation (click for details)", "source", "causes", "first divergence", "harness",
+    ]  # fmt: skip
+    press = next(line for line in lines if "Printing press history" in line)
+    assert press.startswith('<tr><td><span class="pr-badge pr-bad">diverged</span></td><td><details>')
+    assert "<summary><b>Printing press history</b> <code" in press
+    assert "</details></td><td>sample</td>" in press and "approximate_finalize_diff" in press
+    assert "llm #3 (seq 15)<br>display #0 (seq 1)" in press and ">MISMATCH<" in press
+    # The rest is one click away: inside <details>, after its <summary>.
+    details = press[press.index("</summary>") : press.index("</details>")]
+    assert "[entries-parity] 31032086-b3c1-43bb-9789-0d94ae2d096f MISMATCH" in details
+    assert "reproduce=SELECT * FROM parity_at(" in details and ">extra in entries<" in details
+    outside = press.replace(details, "")
+    assert "reproduce=" not in outside and "[entries-parity]" not in outside
+
+
+def test_a_long_parity_report_is_capped_with_a_count(sample_report: ParityReport) -> None:
+    from poncho_replay.audit import ParityReport as Report
+    from poncho_replay.display.html import PARITY_SHOWN
+
+    many = Report(pd.concat([sample_report] * 20, ignore_index=True))  # 320 rows
+    page = many._repr_html_()
+    assert len(parity_lines(page)) == PARITY_SHOWN
+    assert f"showing {PARITY_SHOWN} of 320 conversations" in page
+    assert len(parity_lines(parity_table_html(many.to_dict("records"), limit=7))) == 7
+
+
+def test_a_subset_of_columns_renders_as_a_plain_dataframe(sample_report: ParityReport) -> None:
+    subset = sample_report[["conversation_id", "causes"]]
+    page = subset._repr_html_()
+    assert 'class="dataframe' in page and "pr-badge" not in page and "<details>" not in page
+    assert ">?<" not in page
+    assert sample_report[["conversation_id", "verdict", "causes"]]._repr_html_().count("<details>") == 16
+
+
+def test_view_styles_outrank_jupyterlab_and_break_no_words() -> None:
+    """JupyterLab right-aligns with ``:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td`` (2 classes, 1 element).
+
+    The real check is in a browser (tests/test_jupyterlab_browser.py); this
+    one keeps the selector's weight from being lowered by accident.
+    """
+    from poncho_replay.display.style import CSS
+
+    rule = re.search(r"\.pr-root table\.pr-table th,\.pr-root table\.pr-table td\{([^}]*)\}", CSS)
+    assert rule is not None and "text-align:left" in rule.group(1)
+    assert "break-all" not in CSS
+
+
+def test_at_refuses_a_negative_seq_as_the_cli_does() -> None:
+    blob, entries = sample(VENDORS)
+    view = ConversationView(blob, entries)
+    with pytest.raises(SeqError, match="seq -1 is negative"):
+        view.at(-1)
+    with pytest.raises(ValueError):  # SeqError is a ValueError too
+        view.at(-5)
+    assert view.at(0).state.entries == []  # 0: the state before the first entry

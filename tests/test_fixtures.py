@@ -131,3 +131,31 @@ def test_fixture_matches_expected(cls: str, title: str, loaded: dict[str, tuple]
         assert blob["parentConversationId"] == blobs[want["parent"]]["conversationId"]
     if want.get("resume_turn_id"):
         assert log[-1]["turnId"] == f"resume-{cid}"
+
+
+def _table_rows(db: Path) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted (the SQLite file's page layout is not compared)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {t: sorted(con.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_fixture_regenerates_with_the_committed_rows(cls: str, tmp_path: Path) -> None:
+    """``python -m poncho_replay.simulate.fixtures`` rebuilds exactly what is committed (DESIGN, "Fixtures").
+
+    Seeded ids and a fixed clock: every row of every table is equal, ids and
+    timestamps included, ``_migrations.applied_at`` too.
+    """
+    from poncho_replay.simulate.fixtures import APPLIED_AT, FIXTURE_DB, build_fixture
+
+    build_fixture(cls, tmp_path / cls)
+    fresh, committed = _table_rows(tmp_path / cls / FIXTURE_DB), _table_rows(FIXTURES / cls / FIXTURE_DB)
+    assert fresh.keys() == committed.keys()
+    for table in committed:
+        assert fresh[table] == committed[table], f"{cls}: table {table} differs from the committed fixture"
+    assert {r[2] for r in committed["_migrations"]} == {APPLIED_AT}
+    assert committed["conversations"] and committed["conversation_entries"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import poncho_replay
-from poncho_replay.errors import SourceError
+from poncho_replay.errors import BadEntryError, SourceError
 from tests.load_data import SAMPLE_DB
 
 COLUMNS = {
@@ -82,12 +84,36 @@ def test_broken_jsonl_lines_are_quarantined(tmp_path: Path) -> None:
     lines = path.read_text(encoding="utf-8").split("\n")[:-1]
     lines[3] = '{"seq": 4, "id": "x", "payload": {oops'
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines.insert(6, "")  # a blank line counts as a line of the file
+    lines[9] = json.dumps({**json.loads(lines[9]), "type": "no_such_type"})
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     fresh = poncho_replay.open()
     summary = fresh.load(out)
-    assert summary.quarantined == {"invalid_json": 1}
-    assert summary.loaded["conversation_entries"] == 144
-    raw = fresh.quarantine["raw"].tolist()
-    assert json.loads(raw[0])["payload"] == '{"seq": 4, "id": "x", "payload": {oops'
+    assert summary.quarantined == {"invalid_json": 1, "type_mismatch": 1}
+    assert summary.loaded["conversation_entries"] == 143
+    bad = {r["row_key"]: r for r in fresh.quarantine.to_dict("records")}
+    assert set(bad) == {"line 4", "line 10"}
+    # A line that is not JSON keeps its own text; one that is keeps its columns.
+    assert bad["line 4"]["raw"] == '{"seq": 4, "id": "x", "payload": {oops'
+    assert json.loads(bad["line 10"]["raw"])["type"] == "no_such_type"
+    with pytest.raises(BadEntryError, match=r"entries\.jsonl, line 4\)"):
+        poncho_replay.open().load(out, strict=True)
+
+
+def test_bad_parquet_rows_are_named_by_row_number(tmp_path: Path) -> None:
+    ws = poncho_replay.open()
+    ws.load(SAMPLE_DB)
+    out = ws.export(tmp_path / "p", format="parquet")
+    rows = pq.read_table(out / "entries.parquet").to_pylist()
+    rows[6]["type"] = "no_such_type"
+    pq.write_table(pa.Table.from_pylist(rows), out / "entries.parquet")
+    fresh = poncho_replay.open()
+    fresh.load(out)
+    (row,) = fresh.quarantine.to_dict("records")
+    assert row["row_key"] == "row 7" and row["reason"] == "type_mismatch"
+    assert json.loads(row["raw"])["id"] == rows[6]["id"]
+    with pytest.raises(BadEntryError, match=r"entries\.parquet, row 7\)"):
+        poncho_replay.open().load(out, strict=True)
 
 
 def test_export_needs_one_source(tmp_path: Path) -> None:

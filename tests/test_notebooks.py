@@ -1,5 +1,12 @@
 """The worked notebooks: committed without outputs, and each runs top to bottom in a real kernel.
 
+"Committed" means as in ``HEAD`` (``git show HEAD:notebooks/...``), not the
+working copy: a user who runs a notebook in JupyterLab gets its outputs
+autosaved into the file, and that must not fail ``make test``. Clear them
+before committing (``jupyter nbconvert --clear-output --inplace notebooks/*.ipynb``).
+Outside a git checkout (an unpacked sdist) the working copy is all there
+is, and it is checked instead.
+
 They execute with cwd = ``notebooks/`` (they read ``../fixtures/``), in a
 ``python3`` kernel that runs this interpreter: the kernelspec is written to a
 temporary ``JUPYTER_PATH`` (searched first), so a ``python3`` kernel
@@ -10,6 +17,7 @@ instead of the venv's.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +27,24 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
 NAMES = ["01-replay-a-conversation", "02-audit-parity", "03-compaction"]
+
+
+def committed_notebook(repo: Path, relative: str) -> nbformat.NotebookNode:
+    """The notebook as ``HEAD`` holds it; the working copy only outside a git checkout."""
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:{relative}"], cwd=repo, capture_output=True, check=True, timeout=60
+        )
+    except (OSError, subprocess.CalledProcessError):
+        inside = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"], cwd=repo, capture_output=True, check=False
+        )
+        assert inside.returncode != 0, f"{relative} is not committed"
+        return nbformat.read(repo / relative, as_version=4)
+    return nbformat.reads(shown.stdout.decode("utf-8"), as_version=4)
 
 
 def test_every_notebook_is_listed() -> None:
@@ -29,11 +53,27 @@ def test_every_notebook_is_listed() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_is_committed_without_outputs(name: str) -> None:
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nb = committed_notebook(REPO, f"notebooks/{name}.ipynb")
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, "a worked notebook runs code"
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_a_notebook_run_in_place_is_checked_as_committed(tmp_path: Path) -> None:
+    """Outputs JupyterLab autosaved into the working copy are not what the check reads."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    subprocess.run([*git, "add", "n.ipynb"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "clean"], cwd=tmp_path, check=True)
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    nb.cells[0].execution_count = 1
+    nbformat.write(nb, path)  # what running it in JupyterLab leaves behind
+    assert committed_notebook(tmp_path, "n.ipynb").cells[0].outputs == []
+    assert nbformat.read(path, as_version=4).cells[0].outputs != []
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,8 @@ def test_summary_counts(report: str) -> None:
 def test_parity_table_lists_every_conversation_diverged_first(report: str) -> None:
     table = section(report, "parity-table")
     rows = re.findall(
-        r"<tr><td><span class=\"pr-badge ([^\"]*)\">(\w+)</span></td><td><b>(.*?)</b>", table
+        r"<tr><td><span class=\"pr-badge ([^\"]*)\">(\w+)</span></td><td><details><summary><b>(.*?)</b>",
+        table,
     )
     assert len(rows) == 16
     verdicts = [v for _, v, _ in rows]
@@ -111,3 +112,40 @@ def test_divergence_score_adds_changed_missing_and_extra() -> None:
          "pending_changed": [None, 1]}
     )  # fmt: skip
     assert divergence_score(parity).tolist() == [3, 4]
+
+
+@pytest.fixture(scope="module")
+def two_sources(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The sample loaded twice, as sources "a" and "b": every title (and id) appears in both."""
+    ws = poncho_replay.open()
+    ws.load(sample_db(), name="a")
+    ws.load(sample_db(), name="b")
+    path = tmp_path_factory.mktemp("report2") / "report.html"
+    return ws.report(path).read_text(encoding="utf-8")
+
+
+def test_report_is_by_conversation_not_by_title(two_sources: str) -> None:
+    table = section(two_sources, "parity-table")
+    lines = re.findall(r"<tr><td><span class=\"pr-badge[^>]*>\w+</span></td><td><details>.*?</details></td><td>(\w)</td>",
+                       table, flags=re.DOTALL)  # fmt: skip
+    assert sorted(lines) == ["a"] * 16 + ["b"] * 16  # 32 lines, the source on each
+    assert "<th>source</th>" in table
+    fleet = section(two_sources, "compaction")
+    # "Thesis outline" is two conversations (one per source), never one with 4 compactions.
+    assert "Thesis outline (a, 2)" in fleet and "Thesis outline (b, 2)" in fleet
+    assert "Thesis outline (4)" not in fleet
+    ids = re.findall(r'<section class="conv" id="([^"]+)"', section(two_sources, "worst"))
+    assert len(ids) == len(set(ids)) == 5
+
+
+def test_report_breaks_no_words_and_has_a_legend_for_every_colour(report: str) -> None:
+    from poncho_replay.display.html import LEGEND
+
+    assert "break-all" not in report
+    legend = section(report, "parity-table")
+    listed = set(re.findall(r'data-legend="([\w-]+)"', legend))
+    assert listed >= {cls for _, cls, _ in LEGEND} | {"cause"}
+    # Every colour class the page uses is in the legend.
+    colour_classes = {cls for _, cls, _ in LEGEND}
+    used = {c for classes in re.findall(r'class="([^"]+)"', report) for c in classes.split() if c in colour_classes}
+    assert used and used <= listed

@@ -46,6 +46,10 @@ KIND_COLORS = {
     "kept (blob)": "#fb8f44",
 }
 """One colour scale for message roles and range kinds, so the chart has one legend."""
+SAVED = "tokens saved (before − after)"
+"""The fleet chart's tokens panel: its axis title and its one legend entry."""
+WITH_CAUSE = "conversations with the cause"
+"""The fleet chart's causes panel legend entry."""
 HALF_CELL = 0.45
 """Bars span seq ± this, so adjacent seqs read as one continuous range."""
 
@@ -64,8 +68,23 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in out]
 
 
-def _tokens(value: Any) -> str:
-    return "?" if value is None else f"{value:,.0f}"
+UNKNOWN = "unknown"
+"""What a chart says for a token count the log does not hold (never a bare "?")."""
+
+
+def _tokens_label(before: Any, after: Any) -> str:
+    """A compaction's tokens as the harness logged them: both, before only, or neither.
+
+    The harness records ``tokensBefore`` and, only sometimes, ``tokensAfter``
+    (DESIGN, "Compaction tokens"); a missing count is named as unknown.
+    """
+    if before is None and after is None:
+        return f"tokens {UNKNOWN}"
+    if after is None:
+        return f"{before:,.0f} tokens before; after {UNKNOWN}"
+    if before is None:
+        return f"before {UNKNOWN}; {after:,.0f} tokens after"
+    return f"{before:,.0f} → {after:,.0f} tokens (saved {before - after:,.0f})"
 
 
 def compaction_chart(
@@ -122,7 +141,7 @@ def compaction_chart(
                     "count": r["kept_count"],
                 }
             )
-        label = f"{_tokens(r['tokens_before'])} → {_tokens(r['tokens_after'])} tokens"
+        label = _tokens_label(r["tokens_before"], r["tokens_after"])
         marks.append({**r, "lane": lane, "label": label})
 
     blob_rows: list[dict[str, Any]] = []
@@ -272,10 +291,16 @@ def fleet_compaction_chart(
 ) -> alt.VConcatChart | alt.HConcatChart:
     """Compactions per conversation, tokens saved, and (with an audit) divergence causes.
 
+    One bar per conversation, never per title: two conversations that share a
+    title (from two sources, say) get labels told apart by short id (and
+    source). Tokens saved are drawn where the log holds both counts; a
+    conversation whose compactions lack ``tokensAfter`` reads "unknown" in
+    that panel. Every colour is in a legend.
+
     Args:
         compactions: rows of :func:`~poncho_replay.display.frames.compactions_df`
-            for many conversations (``conversation_id`` set; an optional
-            ``title`` column labels the bars).
+            for many conversations (``conversation_id`` set; optional
+            ``title`` and ``source`` columns label and separate the bars).
         parity: optional audit rows with ``conversation_id`` and ``causes``
             (a list of str per row); adds a bar per cause.
         top: conversations shown, those with the most compactions first.
@@ -293,18 +318,44 @@ def fleet_compaction_chart(
             "guess:N",
             title="logged firstKeptSeq vs blob",
             scale=alt.Scale(
-                domain=["differs", "matches", "unknown"], range=["#cf222e", "#2da44e", "#afb8c1"]
+                domain=["differs", "matches", UNKNOWN], range=["#cf222e", "#2da44e", "#afb8c1"]
             ),
         ),
         tooltip=["conversation_id:N", "compactions:Q", "guess_differs:Q"],
     )
-    saved = base.mark_bar(color="#0969da").encode(
-        x=alt.X("tokens_saved:Q", title="tokens saved (before − after)"),
-        y=alt.Y("label:N", sort=order, title=None, axis=None),
-        tooltip=["conversation_id:N", "tokens_saved:Q"],
+    saved_y = alt.Y("label:N", sort=order, title=None, axis=None)
+    most_saved = per["tokens_saved"].max()
+    saved_x = alt.Scale(
+        domain=[0, float(most_saved) if pd.notna(most_saved) and most_saved > 0 else 1]
     )
-    top_row = alt.hconcat(counts, saved).properties(
-        title=f"Compaction across {len(per)} conversation(s)"
+    saved_bars = (
+        base.transform_filter("isValid(datum.tokens_saved)")
+        .transform_calculate(measure=f"'{SAVED}'")
+        .mark_bar()
+        .encode(
+            x=alt.X("tokens_saved:Q", title=SAVED, scale=saved_x),
+            y=saved_y,
+            color=alt.Color(
+                "measure:N", title="tokens", scale=alt.Scale(domain=[SAVED], range=["#0969da"])
+            ),
+            tooltip=["conversation_id:N", "tokens_saved:Q", "tokens_saved_label:N"],
+        )
+    )
+    saved_unknown = (
+        base.transform_filter("!isValid(datum.tokens_saved)")
+        .transform_calculate(zero="0")
+        .mark_text(align="left", dx=4, fontStyle="italic", color="#59636e")
+        .encode(
+            x=alt.X("zero:Q", title=SAVED, scale=saved_x),
+            y=saved_y,
+            text="tokens_saved_label:N",
+            tooltip=["conversation_id:N", "tokens_saved_label:N"],
+        )
+    )
+    top_row = (
+        alt.hconcat(counts, alt.layer(saved_bars, saved_unknown))
+        .resolve_scale(color="independent")
+        .properties(title=f"Compaction across {len(per)} conversation(s)")
     )
     if parity is None:
         return top_row.properties(datasets=datasets)
@@ -312,7 +363,8 @@ def fleet_compaction_chart(
     datasets["causes"] = _records(causes)
     cause_bars = (
         alt.Chart(alt.NamedData("causes"))
-        .mark_bar(color="#8250df")
+        .transform_calculate(measure=f"'{WITH_CAUSE}'")
+        .mark_bar()
         .encode(
             x=alt.X(
                 "conversations:Q",
@@ -320,11 +372,18 @@ def fleet_compaction_chart(
                 axis=_integer_axis(causes["conversations"].max()),
             ),
             y=alt.Y("cause:N", sort="-x", title=None),
+            color=alt.Color(
+                "measure:N", title="causes", scale=alt.Scale(domain=[WITH_CAUSE], range=["#8250df"])
+            ),
             tooltip=["cause:N", "conversations:Q"],
         )
         .properties(title="Divergence causes")
     )
-    return alt.vconcat(top_row, cause_bars).properties(datasets=datasets)
+    return (
+        alt.vconcat(top_row, cause_bars)
+        .resolve_scale(color="independent")
+        .properties(datasets=datasets)
+    )
 
 
 def _integer_axis(highest: Any) -> alt.Axis:
@@ -336,37 +395,61 @@ def _integer_axis(highest: Any) -> alt.Axis:
 
 
 def _per_conversation(compactions: pd.DataFrame) -> pd.DataFrame:
-    """Count, tokens saved and guess-vs-blob per conversation, most compactions first."""
+    """Count, tokens saved and guess-vs-blob per conversation, most compactions first.
+
+    Grouped by ``(source, conversation_id)`` when a ``source`` column is
+    there, else by ``conversation_id``; never by title. ``tokens_saved`` is
+    the sum over the conversation's compactions when every one of them logged
+    both counts, else unknown (a partial sum would understate it).
+    """
     df = compactions.copy()
-    if "title" not in df:
-        df["title"] = None
+    for col in ("title", "source"):
+        if col not in df:
+            df[col] = None
     differs = (
         df["guess_matches_blob"].map(lambda v: v is False) if "guess_matches_blob" in df else False
     )
     known = df["guess_matches_blob"].notna() if "guess_matches_blob" in df else False
-    df = df.assign(_differs=differs, _known=known)
+    df = df.assign(_differs=differs, _known=known, _source=df["source"].fillna(""))
     per = (
-        df.groupby("conversation_id", sort=False, dropna=False)
+        df.groupby(["_source", "conversation_id"], sort=False, dropna=False)
         .agg(
+            source=("source", "first"),
             title=("title", "first"),
             compactions=("seq", "size"),
-            tokens_saved=("tokens_saved", lambda s: s.sum(min_count=1)),
+            tokens_saved=("tokens_saved", lambda s: s.sum() if s.notna().all() else None),
             guess_differs=("_differs", "sum"),
             guess_known=("_known", "sum"),
         )
         .reset_index()
+        .drop(columns="_source")
     )
-    per["label"] = [
-        t if isinstance(t, str) and t else short_id(c)
-        for t, c in zip(per["title"], per["conversation_id"])
+    per["tokens_saved"] = per["tokens_saved"].astype("Float64")
+    per["tokens_saved_label"] = [
+        f"{v:,.0f}" if pd.notna(v) else f"{UNKNOWN} (tokensAfter not logged)"
+        for v in per["tokens_saved"]
     ]
+    per["label"] = _labels(per)
     per["guess"] = [
-        "differs" if d else "matches" if k else "unknown"
+        "differs" if d else "matches" if k else UNKNOWN
         for d, k in zip(per["guess_differs"], per["guess_known"])
     ]
     return per.sort_values(
         ["compactions", "conversation_id"], ascending=[False, True], kind="stable"
     )
+
+
+def _labels(per: pd.DataFrame) -> list[str]:
+    """One distinct bar label per conversation: its title, told apart by short id, then source."""
+    plain = [
+        t if isinstance(t, str) and t else short_id(c)
+        for t, c in zip(per["title"], per["conversation_id"])
+    ]
+    with_id = [
+        p if plain.count(p) == 1 else f"{p} ({short_id(c)})"
+        for p, c in zip(plain, per["conversation_id"])
+    ]
+    return [w if with_id.count(w) == 1 else f"{w} [{s}]" for w, s in zip(with_id, per["source"])]
 
 
 def _cause_counts(parity: pd.DataFrame) -> pd.DataFrame:

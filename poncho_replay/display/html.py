@@ -25,6 +25,8 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from poncho_replay._js import truthy
 from poncho_replay.display.preview import entry_text, file_parts, preview, safe_text, short_id
 from poncho_replay.display.style import wrap
@@ -43,6 +45,8 @@ from poncho_replay.rebuild import (
 __all__ = [
     "conversation_html",
     "entries_html",
+    "first_divergence",
+    "legend_html",
     "parity_row_html",
     "parity_table_html",
     "state_html",
@@ -217,8 +221,9 @@ def _compaction_bubble(entry: JsonDict, head: str, step: str) -> str:
 
 
 def _fmt(value: Any) -> str:
+    """A logged token count, or "unknown" (the harness often logs no ``tokensAfter``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "?"
+        return "unknown"
     return f"{value:,.0f}"
 
 
@@ -552,48 +557,220 @@ def _cause_badge(cause: str) -> str:
 
 
 def _causes(row: Mapping[str, Any]) -> list[str]:
-    causes = row.get("causes")
-    if causes is None or isinstance(causes, str):
-        return [causes] if causes else []
-    return [str(c) for c in causes]
+    return [str(c) for c in _items(row.get("causes")) if c != ""]
 
 
-_ROW_KEYS = ("conversation_id", "title", "verdict", "causes", "harness_log_line")
+PARITY_SHOWN = 100
+"""Parity rows a notebook table renders; the rest are counted in a "showing N of M" line."""
+PARITY_FIELDS = ("llm", "display", "pending")
+"""The audit's compared fields, in the order a first divergence is told."""
+_FIELD_COUNTS = ("entries", "blob", "matching", "changed", "missing_in_entries", "extra_in_entries")
+_FIELD_WHERE = ("first_position", "first_seq_entries", "first_seq_blob")
+_LINE_KEYS = frozenset(
+    {"conversation_id", "title", "source", "verdict", "causes", "harness_verdict"}
+    | {f"{f}_{c}" for f in PARITY_FIELDS for c in _FIELD_COUNTS + _FIELD_WHERE}
+)
+"""Keys the compact line (or the per-field table in its details) already shows."""
 
 
-def _parity_cells(row: Mapping[str, Any]) -> str:
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas NA: a cell with nothing in it (lists and arrays never are)."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _items(value: Any) -> list[Any]:
+    """A list-like cell (list, tuple, numpy array) as a list; a scalar as one item; nothing as none."""
+    if _missing(value):
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as a reader wants it: lists as ``a, b`` (``none`` when empty), mappings as JSON."""
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return str(value)
+    return ", ".join(str(v) for v in value) or "none"
+
+
+def first_divergence(row: Mapping[str, Any]) -> list[str]:
+    """Where each diverged field starts to differ: ``llm #3 (seq 15)``, one string per field.
+
+    The position is the item's index in the served list; the seq is the
+    log's entry when the served side has one there, else the blob's item.
+    The fields are those in ``diverged_fields`` (without that column, those
+    with a first position), in :data:`PARITY_FIELDS` order.
+    """
+    named = {str(f) for f in _items(row.get("diverged_fields"))}
+    out = []
+    for field in PARITY_FIELDS:
+        position = row.get(f"{field}_first_position")
+        if field not in named if "diverged_fields" in row else _missing(position):
+            continue
+        seq = row.get(f"{field}_first_seq_entries")
+        if _missing(seq):
+            seq = row.get(f"{field}_first_seq_blob")
+        where = "" if _missing(position) else f" #{position}"
+        where += "" if _missing(seq) else f" (seq {seq})"
+        out.append(f"{field}{where}")
+    return out
+
+
+def _field_table(row: Mapping[str, Any]) -> str:
+    """The audit's per-field counts as a small table (only fields the row has)."""
+    fields = [f for f in PARITY_FIELDS if f"{f}_entries" in row]
+    if not fields:
+        return ""
+    head = "".join(f'<th class="pr-num">{_e(c.replace("_", " "))}</th>' for c in _FIELD_COUNTS)
+    body = "".join(
+        f"<tr><td>{_e(f)}</td>"
+        + "".join(
+            f'<td class="pr-num">{_e("" if _missing(row.get(f"{f}_{c}")) else row.get(f"{f}_{c}"))}</td>'
+            for c in _FIELD_COUNTS
+        )
+        + "</tr>"
+        for f in fields
+    )
+    return f'<table class="pr-table"><tr><th>field</th>{head}</tr>{body}</table>'
+
+
+def _details(row: Mapping[str, Any]) -> str:
+    """What one click opens under a parity line: the full id, the counts, the log line, the rest."""
     extras = "".join(
-        f"{_e(k)}={_e(preview(str(v), 60))} "
+        f"<li>{_e(k)}={_e(preview(_cell_text(v), 200))}</li>"
         for k, v in row.items()
-        if k not in _ROW_KEYS and v is not None
+        if k not in _LINE_KEYS and k != "harness_log_line" and not _missing(v)
     )
     log_line = row.get("harness_log_line")
     return (
-        f"<td>{_badge(str(row.get('verdict', '?')), verdict_class(row.get('verdict')))}</td>"
-        f"<td><b>{_e(row.get('title') or '')}</b> <code>{_e(row.get('conversation_id', ''))}</code></td>"
-        f"<td>{''.join(_cause_badge(c) for c in _causes(row))}</td>"
-        f'<td class="pr-cell">{extras}</td>'
-        f"<td><code>{_e(preview(str(log_line), CELL_CHARS)) if log_line else ''}</code></td>"
+        f'<div class="pr-more"><div>conversation <code>{_e(row.get("conversation_id", ""))}</code></div>'
+        + (
+            f"<div>harness log line: <code>{_e(preview(str(log_line), CELL_CHARS))}</code></div>"
+            if not _missing(log_line)
+            else ""
+        )
+        + _field_table(row)
+        + (f"<ul>{extras}</ul>" if extras else "")
+        + "</div>"
     )
 
 
-_PARITY_HEAD = "<tr><th>verdict</th><th>conversation</th><th>causes</th><th>details</th><th>harness log line</th></tr>"
+def _parity_cells(row: Mapping[str, Any], with_source: bool) -> str:
+    verdict = row.get("verdict")
+    verdict_cell = "" if _missing(verdict) else _badge(str(verdict), verdict_class(verdict))
+    harness = row.get("harness_verdict")
+    harness_cell = "" if _missing(harness) else _badge(str(harness), verdict_class(harness))
+    title = row.get("title")
+    summary = (
+        f"<b>{_e(title if not _missing(title) and title else '(untitled)')}</b> "
+        f'<code title="{_e(row.get("conversation_id", ""))}">{_e(short_id(row.get("conversation_id") or ""))}</code>'
+    )
+    source = f"<td>{_e(row.get('source'))}</td>" if with_source else ""
+    return (
+        f"<td>{verdict_cell}</td>"
+        f"<td><details><summary>{summary}</summary>{_details(row)}</details></td>"
+        f"{source}"
+        f"<td>{''.join(_cause_badge(c) for c in _causes(row))}</td>"
+        f"<td>{'<br>'.join(_e(d) for d in first_divergence(row))}</td>"
+        f"<td>{harness_cell}</td>"
+    )
+
+
+def _parity_head(with_source: bool) -> str:
+    source = "<th>source</th>" if with_source else ""
+    return (
+        f"<tr><th>verdict</th><th>conversation (click for details)</th>{source}<th>causes</th>"
+        "<th>first divergence</th><th>harness</th></tr>"
+    )
 
 
 def parity_row_html(row: Mapping[str, Any]) -> str:
-    """One parity-audit row: verdict colour, cause badges, other fields, the harness's log line.
+    """One parity-audit row: the compact line of :func:`parity_table_html`, details one click away.
 
     Designed for the audit's row dicts (``conversation_id``, ``verdict``,
-    ``causes`` as a list of str, ``harness_log_line``, and any extra keys,
-    shown as ``key=value``).
+    ``causes`` as a list of str, ``harness_log_line``, the per-field counts,
+    and any extra keys, shown as ``key=value`` in the details).
     """
-    return wrap(f'<table class="pr-table">{_PARITY_HEAD}<tr>{_parity_cells(row)}</tr></table>')
+    with_source = "source" in row
+    return wrap(
+        f'<table class="pr-table">{_parity_head(with_source)}<tr>{_parity_cells(row, with_source)}</tr></table>'
+    )
 
 
-def parity_table_html(rows: Iterable[Mapping[str, Any]]) -> str:
-    """Many parity rows in one table (e.g. ``df.to_dict("records")``)."""
-    body = "".join(f"<tr>{_parity_cells(r)}</tr>" for r in rows)
-    return wrap(f'<table class="pr-table">{_PARITY_HEAD}{body}</table>')
+def parity_table_html(
+    rows: Iterable[Mapping[str, Any]], *, total: int | None = None, limit: int = PARITY_SHOWN
+) -> str:
+    """Parity rows as one compact line each, the details one click away, capped at ``limit`` lines.
+
+    A fleet audit has thousands of rows; a notebook cell rendering them all
+    is slow and hundreds of screens tall, so only the first ``limit`` are
+    drawn and a "showing N of M" line says so (the DataFrame keeps them all).
+
+    Args:
+        rows: audit row dicts (e.g. ``df.head(100).to_dict("records")``), in display order.
+        total: how many rows the table stands for, when ``rows`` is already a head of it.
+        limit: lines drawn at most.
+    """
+    shown = list(itertools.islice(rows, limit))
+    total = len(shown) if total is None else total
+    with_source = any("source" in r for r in shown)
+    body = "".join(f"<tr>{_parity_cells(r, with_source)}</tr>" for r in shown)
+    note = (
+        f'<p class="pr-meta">showing {len(shown):,} of {total:,} conversations '
+        "(the DataFrame holds every row: filter or sort it to see others)</p>"
+        if total > len(shown)
+        else f'<p class="pr-meta">{total:,} conversation{"" if total == 1 else "s"}</p>'
+    )
+    return wrap(f'{note}<table class="pr-table">{_parity_head(with_source)}{body}</table>')
+
+
+LEGEND: tuple[tuple[str, str, str], ...] = (
+    ("badge", "pr-ok", "match, harness OK, consumed, amended"),
+    ("badge", "pr-bad", "diverged, harness MISMATCH, the rebuild fails here"),
+    ("badge", "pr-warn", "pending, compaction, a harness quirk at work"),
+    ("badge", "pr-muted", "hidden, blob only, unknown"),
+    ("row", "pr-row-diff", "blob and rebuild differ"),
+    ("row", "pr-row-eq", "blob and rebuild agree"),
+    ("row", "pr-row-step", "the replay step's entry"),
+    ("bubble", "pr-role-user", "user message"),
+    ("bubble", "pr-role-assistant", "assistant message"),
+    ("bubble", "pr-role-tool", "tool message"),
+    ("bubble", "pr-event", "log event (subagent result, callback, system)"),
+    ("bubble", "pr-summary", "compaction summary"),
+    ("bubble", "pr-hidden", "hidden user message (not displayed)"),
+    ("bubble", "pr-step", "the replay step's entry"),
+    ("text", "pr-amend", "text an amendment appended"),
+)
+"""Every colour the HTML views use, with what it means: ``(kind, class, meaning)``."""
+
+
+def legend_html() -> str:
+    """What every colour in the views means, each shown with its own class so it cannot drift.
+
+    Cause badges are not listed one by one: each cause keeps one hue of its
+    own, fixed by its name (:func:`_cause_badge`), the same in every row.
+    """
+    items = []
+    for kind, cls, meaning in LEGEND:
+        if kind == "badge":
+            mark = _badge(meaning, cls)
+        elif kind == "row":
+            mark = f'<table class="pr-table" style="display:inline-table;width:auto"><tr class="{cls}"><td>{_e(meaning)}</td></tr></table>'
+        elif kind == "bubble":
+            classes = cls if cls.startswith("pr-role-") else f"pr-event {cls}"
+            mark = f'<span class="pr-msg {classes}" style="display:inline-block;margin:2px 0">{_e(meaning)}</span>'
+        else:
+            mark = f'<span class="{cls}">{_e(meaning)}</span>'
+        items.append(f'<span class="pr-legend-item" data-legend="{cls}">{mark}</span>')
+    causes = _cause_badge("cause") + " each cause keeps one colour of its own"
+    return wrap(
+        '<div class="pr-legend"><b>Colours:</b> '
+        + " ".join(items)
+        + f' <span class="pr-legend-item" data-legend="cause">{causes}</span></div>'
+    )
 
 
 def summary_html(items: Mapping[str, Any], title: str = "Summary") -> str:

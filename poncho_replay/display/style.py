@@ -3,6 +3,17 @@
 Class names share the ``pr-`` prefix so they never clash with Jupyter's.
 Colours read JupyterLab's theme variables with light fallbacks, so the
 views stay legible in a dark theme and in a plain browser.
+
+Table rules are written as ``.pr-root table.pr-table td`` (two classes, two
+elements) on purpose: JupyterLab's ``:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td``
+(two classes, one element) right-aligns every output cell and strips its
+borders, and classic Jupyter's ``.rendered_html td`` does the same with
+less weight. Ours must out-rank both wherever the view is shown;
+``tests/test_jupyterlab_browser.py`` checks the computed style in JupyterLab.
+Words are never split mid-word (``overflow-wrap: break-word`` only breaks a
+token longer than its line, such as an id); message cells (``pr-cell``) may
+break a long JSON run anywhere, so a wide tool call cannot push the table
+past its column.
 """
 
 from __future__ import annotations
@@ -35,15 +46,21 @@ CSS = """
 .pr-step{outline:3px solid #0969da}
 .pr-head{font-size:11px;color:var(--jp-ui-font-color2,#59636e);white-space:normal;margin-bottom:2px}
 .pr-chat{display:flex;flex-direction:column}
-.pr-table{border-collapse:collapse;font-size:12px;width:100%}
-.pr-table th,.pr-table td{border-bottom:1px solid rgba(127,127,127,.25);padding:3px 6px;text-align:left;
-  vertical-align:top}
-.pr-table td.pr-cell{white-space:pre-wrap;word-break:break-word;max-width:480px}
-.pr-row-eq{color:var(--jp-ui-font-color2,#59636e)}
-.pr-row-diff td{background:rgba(255,129,130,.14)}
-.pr-row-step td{background:rgba(9,105,218,.12)}
+.pr-root table.pr-table{border-collapse:collapse;font-size:12px;width:100%;table-layout:auto;margin:0;
+  border:none}
+.pr-root table.pr-table th,.pr-root table.pr-table td{border:none;
+  border-bottom:1px solid rgba(127,127,127,.25);padding:3px 6px;text-align:left;vertical-align:top;
+  line-height:1.4;white-space:normal;max-width:none;overflow-wrap:break-word}
+.pr-root table.pr-table td.pr-cell{white-space:pre-wrap;max-width:480px;overflow-wrap:anywhere}
+.pr-root table.pr-table td.pr-num,.pr-root table.pr-table th.pr-num{text-align:right}
+.pr-root .pr-row-eq{color:var(--jp-ui-font-color2,#59636e)}
+.pr-root .pr-row-diff td{background:rgba(255,129,130,.14)}
+.pr-root .pr-row-step td{background:rgba(9,105,218,.12)}
 .pr-agree{color:#116329}
-.pr-root code{font-size:11px;word-break:break-all}
+.pr-root code{font-size:11px;word-break:normal;overflow-wrap:break-word}
+.pr-root details>summary{cursor:pointer}
+.pr-more{margin:4px 0 2px 14px}
+.pr-legend{color:var(--jp-ui-font-color2,#59636e);font-size:12px;margin:4px 0}
 .pr-fallback pre{white-space:pre-wrap}
 .pr-unshowable{max-width:100%;border-style:dashed}
 </style>

@@ -23,7 +23,7 @@ from poncho_replay.display import html as views_html
 from poncho_replay.display import text as views_text
 from poncho_replay.display.frames import compactions_df, messages_df
 from poncho_replay.display.rendered import HtmlRepr
-from poncho_replay.errors import ReplayError
+from poncho_replay.errors import ReplayError, SeqError
 from poncho_replay.models import HarnessModel, JsonDict
 from poncho_replay.rebuild import (
     EntryLike,
@@ -172,7 +172,14 @@ class ConversationView(HtmlRepr):
         With ``policy``, the view also carries ``served``: what ``get()``
         would return under that release's rule had the log stopped at ``seq``
         (the blob is the one stored today).
+
+        Raises:
+            SeqError: for a negative ``seq`` (a typo, or Python's ``-1`` for
+                "the last", which a seq is not), as ``show --at`` refuses it;
+                ``0`` is the state before the first entry.
         """
+        if seq < 0:
+            raise SeqError(f"seq {seq} is negative: seqs start at 1 (0 is the state before the first entry)")
         self._require_data()
         state = state_at(self.entries, seq)
         served = None

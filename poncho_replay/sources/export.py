@@ -17,7 +17,10 @@ are nested JSON values (a JSON *string* holding JSON text is accepted on
 load too); timestamps are ISO-8601 UTC text (``2026-03-04T13:30:01.558Z``).
 Parquet: the same columns, JSON columns as strings, timestamps as TIMESTAMP.
 Loading an export goes through the same checks as any source, so a bad
-line is quarantined (its raw text kept), never dropped.
+line is quarantined, never dropped: its ``row_key`` is where it sits in its
+file (``line 12`` of a JSONL file, counting blank lines; ``row 12`` of a
+Parquet file), and a line that is not a JSON object keeps its original text
+as ``raw``. ``strict=True`` names the file and the line.
 """
 
 from __future__ import annotations
@@ -29,10 +32,17 @@ from typing import Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from poncho_replay.errors import SourceError
-from poncho_replay.sources.ingest import CONVERSATION_COLUMNS, ENTRY_COLUMNS, Stager
+from poncho_replay.sources.ingest import (
+    CONVERSATION_COLUMNS,
+    ENTRY_COLUMNS,
+    SOURCE_ROW,
+    SOURCE_TEXT,
+    Stager,
+)
 from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, ENTRY_JSON_COLUMNS
 
 __all__ = ["detect", "read_export", "write_export"]
@@ -124,14 +134,23 @@ def read_export(
         file = path / f"{stem}.{kind}"
         if not file.is_file():
             continue
+        stager.files[table] = file.name
         try:
             if kind == "parquet":
+                first = 1
                 for batch in pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS):
-                    advance(stager.add(table, batch))
+                    rows = _row_labels("row", pa.array(range(first, first + batch.num_rows), pa.int64()))
+                    first += batch.num_rows
+                    advance(stager.add(table, batch.append_column(SOURCE_ROW, rows)))
             else:
                 _read_jsonl(file, table, stager, advance)
         except (OSError, pa.ArrowException) as exc:
             raise SourceError(f"cannot read {file}: {exc}") from exc
+
+
+def _row_labels(word: str, numbers: pa.Array) -> pa.Array:
+    """``line 12``-style labels for 1-based row numbers (where a quarantined row sits in its file)."""
+    return pc.binary_join_element_wise(pa.scalar(f"{word} "), numbers.cast(pa.string()), "")
 
 
 def _read_jsonl(file: Path, table: str, stager: Stager, advance: Callable[[int], None]) -> None:
@@ -139,23 +158,40 @@ def _read_jsonl(file: Path, table: str, stager: Stager, advance: Callable[[int],
     columns = CONVERSATION_COLUMNS if table == "conversations" else (*ENTRY_COLUMNS, "ordinal")
     carrier = "data" if table == "conversations" else "payload"
     select = ", ".join(_line_column(c, carrier) for c in columns)
+    # A line that is not a JSON object keeps its own text as `raw`.
+    select += f", line_label AS {SOURCE_ROW}, CASE WHEN NOT {_IS_OBJECT} THEN line END AS {SOURCE_TEXT}"
+    line_no = 0
     with builtins.open(file, encoding="utf-8", newline="\n") as fh:
         while True:
             lines = [line.rstrip("\r\n") for _, line in zip(range(BATCH_ROWS), fh)]
             if not lines:
                 break
+            texts, numbers = [], []
+            for line in lines:
+                line_no += 1
+                if line.strip():
+                    texts.append(line)
+                    numbers.append(line_no)
             lines_tbl = pa.table(  # noqa: F841 - read by name in the SQL below (DuckDB replacement scan)
-                {"line": pa.array([ln for ln in lines if ln.strip()], pa.string())}
+                {
+                    "line": pa.array(texts, pa.string()),
+                    "line_label": _row_labels("line", pa.array(numbers, pa.int64())),
+                }
             )
             batch = stager.con.sql(
-                f"SELECT {select} FROM (SELECT line, CASE WHEN json_valid(line) THEN line END AS j FROM lines_tbl)"
+                f"SELECT {select} FROM (SELECT line, line_label, CASE WHEN json_valid(line) THEN line END AS j "
+                "FROM lines_tbl)"
             ).to_arrow_table()
             advance(stager.add(table, batch))
 
 
+_IS_OBJECT = "coalesce(json_type(j) = 'OBJECT', false)"
+"""SQL: the line (``j``, NULL unless valid JSON) is a JSON object, so its columns can be read."""
+
+
 def _line_column(column: str, carrier: str) -> str:
     """The SQL for one column of a JSONL line; ``j`` is the line when it is valid JSON, else NULL."""
-    ok = "coalesce(json_type(j) = 'OBJECT', false)"
+    ok = _IS_OBJECT
     value = (
         f"CASE WHEN json_type(j, '$.{column}') = 'VARCHAR' THEN json_extract_string(j, '$.{column}') "
         f"WHEN json_type(j, '$.{column}') <> 'NULL' THEN json_extract(j, '$.{column}')::VARCHAR END"

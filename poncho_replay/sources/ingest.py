@@ -51,6 +51,11 @@ PROBLEM_FIELD = "problem_field"
 """A reader may send these two text columns for rows it already knows are bad
 (e.g. a BLOB where the harness stores TEXT): the row is quarantined with that
 reason and field, whatever else it holds."""
+SOURCE_ROW = "source_row"
+SOURCE_TEXT = "source_text"
+"""A file reader may send where each row sits (``line 12``, ``row 12``) and, for a
+row its columns cannot hold (a line that is not JSON), the original text: a
+quarantined row then keeps them as its ``row_key`` and ``raw``."""
 
 # A JSON escape as JSON.stringify writes it for a lone surrogate, scanned so that
 # an escaped backslash (``\\``) is consumed first and a valid pair is kept.
@@ -143,6 +148,8 @@ class Stager:
         self._next = {"conversations": 0, "conversation_entries": 0}
         self.repaired = 0
         """JSON values whose lone-surrogate escapes were replaced by U+FFFD (SPEC §9)."""
+        self.files: dict[str, str] = {}
+        """The file each table's rows came from, when a reader read files (named in strict errors)."""
         ensure_schema(con)
         con.execute(_statements()["stage"])
 
@@ -200,6 +207,8 @@ class Stager:
             arrays[col] = values
         arrays[PROBLEM] = reason
         arrays[PROBLEM_FIELD] = field
+        arrays[SOURCE_ROW] = _text_column(batch, SOURCE_ROW, n)
+        arrays[SOURCE_TEXT] = _text_column(batch, SOURCE_TEXT, n)
         self._next[table] += n
         staged = pa.table(arrays)  # noqa: F841  (read by DuckDB's replacement scan below)
         stage = "_stage_conversations" if table == "conversations" else "_stage_entries"
@@ -218,9 +227,10 @@ class Stager:
             if strict:
                 bad = con.execute(st["first_problem"]).fetchone()
                 if bad is not None:
-                    table, cid, seq, reason, fld = bad
+                    table, cid, seq, reason, fld, row = bad
+                    where = f"{self.files[table]}, {row}" if table in self.files and row else row
                     raise BadEntryError(
-                        f"{reason} in source {source!r}, table {table}",
+                        f"{reason} in source {source!r}, table {table}" + (f" ({where})" if where else ""),
                         field=fld,
                         conversation_id=cid,
                         seq=int(seq)

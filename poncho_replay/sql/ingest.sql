@@ -18,12 +18,13 @@ CREATE OR REPLACE TEMP TABLE _stage_conversations (
     data VARCHAR, message_count VARCHAR, created_at VARCHAR, updated_at VARCHAR,
     tool_result_archive VARCHAR, harness_messages VARCHAR, continuation_messages VARCHAR,
     parent_conversation_id VARCHAR, has_pending_approvals VARCHAR, channel_meta VARCHAR,
-    parent_message_id VARCHAR, problem_reason VARCHAR, problem_field VARCHAR
+    parent_message_id VARCHAR, problem_reason VARCHAR, problem_field VARCHAR,
+    source_row VARCHAR, source_text VARCHAR
 );
 CREATE OR REPLACE TEMP TABLE _stage_entries (
     row_id BIGINT, ordinal BIGINT, seq VARCHAR, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR,
     conversation_id VARCHAR, type VARCHAR, payload VARCHAR, created_at VARCHAR,
-    problem_reason VARCHAR, problem_field VARCHAR
+    problem_reason VARCHAR, problem_field VARCHAR, source_row VARCHAR, source_text VARCHAR
 );
 
 -- name: check_conversations
@@ -113,11 +114,11 @@ SELECT b.row_id, coalesce(b.problem, f.problem) AS problem
 FROM base b LEFT JOIN field_problems f USING (row_id);
 
 -- name: first_problem
-SELECT tbl, conversation_id, seq, problem.reason, problem.field FROM (
-    SELECT 'conversations' AS tbl, 0 AS k, s.ordinal, s.id AS conversation_id, NULL AS seq, problem
+SELECT tbl, conversation_id, seq, problem.reason, problem.field, source_row FROM (
+    SELECT 'conversations' AS tbl, 0 AS k, s.ordinal, s.id AS conversation_id, NULL AS seq, problem, s.source_row
     FROM _checked_conversations JOIN _stage_conversations AS s USING (row_id) WHERE problem IS NOT NULL
     UNION ALL
-    SELECT 'conversation_entries', 1, s.ordinal, s.conversation_id, s.seq, problem
+    SELECT 'conversation_entries', 1, s.ordinal, s.conversation_id, s.seq, problem, s.source_row
     FROM _checked_entries JOIN _stage_entries AS s USING (row_id) WHERE problem IS NOT NULL
 ) ORDER BY k, ordinal LIMIT 1;
 
@@ -189,20 +190,22 @@ SELECT $source AS source, d.seq_i AS seq, s.id, s.agent_id, s.tenant_id, s.conve
 FROM _stage_entries s JOIN dups d USING (row_id) ORDER BY s.ordinal;
 
 -- name: insert_quarantine
+-- A reader that knows where a row sits in its file (an export's "line 12")
+-- and its original text (a line that is not JSON) sends them: they win.
 INSERT INTO quarantine
-SELECT $source, 'conversations', coalesce(id, '#' || ordinal), id, NULL, problem.reason, problem.field,
-    to_json({'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id, 'owner_id': owner_id, 'title': title,
+SELECT $source, 'conversations', coalesce(source_row, id, '#' || ordinal), id, NULL, problem.reason, problem.field,
+    coalesce(source_text, to_json({'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id, 'owner_id': owner_id, 'title': title,
         'data': data, 'message_count': message_count, 'created_at': created_at, 'updated_at': updated_at,
         'tool_result_archive': tool_result_archive, 'harness_messages': harness_messages,
         'continuation_messages': continuation_messages, 'parent_conversation_id': parent_conversation_id,
         'has_pending_approvals': has_pending_approvals, 'channel_meta': channel_meta,
-        'parent_message_id': parent_message_id})::VARCHAR
+        'parent_message_id': parent_message_id})::VARCHAR)
 FROM _checked_conversations JOIN _stage_conversations USING (row_id) WHERE problem IS NOT NULL
 UNION ALL
-SELECT $source, 'conversation_entries', coalesce(id, '#' || ordinal), conversation_id, TRY_CAST(seq AS BIGINT),
-    problem.reason, problem.field,
-    to_json({'seq': seq, 'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id,
-        'conversation_id': conversation_id, 'type': type, 'payload': payload, 'created_at': created_at})::VARCHAR
+SELECT $source, 'conversation_entries', coalesce(source_row, id, '#' || ordinal), conversation_id,
+    TRY_CAST(seq AS BIGINT), problem.reason, problem.field,
+    coalesce(source_text, to_json({'seq': seq, 'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id,
+        'conversation_id': conversation_id, 'type': type, 'payload': payload, 'created_at': created_at})::VARCHAR)
 FROM _checked_entries JOIN _stage_entries USING (row_id) WHERE problem IS NOT NULL;
 
 -- name: counts

@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from poncho_replay.models import JsonDict, StatusSnapshot
@@ -67,8 +67,9 @@ class MemoryStore(RowStore):
         read_cutover: bool | None = None,
         policy: Policy | ReadPolicy = "0.58",
         clock: Clock | None = None,
+        ids: Callable[[], str] | None = None,
     ) -> None:
-        super().__init__(agent_id, read_cutover=read_cutover, policy=policy, clock=clock)
+        super().__init__(agent_id, read_cutover=read_cutover, policy=policy, clock=clock, ids=ids)
         self._lock = threading.RLock()
         self._rows: dict[str, ConversationRow] = {}
         self._entries: dict[str, list[_StoredEntry]] = {}

@@ -92,6 +92,8 @@ class RowStore(abc.ABC):
             how ``rename`` writes (:func:`rename_write`). Settable later;
             a string no release answers to raises ``PolicyError`` at once.
         clock: "now" in epoch ms; inject one for reproducible timestamps.
+        ids: new conversation ids (default: random UUIDv4); inject a seeded
+            source for reproducible ids, as the committed fixtures do.
     """
 
     def __init__(
@@ -101,11 +103,13 @@ class RowStore(abc.ABC):
         read_cutover: bool | None = None,
         policy: Policy = "0.58",
         clock: Clock | None = None,
+        ids: Callable[[], str] | None = None,
     ) -> None:
         self.agent_id = agent_id
         self.read_cutover = read_cutover
         self.policy = policy
         self.clock: Clock = clock or wall_clock_ms
+        self.new_id: Callable[[], str] = ids or (lambda: str(uuid.uuid4()))
 
     @property
     def policy(self) -> Policy | ReadPolicy:
@@ -291,16 +295,14 @@ class RowStore(abc.ABC):
         tenant_id: str | None = None,
         init: JsonDict | None = None,
     ) -> Conversation:
-        """A new conversation with a random id; blank titles become ``"New conversation"``.
+        """A new conversation with a new id (random unless ``ids`` was given); blank titles become ``"New conversation"``.
 
         ``init`` may carry ``messages`` and the thread/subagent/channel
         fields (``parentConversationId``, ``parentMessageId``, ``threadMeta``,
         ``subagentMeta``, ``channelMeta``).
         """
         now = self.clock()
-        conv = new_conversation(
-            str(uuid.uuid4()), owner_id, normalize_title(title), tenant_id, init, now
-        )
+        conv = new_conversation(self.new_id(), owner_id, normalize_title(title), tenant_id, init, now)
         self._insert_row(conversation_to_row(conv, self.agent_id))
         return parse_conversation(conv)
 
