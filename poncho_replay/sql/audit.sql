@@ -520,6 +520,18 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         WHERE h.type IN ('harness_message', 'assistant_message')
         GROUP BY ALL
     ),
+    orphan_summaries AS (  -- a later turn re-appended a compaction summary, yet logged no compaction: the
+                           -- compaction entry's append was lost (SPEC §5 fire-and-forget). (A thread's first
+                           -- turn logs its copied context whole, a parent's summary included: not counted.)
+        SELECT h.source, h.conversation_id, list(h.seq ORDER BY h.seq) AS seqs
+        FROM e AS h
+        ANTI JOIN compaction_turns AS c ON c.source = h.source AND c.conversation_id = h.conversation_id
+            AND c.turn_id = h.turn_id
+        SEMI JOIN users AS u ON u.source = h.source AND u.conversation_id = h.conversation_id
+            AND u.seq < h.seq AND u.turn_id <> h.turn_id
+        WHERE h.type = 'harness_message' AND h.summary_flag
+        GROUP BY ALL
+    ),
     keyed AS (  -- the entries that carry a message (or subagent result) identity, outside approximate turns
         SELECT e.source, e.conversation_id, e.type, e.seq,
                CASE WHEN e.type = 'subagent_result' THEN e.result_key ELSE e.msg_id END AS k
@@ -612,6 +624,7 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         FROM amend GROUP BY ALL
     )
     SELECT k.source, k.conversation_id, k.callback_seqs, k.hidden_users, ap.approx_turns, d.duplicates,
+           os.seqs AS summaries_without_compaction,
            r.reordered, am.amendments, k.resume_seqs,
            l.seq AS compaction_seq, l.first_kept AS first_kept_seq, k.first_type, k.last_entry_at
     FROM per_entry AS k
@@ -619,7 +632,8 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
     LEFT JOIN approx_l AS ap USING (source, conversation_id)
     LEFT JOIN dup_l AS d USING (source, conversation_id)
     LEFT JOIN reordered_l AS r USING (source, conversation_id)
-    LEFT JOIN amend_l AS am USING (source, conversation_id);
+    LEFT JOIN amend_l AS am USING (source, conversation_id)
+    LEFT JOIN orphan_summaries AS os USING (source, conversation_id);
 
 -- Following items by identity between the blob and the log, per field.
 CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
@@ -970,7 +984,7 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
             cause_approximate_finalize_diff(b.diverged_fields, b.log_facts),
             cause_guessed_first_kept_seq_off(b.diverged_fields, b.log_facts, b.llm_facts, b.llm),
             cause_compaction_moved_history(b.diverged_fields, b.log_facts, b.display_facts),
-            cause_resume_not_captured(b.diverged_fields, b.log_facts, b.llm, b.display),
+            cause_resume_not_captured(b.diverged_fields, b.log_facts, b.llm_facts, b.llm, b.display),
             cause_amendment_wrong_target(b.diverged_fields, b.log_facts),
             cause_lost_or_reordered_append(b.diverged_fields, b.conversation, b.log_facts,
                                            b.llm_facts, b.display_facts, b.pending_facts),

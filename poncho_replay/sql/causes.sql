@@ -113,14 +113,17 @@ CREATE OR REPLACE MACRO cause_compaction_moved_history(diverged_fields, log_fact
 -- resume_not_captured (SPEC §5 "Resume after an approval or a continuation":
 -- no harness_message entries, only an amendment or a fresh bubble). Reads
 -- diverged_fields, log_facts.amendments, resume_seqs;
--- llm_counts.missing_in_entries, display_counts.changed.
-CREATE OR REPLACE MACRO cause_resume_not_captured(diverged_fields, log_facts, llm_counts, display_counts) AS
+-- llm_counts.missing_in_entries, display_counts.changed; llm_facts.resumed_items
+-- (blob llm messages of a resumed run the log never saw).
+CREATE OR REPLACE MACRO cause_resume_not_captured(diverged_fields, log_facts, llm_facts, llm_counts, display_counts) AS
     CASE WHEN len(diverged_fields) > 0
               AND (len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0)
-              AND (coalesce(llm_counts.missing_in_entries, 0) > 0 OR coalesce(display_counts.changed, 0) > 0)
+              AND (coalesce(llm_counts.missing_in_entries, 0) > 0 OR coalesce(display_counts.changed, 0) > 0
+                   OR (list_contains(diverged_fields, 'llm') AND coalesce(llm_facts.resumed_items, 0) > 0))
          THEN {'cause': 'resume_not_captured', 'evidence': json_object(
             'amendment_seqs', list_transform(coalesce(log_facts.amendments, []), lambda am_: am_.seq),
-            'resume_assistant_seqs', log_facts.resume_seqs)} END;
+            'resume_assistant_seqs', log_facts.resume_seqs,
+            'blob_resumed_llm_messages', coalesce(llm_facts.resumed_items, 0))} END;
 
 -- amendment_wrong_target (SPEC §5 resume: the amendment targets the latest
 -- assistant_message entry, best-effort; SPEC §6). Reads diverged_fields,
@@ -150,8 +153,9 @@ CREATE OR REPLACE MACRO audit_written_after_dual_write(conversation, llm_facts, 
 
 -- lost_or_reordered_append (SPEC §5: every write is fire-and-forget, nothing
 -- orders it; SPEC §6). Reads diverged_fields, conversation (era,
--- parent_conversation_id); log_facts.reordered, duplicates, amendments,
--- resume_seqs, approx_turns, compaction_seq, first_type;
+-- parent_conversation_id); log_facts.reordered, duplicates,
+-- summaries_without_compaction, amendments, resume_seqs, approx_turns,
+-- compaction_seq, first_type;
 -- llm/display/pending_facts.lost_positions, last_in_log, first_unlogged_user,
 -- missing_prefix and what audit_written_after_dual_write reads. Blob-only items it does not
 -- count: a resumed turn's message (llm_facts leaves those out), a callback's
@@ -182,6 +186,8 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
             'pending': coalesce(d_.pending.lost_positions, [])}], lambda lost_:
         CASE WHEN len(diverged_fields) > 0 AND (
                   len(coalesce(log_facts.reordered, [])) > 0 OR len(coalesce(log_facts.duplicates, [])) > 0
+                  -- a logged re-appended summary with no compaction entry: that entry's append was lost
+                  OR len(coalesce(log_facts.summaries_without_compaction, [])) > 0
                   OR len(lost_.llm) + len(lost_.display) + len(lost_.pending) > 0
                   -- blob messages older than the log, but the log does not start with a turn: its start was lost
                   OR (conversation.parent_conversation_id IS NULL AND log_facts.compaction_seq IS NULL
@@ -189,6 +195,7 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                       AND greatest(coalesce(d_.display.missing_prefix, 0), coalesce(d_.llm.missing_prefix, 0)) > 0))
              THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
                 'reordered', log_facts.reordered, 'duplicated', log_facts.duplicates,
+                'summaries_without_compaction', log_facts.summaries_without_compaction,
                 'blob_only_llm_positions', nullif(lost_.llm, []),
                 'blob_only_display_positions', nullif(lost_.display, []),
                 'blob_only_pending_positions', nullif(lost_.pending, []),
@@ -206,20 +213,23 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
 -- not (its final write was lost and later turns went on from the blob); a
 -- logged newest compaction whose summary the blob lacks (the compaction
 -- turn's write was lost; unless the blob holds an unlogged summary of its own,
--- written after the dual-write ended).
+-- written after the dual-write ended, or its llm context is a callback's copy
+-- of `messages`, which never holds the summary after a write-back).
 CREATE OR REPLACE MACRO cause_stale_blob(diverged_fields, conversation, log_facts,
                                          llm_facts, display_facts, pending_facts) AS
     list_transform([{
-        'llm': CASE WHEN list_contains(diverged_fields, 'llm')
-                         AND NOT (len(coalesce(log_facts.callback_seqs, [])) > 0
-                                  AND coalesce(llm_facts.display_copies, 0) > 0)
-                    THEN llm_facts.unseen_seqs END,
+        -- a callback turned the llm context into a copy of `messages`: it dates nothing
+        'llm_copied': len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(llm_facts.display_copies, 0) > 0}],
+        lambda c_:
+    list_transform([{
+        'llm': CASE WHEN list_contains(diverged_fields, 'llm') AND NOT c_.llm_copied THEN llm_facts.unseen_seqs END,
         'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts.unseen_seqs END,
         'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts.unseen_seqs END,
         'turns': CASE WHEN list_contains(diverged_fields, 'display') OR list_contains(diverged_fields, 'llm')
                       THEN display_facts.stale_turn_seqs END,
         'summary_missing': list_contains(diverged_fields, 'llm') AND log_facts.compaction_seq IS NOT NULL
-                           AND llm_facts IS NOT NULL AND NOT coalesce(llm_facts.newest_summary_in_blob, false)
+                           AND llm_facts IS NOT NULL AND NOT c_.llm_copied
+                           AND NOT coalesce(llm_facts.newest_summary_in_blob, false)
                            AND coalesce(llm_facts.unlogged_summaries, 0) = 0}], lambda u_:
         CASE WHEN len(coalesce(u_.llm, [])) + len(coalesce(u_.display, [])) + len(coalesce(u_.pending, []))
                   + len(coalesce(u_.turns, [])) > 0 OR u_.summary_missing
@@ -227,7 +237,7 @@ CREATE OR REPLACE MACRO cause_stale_blob(diverged_fields, conversation, log_fact
                 'log_only_llm_seqs', u_.llm, 'log_only_display_seqs', u_.display, 'log_only_pending_seqs', u_.pending,
                 'turns_without_final_write', u_.turns,
                 'newest_compaction_not_in_blob', CASE WHEN u_.summary_missing THEN log_facts.compaction_seq END,
-                'blob_updated_at', conversation.updated_at, 'last_entry_at', log_facts.last_entry_at)} END)[1];
+                'blob_updated_at', conversation.updated_at, 'last_entry_at', log_facts.last_entry_at)} END)[1])[1];
 
 -- result_delivered_twice (SPEC §7 "A subagent result": 0.59+ appends the
 -- entry, then get() (which serves the queued result) -> push -> update, so
