@@ -39,6 +39,8 @@ from poncho_replay.errors import SourceError
 from poncho_replay.sources.ingest import (
     CONVERSATION_COLUMNS,
     ENTRY_COLUMNS,
+    PROBLEM,
+    PROBLEM_FIELD,
     SOURCE_ROW,
     SOURCE_TEXT,
     Stager,
@@ -141,7 +143,7 @@ def read_export(
                 for batch in pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS):
                     rows = _row_labels("row", pa.array(range(first, first + batch.num_rows), pa.int64()))
                     first += batch.num_rows
-                    advance(stager.add(table, batch.append_column(SOURCE_ROW, rows)))
+                    advance(stager.add(table, _integer_ordinal(batch).append_column(SOURCE_ROW, rows)))
             else:
                 _read_jsonl(file, table, stager, advance)
         except (OSError, pa.ArrowException) as exc:
@@ -153,34 +155,68 @@ def _row_labels(word: str, numbers: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(pa.scalar(f"{word} "), numbers.cast(pa.string()), "")
 
 
+def _integer_ordinal(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The ``ordinal`` column as int64, a value that is not an integer as NULL (one bad cell, not a bad file).
+
+    The stager gives a NULL ordinal a negative position, as for a broken JSONL line.
+    """
+    names = batch.schema.names
+    if "ordinal" not in names or pa.types.is_integer(batch.schema.field("ordinal").type):
+        return batch
+    column = batch.column(names.index("ordinal"))
+    try:
+        text = column.cast(pa.string())
+    except pa.ArrowException:  # nested or binary values: nothing there is an ordinal
+        text = pa.nulls(len(column), pa.string())
+    ok = pc.match_substring_regex(text, r"^-?[0-9]{1,18}$")
+    ordinal = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.int64())
+    return batch.set_column(names.index("ordinal"), "ordinal", ordinal)
+
+
 def _read_jsonl(file: Path, table: str, stager: Stager, advance: Callable[[int], None]) -> None:
-    """Lines in batches; DuckDB splits them into columns, invalid lines keep their raw text."""
+    """Lines in batches; DuckDB splits them into columns, invalid lines keep their raw text.
+
+    Lines are read as bytes: a line that is not UTF-8 is kept with its bad
+    bytes escaped (``\\xNN``) and quarantined as ``invalid_utf8``, so one bad
+    byte costs one row, never the whole file.
+    """
     columns = CONVERSATION_COLUMNS if table == "conversations" else (*ENTRY_COLUMNS, "ordinal")
     carrier = "data" if table == "conversations" else "payload"
     select = ", ".join(_line_column(c, carrier) for c in columns)
-    # A line that is not a JSON object keeps its own text as `raw`.
-    select += f", line_label AS {SOURCE_ROW}, CASE WHEN NOT {_IS_OBJECT} THEN line END AS {SOURCE_TEXT}"
+    select += (
+        f", CASE WHEN bad THEN 'invalid_utf8' END AS {PROBLEM}, CASE WHEN bad THEN '{carrier}' END AS {PROBLEM_FIELD}"
+        # A line that is not a JSON object keeps its own text as `raw`; one that is not UTF-8
+        # travels escaped in its carrier column (`invalid_utf8` names that column).
+        f", line_label AS {SOURCE_ROW}, CASE WHEN NOT bad AND NOT {_IS_OBJECT} THEN line END AS {SOURCE_TEXT}"
+    )
     line_no = 0
-    with builtins.open(file, encoding="utf-8", newline="\n") as fh:
+    with builtins.open(file, "rb") as fh:
         while True:
-            lines = [line.rstrip("\r\n") for _, line in zip(range(BATCH_ROWS), fh)]
-            if not lines:
+            raw = [line.rstrip(b"\r\n") for _, line in zip(range(BATCH_ROWS), fh)]
+            if not raw:
                 break
-            texts, numbers = [], []
-            for line in lines:
+            texts, bad, numbers = [], [], []
+            for line in raw:
                 line_no += 1
-                if line.strip():
-                    texts.append(line)
-                    numbers.append(line_no)
+                if not line.strip():
+                    continue
+                numbers.append(line_no)
+                try:
+                    texts.append(line.decode("utf-8"))
+                    bad.append(False)
+                except UnicodeDecodeError:
+                    texts.append(line.decode("utf-8", "backslashreplace"))
+                    bad.append(True)
             lines_tbl = pa.table(  # noqa: F841 - read by name in the SQL below (DuckDB replacement scan)
                 {
                     "line": pa.array(texts, pa.string()),
+                    "bad": pa.array(bad, pa.bool_()),
                     "line_label": _row_labels("line", pa.array(numbers, pa.int64())),
                 }
             )
             batch = stager.con.sql(
-                f"SELECT {select} FROM (SELECT line, line_label, CASE WHEN json_valid(line) THEN line END AS j "
-                "FROM lines_tbl)"
+                f"SELECT {select} FROM (SELECT line, bad, line_label, "
+                "CASE WHEN NOT bad AND json_valid(line) THEN line END AS j FROM lines_tbl)"
             ).to_arrow_table()
             advance(stager.add(table, batch))
 

@@ -48,8 +48,11 @@ WITH base AS (
             THEN {'reason': 'invalid_json', 'field': 'continuation_messages'}
         WHEN s.channel_meta IS NOT NULL AND NOT json_valid(s.channel_meta)
             THEN {'reason': 'invalid_json', 'field': 'channel_meta'}
-        WHEN NOT pr_is_int_text(s.message_count) THEN {'reason': 'wrong_type', 'field': 'message_count'}
-        WHEN s.has_pending_approvals IS NOT NULL AND NOT pr_is_int_text(s.has_pending_approvals)
+        -- INTEGER columns: digits that do not fit 32 bits are as wrong as letters (the insert casts).
+        WHEN NOT pr_is_int_text(s.message_count) OR TRY_CAST(s.message_count AS INTEGER) IS NULL
+            THEN {'reason': 'wrong_type', 'field': 'message_count'}
+        WHEN s.has_pending_approvals IS NOT NULL AND (NOT pr_is_int_text(s.has_pending_approvals)
+                OR TRY_CAST(s.has_pending_approvals AS INTEGER) IS NULL)
             THEN {'reason': 'wrong_type', 'field': 'has_pending_approvals'}
         WHEN s.created_at IS NOT NULL AND pr_ts(s.created_at) IS NULL
             THEN {'reason': 'wrong_type', 'field': 'created_at'}
