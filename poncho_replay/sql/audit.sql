@@ -998,6 +998,45 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
             cause_blob_overwritten_by_rebuild(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts)
         ], lambda x_: x_ IS NOT NULL) AS found
         FROM base AS b
+    ),
+    -- An unexplained divergence carries the aligned slice around its first divergent position in
+    -- each diverged field (three items each side; served items with their log seq, blob items with
+    -- the seq of the log entry holding the same message, if any), so a person can write the rule.
+    unexplained AS MATERIALIZED (
+        SELECT b.source, b.conversation_id, f.field,
+               CASE f.field WHEN 'llm' THEN b.llm.first_position WHEN 'display' THEN b.display.first_position
+                            ELSE b.pending.first_position END AS first_position
+        FROM base AS b JOIN causes AS c USING (source, conversation_id)
+        CROSS JOIN (VALUES ('llm'), ('display'), ('pending')) AS f(field)
+        WHERE len(b.diverged_fields) > 0 AND len(c.found) = 0 AND list_contains(b.diverged_fields, f.field)
+    ),
+    slice_items AS (
+        SELECT u.source, u.conversation_id, u.field, u.first_position, l.position, l.seq,
+               audit_preview(u.field, l.item) AS entries, NULL::VARCHAR AS blob, NULL::BIGINT AS blob_seq
+        FROM unexplained AS u JOIN audit_log_items AS l USING (source, conversation_id, field)
+        WHERE l.position BETWEEN u.first_position - 3 AND u.first_position + 3
+        UNION ALL
+        SELECT u.source, u.conversation_id, u.field, u.first_position, x.position, NULL,
+               NULL, audit_preview(u.field, x.item),
+               (SELECT min(k.seq) FROM audit_log_keys AS k WHERE k.source = x.source
+                   AND k.conversation_id = x.conversation_id AND k.k = x.item_key)
+        FROM unexplained AS u JOIN audit_blob_items AS x USING (source, conversation_id, field)
+        WHERE x.position BETWEEN u.first_position - 3 AND u.first_position + 3
+    ),
+    slices AS (
+        SELECT source, conversation_id, json_object('slices', list(json_object(
+                   'field', field, 'first_position', first_position, 'items', items)
+                   ORDER BY CASE field WHEN 'llm' THEN 0 WHEN 'display' THEN 1 ELSE 2 END)) AS evidence
+        FROM (
+            SELECT source, conversation_id, field, first_position,
+                   list({'position': position, 'entries_seq': seq, 'entries': entries, 'blob': blob,
+                         'blob_seq': blob_seq} ORDER BY position) AS items
+            FROM (SELECT source, conversation_id, field, first_position, position,
+                         max(seq) AS seq, any_value(entries) AS entries, any_value(blob) AS blob,
+                         max(blob_seq) AS blob_seq
+                  FROM slice_items GROUP BY ALL)
+            GROUP BY ALL)
+        GROUP BY ALL
     )
     SELECT b.source, b.conversation_id, b.title, b.n_entries AS entries, b.era,
            list_filter(['llm', 'display', 'pending'], lambda f_: CASE f_ WHEN 'llm' THEN b.llm_log
@@ -1007,8 +1046,10 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
            h.harness_verdict, h.harness_mismatches, h.harness_log_line,
            CASE WHEN len(b.diverged_fields) > 0 AND len(c.found) = 0 THEN ['unexplained']
                 ELSE list_transform(c.found, lambda x_: x_.cause) END AS causes,
-           to_json(map_from_entries(list_transform(c.found, lambda x_: {'key': x_.cause, 'value': x_.evidence})))
-               AS evidence,
+           CASE WHEN len(b.diverged_fields) > 0 AND len(c.found) = 0
+                THEN json_object('unexplained', coalesce(sl.evidence, json_object('slices', [])))
+                ELSE to_json(map_from_entries(list_transform(c.found, lambda x_: {'key': x_.cause, 'value': x_.evidence})))
+           END AS evidence,
            b.llm.served AS llm_entries, b.llm.blob AS llm_blob, b.llm.matching AS llm_matching,
            b.llm.changed AS llm_changed, b.llm.missing_in_entries AS llm_missing_in_entries,
            b.llm.extra_in_entries AS llm_extra_in_entries, b.llm.first_position AS llm_first_position,
@@ -1024,4 +1065,5 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
            b.samples
     FROM base AS b
     JOIN causes AS c USING (source, conversation_id)
-    JOIN h USING (source, conversation_id);
+    JOIN h USING (source, conversation_id)
+    LEFT JOIN slices AS sl USING (source, conversation_id);

@@ -66,15 +66,17 @@ CREATE OR REPLACE MACRO cause_thread_copy_not_captured(diverged_fields, conversa
 -- the result's status; a 0.59.3+ callback names its taskOutcome instead and
 -- is dual_write_ended), or, read with the cutover on (where they were
 -- hidden), its _harnessMessages became a copy of `messages` in a log that
--- holds 0.58's hidden user messages or blob items of a 0.58 callback.
+-- holds 0.58's hidden user messages (its callback_started append may have
+-- been lost) or a callback_started and blob items of a 0.58 callback.
 CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, log_facts, llm_facts, display_facts) AS
     list_transform([{
         'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts END,
         'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts END}], lambda d_:
         CASE WHEN coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0) > 0
-                  OR (len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(d_.llm.display_copies, 0) > 0
+                  OR (coalesce(d_.llm.display_copies, 0) > 0
                       AND (len(coalesce(log_facts.hidden_users, [])) > 0
-                           OR coalesce(llm_facts.callback_items, 0) + coalesce(display_facts.callback_items, 0) > 0))
+                           OR (len(coalesce(log_facts.callback_seqs, [])) > 0
+                               AND coalesce(llm_facts.callback_items, 0) + coalesce(display_facts.callback_items, 0) > 0)))
              THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
                 'callback_started_seqs', log_facts.callback_seqs, 'hidden_user_messages', log_facts.hidden_users,
                 'blob_callback_messages', coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0))}
