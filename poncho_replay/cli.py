@@ -14,6 +14,7 @@ Without ``--db`` (and without a SOURCE), commands read the bundled harness
 
 from __future__ import annotations
 
+import shutil
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +37,8 @@ from poncho_replay.display.views import ConversationView
 from poncho_replay.errors import BadEntryError, ReplayError, SourceError
 from poncho_replay.policy import PolicyError, resolve_policy
 from poncho_replay.profiling import profiling
-from poncho_replay.sources.ingest import LoadSummary
+from poncho_replay.shards import shard_folders
+from poncho_replay.sources.ingest import LoadSummary, progress_bar
 from poncho_replay.sources.postgres import is_postgres_url, redact_url
 from poncho_replay.workspace import Workspace
 
@@ -422,11 +424,15 @@ def load(
 @click.option("--shards", type=click.IntRange(min=1), default=None,
               help="Audit by this many shards of conversations (default: one per 250,000 entries); "
               "same rows, a smaller working set.")  # fmt: skip
+@click.option("--dask", "dask_address", metavar="local:N|tcp://HOST:PORT",
+              help="Audit a sharded export (SOURCE, from `export --format parquet --shards N`) on Dask: "
+              "local:N starts N worker processes, tcp://... uses a running scheduler.")  # fmt: skip
 @ProfileOption
 @_common
 def audit(
     source: str | None, db: Path | None, policy: str, compare: str, html_path: Path | None,
-    as_json: bool, show_all: bool, fail_on_divergence: bool, shards: int | None, profile: bool,
+    as_json: bool, show_all: bool, fail_on_divergence: bool, shards: int | None, dask_address: str | None,
+    profile: bool,
 ) -> None:  # fmt: skip
     """Parity audit: what a policy serves vs the blob, and why.
 
@@ -439,13 +445,26 @@ def audit(
     loaded first, into --db when given; without SOURCE the audit reads --db,
     or the bundled sample.
 
+    A sharded export (SOURCE/shard=K/) is audited shard by shard straight
+    from its files (memory of one shard), or with --dask as one Dask task
+    per shard; shards that fail twice there are named and left out.
+
     \b
     Example: poncho-replay audit ~/.poncho/poncho.db --html report.html --fail-on-divergence
+    Example: poncho-replay audit sharded/ --dask local:4
     """
+    sharded = source is not None and not is_postgres_url(source) and bool(shard_folders(Path(source)))
+    if dask_address is not None and not sharded:
+        raise CliError("--dask audits a sharded export folder",
+                       "write one with `poncho-replay export --format parquet --shards N OUT` and audit OUT")  # fmt: skip
     with profiling(profile):
-        ws = _workspace(db, source)
-        with _step(f"auditing under policy {policy}"):
-            report = ws.parity(policy, compare, shards=shards)  # type: ignore[arg-type]
+        if sharded and db is None and html_path is None:
+            ws = None
+            report = _audit_sharded_export(Path(source), dask_address, policy, compare)  # type: ignore[arg-type]
+        else:
+            ws = _workspace(db, source)
+            with _step(f"auditing under policy {policy}"):
+                report = ws.parity(policy, compare, shards=shards)  # type: ignore[arg-type]
     if as_json:
         click.echo(json_dumps(cli_render.parity_json(report, policy, compare), default=str))
     else:
@@ -453,7 +472,7 @@ def audit(
         out.print(cli_render.headline(report, policy))
         out.print(cli_render.summary_table(report.summary()))
         out.print(cli_render.parity_table(report, limit=None if show_all else cli_render.TABLE_ROWS))
-    if html_path is not None:
+    if html_path is not None and ws is not None:
         with _step("writing the HTML report"):
             written = ws.report(_output(html_path), policy, parity=report)  # type: ignore[arg-type]
         _note(f"report written to {Path(written).resolve()}")
@@ -461,6 +480,28 @@ def audit(
     if fail_on_divergence and diverged:
         _note(f"{diverged} conversation(s) diverged under policy {policy} (--fail-on-divergence)")
         click.get_current_context().exit(EXIT_DIVERGED)
+
+
+def _audit_sharded_export(path: Path, dask_address: str | None, policy: str, compare: str) -> Any:
+    """The audit of a sharded export, shard by shard here or as Dask tasks; failed shards noted on stderr."""
+    from poncho_replay import distributed
+
+    total = len(shard_folders(path))
+    with progress_bar(_load_progress(), total, f"auditing {total} shards") as advance:
+        if dask_address is None:
+            report = distributed.parity(path, None, policy, compare, on_shard=lambda d, t: advance(1))
+        else:
+            client = distributed.connect(dask_address)
+            try:
+                report = distributed.parity(path, client, policy, compare, on_shard=lambda d, t: advance(1))
+            finally:
+                cluster = getattr(client, "cluster", None)
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+    for shard, error in report.attrs.get("incomplete", {}).items():
+        _note(f"{shard} failed twice and is left out (the audit is incomplete): {error}")
+    return report
 
 
 @cli.command()
@@ -536,8 +577,11 @@ def compaction(conversation_id: str, png: Path, db: Path | None, source: str | N
 @click.option("--source", help="Which loaded source to export, when the workspace holds several.")
 @click.option("--force", is_flag=True, help="Replace the export files in OUT when it exists and is "
               "not empty; without it such an OUT is refused.")  # fmt: skip
+@click.option("--shards", type=click.IntRange(min=1), default=None,
+              help="Parquet only: one export folder per shard of conversations (OUT/shard=K/), for "
+              "`audit OUT --dask ...`; OUT still loads as one export.")  # fmt: skip
 @_common
-def export(out: Path, db: Path | None, fmt: str, source: str | None, force: bool) -> None:
+def export(out: Path, db: Path | None, fmt: str, source: str | None, force: bool, shards: int | None) -> None:
     """Export one source as JSONL or Parquet files in a folder.
 
     OUT gets conversations.EXT and entries.EXT (harness columns, SPEC §4);
@@ -546,15 +590,23 @@ def export(out: Path, db: Path | None, fmt: str, source: str | None, force: bool
 
     \b
     Example: poncho-replay export --db work.duckdb --format parquet export/
+    Example: poncho-replay export --db work.duckdb --format parquet --shards 16 sharded/
     """
+    if shards is not None and fmt != "parquet":
+        raise CliError("--shards writes Parquet", "add --format parquet")
     _data_target(out, force, "export folder")
     ws = _workspace(db)
     for stale in (out / f"{stem}.{kind}" for stem in ("conversations", "entries") for kind in ("jsonl", "parquet")):
         stale.unlink(missing_ok=True)  # --force: no file of an older export (either format) stays behind
+    for stale_shard in shard_folders(out):
+        shutil.rmtree(stale_shard)  # nor a shard folder of an older sharded export
     try:
-        written = ws.export(out, fmt, source=source)  # type: ignore[arg-type]
+        written = ws.export(out, fmt, source=source, shards=shards)  # type: ignore[arg-type]
     except SourceError as exc:
         raise CliError(str(exc), "choose one with --source NAME") from exc
+    if shards is not None:
+        _console().print(f"wrote {shards} shard folders (shard=0 ... shard={shards - 1}) in {written}")
+        return
     _console().print(
         f"wrote {written / ('conversations.' + fmt)} and {written / ('entries.' + fmt)}"
     )

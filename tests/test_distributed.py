@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +115,28 @@ def test_without_a_client_the_shards_run_one_after_another(tmp_path: Path) -> No
     got = dist.parity(path, None, "0.58", on_shard=lambda d, t: done.append((d, t)))
     assert done == [(k, 5) for k in range(1, 6)]
     pd.testing.assert_frame_equal(_plain(got), _plain(plain.parity("0.58", shards=1)))
+
+
+def test_cli_exports_shards_and_audits_them_here_and_on_dask(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from poncho_replay.cli import cli
+
+    runner = CliRunner()
+    out = tmp_path / "sharded"
+    made = runner.invoke(cli, ["export", "--format", "parquet", "--shards", "3", str(out)])
+    assert made.exit_code == 0, made.output
+    assert sorted(p.name for p in out.iterdir()) == ["shard=0", "shard=1", "shard=2"]
+    plain = poncho_replay.open()
+    plain.load(out)
+    want = plain.parity(shards=1)
+    for extra in ([], ["--dask", "local:1"]):
+        run = runner.invoke(cli, ["audit", str(out), "--json", *extra])
+        assert run.exit_code == 0, run.output
+        got = json.loads(run.stdout)
+        assert got["diverged"] == int((want["verdict"] == "diverged").sum())
+        assert [c["conversation_id"] for c in got["conversations"]] == want["conversation_id"].tolist()
+    refused = runner.invoke(cli, ["audit", "--dask", "local:1"])
+    assert refused.exit_code == 2 and "--dask audits a sharded export folder" in refused.output
+    jsonl = runner.invoke(cli, ["export", "--shards", "2", str(tmp_path / "j")])
+    assert jsonl.exit_code == 2 and "--shards writes Parquet" in jsonl.output
