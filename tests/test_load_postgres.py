@@ -66,13 +66,16 @@ def fill(conn, name: str, *, version: int = 8, heavy_in_data: bool = False, json
 
 
 def table_rows(ws: poncho_replay.Workspace) -> tuple[list, list]:
+    """Every harness column of both tables, in a fixed order (PostgreSQL and SQLite read in different orders)."""
     convs = ws.con.execute(
         "SELECT id, agent_id, tenant_id, owner_id, title, data::VARCHAR, message_count, created_at, updated_at, "
-        "tool_result_archive, harness_messages, continuation_messages, has_pending_approvals FROM conversations ORDER BY id"
+        "tool_result_archive::VARCHAR, harness_messages::VARCHAR, continuation_messages::VARCHAR, "
+        "parent_conversation_id, has_pending_approvals, channel_meta::VARCHAR, parent_message_id "
+        "FROM conversations ORDER BY id"
     ).fetchall()
     entries = ws.con.execute(
-        "SELECT seq, id, agent_id, tenant_id, conversation_id, type, payload, created_at FROM conversation_entries "
-        "ORDER BY conversation_id, seq"
+        "SELECT seq, id, agent_id, tenant_id, conversation_id, type, payload::VARCHAR, created_at "
+        "FROM conversation_entries ORDER BY conversation_id, seq"
     ).fetchall()
     # JSONB reorders keys: compare JSON values, not text.
     norm = lambda v: json.loads(v) if isinstance(v, str) and v[:1] in "{[" else v

@@ -9,7 +9,6 @@ loads must give identical tables (lone surrogates as U+FFFD in both, SPEC §9).
 from __future__ import annotations
 
 import copy
-import json
 import random
 import tempfile
 import uuid
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 
 import poncho_replay
 from poncho_replay.simulate import fleet
-from tests.test_load_postgres import _server, url
+from tests.test_load_postgres import _server, table_rows, url
 
 psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.postgres
@@ -41,22 +40,6 @@ def _sprinkle(data: Any, rng: random.Random, texts: list[str]) -> None:
     elif isinstance(data, list):
         for value in data:
             _sprinkle(value, rng, texts)
-
-
-def _tables(ws: poncho_replay.Workspace) -> tuple[list, list]:
-    convs = ws.con.execute(
-        "SELECT id, agent_id, tenant_id, owner_id, title, data::VARCHAR, message_count, created_at, updated_at, "
-        "tool_result_archive::VARCHAR, harness_messages::VARCHAR, continuation_messages::VARCHAR, "
-        "parent_conversation_id, has_pending_approvals, channel_meta::VARCHAR, parent_message_id "
-        "FROM conversations ORDER BY id"
-    ).fetchall()
-    entries = ws.con.execute(
-        "SELECT seq, id, agent_id, tenant_id, conversation_id, type, payload::VARCHAR, created_at "
-        "FROM conversation_entries ORDER BY conversation_id, seq"
-    ).fetchall()
-    # PostgreSQL is read in (conversation_id, seq) order, SQLite in rowid order: compare values.
-    norm = lambda v: json.loads(v) if isinstance(v, str) and v[:1] in "{[" else v
-    return [tuple(map(norm, r)) for r in convs], [tuple(map(norm, r)) for r in entries]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -83,7 +66,7 @@ def test_postgres_string_scalars_load_like_sqlite(seed: int, texts: list[str]) -
         assert pg_summary.loaded == file_summary.loaded
         assert pg_summary.loaded["conversation_entries"] == data.entry_count
         assert pg_summary.repaired == file_summary.repaired
-        assert _tables(from_pg) == _tables(from_file)
+        assert table_rows(from_pg) == table_rows(from_file)
     finally:
         conn.rollback()
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

@@ -44,6 +44,7 @@ from poncho_replay.sources.ingest import (
     SOURCE_ROW,
     SOURCE_TEXT,
     Stager,
+    decode_utf8,
 )
 from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, ENTRY_JSON_COLUMNS
 
@@ -195,22 +196,17 @@ def _read_jsonl(file: Path, table: str, stager: Stager, advance: Callable[[int],
             raw = [line.rstrip(b"\r\n") for _, line in zip(range(BATCH_ROWS), fh)]
             if not raw:
                 break
-            texts, bad, numbers = [], [], []
+            kept, numbers = [], []
             for line in raw:
                 line_no += 1
-                if not line.strip():
-                    continue
-                numbers.append(line_no)
-                try:
-                    texts.append(line.decode("utf-8"))
-                    bad.append(False)
-                except UnicodeDecodeError:
-                    texts.append(line.decode("utf-8", "backslashreplace"))
-                    bad.append(True)
+                if line.strip():
+                    kept.append(line)
+                    numbers.append(line_no)
+            texts, bad = decode_utf8(pa.array(kept, pa.binary()))
             lines_tbl = pa.table(  # noqa: F841 - read by name in the SQL below (DuckDB replacement scan)
                 {
-                    "line": pa.array(texts, pa.string()),
-                    "bad": pa.array(bad, pa.bool_()),
+                    "line": texts,
+                    "bad": bad if bad is not None else pa.array([False] * len(kept), pa.bool_()),
                     "line_label": _row_labels("line", pa.array(numbers, pa.int64())),
                 }
             )

@@ -27,7 +27,7 @@ from poncho_replay.errors import BadEntryError, SourceError
 from poncho_replay.profiling import phase
 from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, ENTRY_JSON_COLUMNS, read_sql, run_script
 
-__all__ = ["LoadSummary", "Stager", "ensure_schema", "progress_bar"]
+__all__ = ["LoadSummary", "Stager", "decode_utf8", "ensure_schema", "progress_bar"]
 
 CONVERSATION_COLUMNS = (
     "id", "agent_id", "tenant_id", "owner_id", "title", "data", "message_count", "created_at", "updated_at",
@@ -187,7 +187,7 @@ class Stager:
             if isinstance(values, pa.ChunkedArray):
                 values = values.combine_chunks()
             if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
-                values, bad = _decode_utf8(values)
+                values, bad = decode_utf8(values)
             else:
                 values = values.cast(pa.string())
                 values, bad = _valid_utf8(values)
@@ -277,11 +277,11 @@ def _valid_utf8(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     try:
         values.validate(full=True)
     except pa.ArrowInvalid:
-        return _decode_utf8(values.view(pa.binary()))
+        return decode_utf8(values.view(pa.binary()))
     return values, None
 
 
-def _decode_utf8(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+def decode_utf8(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """Bytes as text; bytes that are not UTF-8 are kept escaped (``\\xNN``) and flagged."""
     texts: list[str | None] = []
     bad: list[bool] = []
