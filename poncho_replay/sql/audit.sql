@@ -154,10 +154,13 @@ CREATE OR REPLACE VIEW audit_entry_facts AS
            CASE WHEN type = 'compaction' THEN (payload -> 'firstKeptSeq')::VARCHAR END AS first_kept,
            -- the run that wrote it: an assistant_message's runId, a harness message's metadata.runId
            CASE type WHEN 'assistant_message' THEN p[4] WHEN 'harness_message' THEN p[5] END AS run_id,
-           CASE WHEN type = 'assistant_amendment' THEN p[6] END AS append_text
+           CASE WHEN type = 'assistant_amendment' THEN p[6] END AS append_text,
+           -- when the message was written (metadata.timestamp, epoch ms), to date blob messages against
+           CASE WHEN type IN ('user_message', 'assistant_message') THEN TRY_CAST(p[7] AS BIGINT) END AS message_ts
     FROM (SELECT *, json_type(payload, '$.message') AS message_type,
                  json_extract_string(payload, ['$.turnId', '$.message.metadata.id', '$.summaryMessage.metadata.id',
-                                               '$.runId', '$.message.metadata.runId', '$.appendText']) AS p
+                                               '$.runId', '$.message.metadata.runId', '$.appendText',
+                                               '$.message.metadata.timestamp']) AS p
           FROM conversation_entries);
 
 -- The blob's three arrays, one row per item. A missing or non-array field is empty.
@@ -646,6 +649,27 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             FROM conversations WHERE src IS NULL OR source = src)  -- a non-array gives no rows
     ),
     log_runs AS (SELECT DISTINCT source, conversation_id, run_id FROM e WHERE run_id IS NOT NULL),
+    log_start AS (  -- when the log's first turn was written
+        SELECT source, conversation_id, min(message_ts) AS first_ts FROM e WHERE message_ts IS NOT NULL GROUP BY ALL
+    ),
+    pre_log AS (  -- display messages (kept or moved to compactedHistory) the log never saw, written before its
+                  -- first turn: history from before the dual-write, however a compaction moved it
+        SELECT x.source, x.conversation_id, count(*) AS pre_log_messages
+        FROM (
+            SELECT source, conversation_id, item, item_key AS k FROM audit_blob_items
+            WHERE field = 'display' AND (src IS NULL OR source = src)
+            UNION ALL
+            SELECT source, id, item, item -> 'metadata' ->> 'id'
+            FROM (SELECT source, id, unnest(json_extract(data, '$.compactedHistory[*]')) AS item
+                  FROM conversations WHERE src IS NULL OR source = src)
+        ) AS x
+        JOIN log_start AS ls USING (source, conversation_id)
+        ANTI JOIN log_keys AS lk ON lk.source = x.source AND lk.conversation_id = x.conversation_id
+            AND lk.field = 'display' AND lk.k = x.k
+        WHERE NOT contains(x.item::VARCHAR, '[Subagent Result]')
+          AND TRY_CAST(x.item -> 'metadata' ->> 'timestamp' AS BIGINT) < ls.first_ts
+        GROUP BY ALL
+    ),
     resume_runs AS (  -- a resumed turn's fresh bubble carries the run's id (its turnId is resume-<id>)
         SELECT DISTINCT source, conversation_id, run_id FROM e
         WHERE type = 'assistant_message' AND starts_with(turn_id, 'resume-') AND run_id IS NOT NULL
@@ -866,6 +890,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
            coalesce(t.unlogged_tail_users, 0) AS unlogged_tail_users,
            coalesce(t.unlogged_tail_bubbles, 0) AS unlogged_tail_bubbles, t.first_unlogged_user,
            CASE WHEN f.field = 'display' THEN st.stale_turn_seqs END AS stale_turn_seqs,
+           CASE WHEN f.field = 'display' THEN coalesce(pl.pre_log_messages, 0) END AS pre_log_messages,
            CASE WHEN f.field = 'llm' THEN fk.blob_first_kept_seq END AS blob_first_kept_seq,
            CASE WHEN f.field = 'llm' THEN coalesce(sf.unlogged_summaries, 0) END AS unlogged_summaries,
            CASE WHEN f.field = 'llm' THEN coalesce(sf.newest_summary_in_blob, false) END AS newest_summary_in_blob
@@ -874,6 +899,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     LEFT JOIN log_side AS ls USING (source, conversation_id, field)
     LEFT JOIN tail AS t USING (source, conversation_id, field)
     LEFT JOIN stale_turns AS st USING (source, conversation_id)
+    LEFT JOIN pre_log AS pl USING (source, conversation_id)
     LEFT JOIN first_kept AS fk USING (source, conversation_id)
     LEFT JOIN summary_facts AS sf USING (source, conversation_id);
 

@@ -34,10 +34,16 @@
 -- pre_dual_write (SPEC §6 "pre-dual-write history"; the dual-write began in
 -- 0.57.0, SPEC §5). Reads conversation.n_entries, parent_conversation_id;
 -- log_facts.compaction_seq, first_type; display_facts.missing_prefix,
--- moved_items; llm_facts.missing_prefix; llm_counts.blob, display_counts.blob.
--- No entries at all, or the display transcript starts before the log's first
--- turn (an llm-only gap is a lost finalize or a callback's copy; a gap the
--- blob moved to compactedHistory is a compaction).
+-- moved_items, pre_log_messages; llm_facts.missing_prefix; llm_counts.blob,
+-- display_counts.blob. No entries at all, or the display transcript starts
+-- before the log's first turn (an llm-only gap is a lost finalize or a
+-- callback's copy; a gap the blob moved to compactedHistory is a compaction),
+-- or display messages the log never saw (kept, or moved to compactedHistory)
+-- are dated before its first turn. Ambiguous: in a log that holds only queue
+-- entries (0.59.3+) the blob's older turns may be pre-dual-write or 0.59.3+;
+-- the deployment's upgrade date against the messages' timestamps would decide.
+-- (A log that does not start with a user message lost its start instead:
+-- lost_or_reordered_append.)
 CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_facts, llm_facts, display_facts,
                                              llm_counts, display_counts) AS
     CASE WHEN conversation.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
@@ -47,7 +53,14 @@ CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_
               AND coalesce(display_facts.missing_prefix, 0) > 0 AND coalesce(display_facts.moved_items, 0) = 0
          THEN {'cause': 'pre_dual_write', 'evidence': json_object(
             'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0),
-            'blob_llm_before_log', coalesce(llm_facts.missing_prefix, 0))} END;
+            'blob_llm_before_log', coalesce(llm_facts.missing_prefix, 0),
+            'messages_dated_before_log', coalesce(display_facts.pre_log_messages, 0))}
+         WHEN len(diverged_fields) > 0 AND conversation.parent_conversation_id IS NULL
+              AND log_facts.first_type = 'user_message' AND coalesce(display_facts.pre_log_messages, 0) > 0
+         THEN {'cause': 'pre_dual_write', 'evidence': json_object(
+            'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0),
+            'blob_llm_before_log', coalesce(llm_facts.missing_prefix, 0),
+            'messages_dated_before_log', display_facts.pre_log_messages)} END;
 
 -- thread_copy_not_captured (SPEC §5: a thread copies its parent's messages
 -- into the blob; nothing is logged for them). Reads diverged_fields,

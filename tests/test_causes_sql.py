@@ -1,0 +1,407 @@
+"""One SQL macro per audit cause (sql/causes.sql; STYLE item 11, issue 14 item 3).
+
+Each cause's macro gets a hand-built fact row, written from the SPEC section
+its header names, and must fire on it, and not fire once the one fact that
+decides it is changed. The fact groups below have the shapes parity_at
+(audit.sql) passes; a macro reading a fact its group lacks fails to bind, so
+the defaults also hold the headers' fact lists honest. The last tests hold
+the causes the SQL can emit, ``audit.CAUSES`` and the README table equal, and
+give an unexplained divergence its aligned slice (item 5).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import poncho_replay
+from poncho_replay.audit import CAUSES
+from poncho_replay.simulate import Fleet, Simulator, Turn
+from poncho_replay.sql import read_sql, run_script
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Sql(str):
+    """A SQL expression written out in this file (typed NULLs, timestamps), pasted as it is."""
+
+
+def literal(value: Any) -> str:
+    """A constant of this file as a DuckDB literal (never user input)."""
+    if isinstance(value, Sql):
+        return str(value)
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"'{k}': {literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+AMENDMENTS = Sql(
+    "NULL::STRUCT(seq BIGINT, target VARCHAR, target_seq BIGINT, target_turn VARCHAR, expected_turn VARCHAR, "
+    "target_in_blob BOOLEAN, target_has_text BOOLEAN)[]"
+)
+T0 = Sql("TIMESTAMP '2026-03-04 00:00:00'")
+T9 = Sql("TIMESTAMP '2026-03-04 00:00:09'")
+
+
+def item_facts(**over: Any) -> dict[str, Any]:
+    """A field's audit_item_facts row: nothing unusual."""
+    base = {
+        "callback_items": 0,
+        "queue_callback_items": 0,
+        "display_copies": 0,
+        "resumed_items": 0,
+        "incomplete_items": 0,
+        "last_in_log": 9,
+        "missing_prefix": 0,
+        "lost_positions": Sql("NULL::BIGINT[]"),
+        "unseen_seqs": Sql("NULL::BIGINT[]"),
+        "moved_items": 0,
+        "unlogged_tail_users": 0,
+        "unlogged_tail_bubbles": 0,
+        "first_unlogged_user": Sql("NULL::BIGINT"),
+        "stale_turn_seqs": Sql("NULL::BIGINT[]"),
+        "blob_first_kept_seq": Sql("NULL::BIGINT"),
+        "unlogged_summaries": 0,
+        "newest_summary_in_blob": False,
+        "pre_log_messages": 0,
+    }
+    return {**base, **over}
+
+
+def counts(**over: Any) -> dict[str, Any]:
+    """A field's audit_compare row: equal."""
+    base = {
+        "served": 10,
+        "blob": 10,
+        "matching": 10,
+        "changed": 0,
+        "missing_in_entries": 0,
+        "extra_in_entries": 0,
+        "first_position": Sql("NULL::BIGINT"),
+    }
+    return {**base, **over}
+
+
+def defaults() -> dict[str, Any]:
+    """A transcript-era conversation with a plain log; each test changes the facts its cause reads."""
+    return {
+        "diverged_fields": ["llm", "display"],
+        "conversation": {
+            "n_entries": 12,
+            "era": "transcript",
+            "parent_conversation_id": Sql("NULL::VARCHAR"),
+            "updated_at": T0,
+            "llm_log": True,
+            "quarantined": Sql("NULL::STRUCT(seq BIGINT, reason VARCHAR, field VARCHAR)[]"),
+        },
+        "log_facts": {
+            "callback_seqs": Sql("NULL::BIGINT[]"),
+            "hidden_users": Sql("NULL::STRUCT(seq BIGINT, turn_id VARCHAR)[]"),
+            "approx_turns": Sql("NULL::STRUCT(turn_id VARCHAR, seqs BIGINT[], kind VARCHAR)[]"),
+            "duplicates": Sql("NULL::STRUCT(type VARCHAR, seqs BIGINT[])[]"),
+            "summaries_without_compaction": Sql("NULL::BIGINT[]"),
+            "reordered": Sql("NULL::STRUCT(compaction_seq BIGINT, turn_id VARCHAR)[]"),
+            "amendments": AMENDMENTS,
+            "resume_seqs": Sql("NULL::BIGINT[]"),
+            "compaction_seq": Sql("NULL::BIGINT"),
+            "first_kept_seq": Sql("NULL::VARCHAR"),
+            "first_type": "user_message",
+            "last_entry_at": T0,
+        },
+        "llm_facts": item_facts(),
+        "display_facts": item_facts(),
+        "pending_facts": item_facts(),
+        "llm_counts": counts(),
+        "display_counts": counts(),
+        "pending_counts": counts(),
+        "queue_facts": {
+            "doubled_results": Sql("NULL::VARCHAR[]"),
+            "consumed_results_in_blob": Sql("NULL::VARCHAR[]"),
+            "queued_results_not_in_blob": Sql("NULL::VARCHAR[]"),
+        },
+    }
+
+
+SIGNATURE = re.compile(r"CREATE OR REPLACE MACRO (cause_\w+)\(([^)]*)\)", re.DOTALL)
+MACROS = {
+    name: [p.strip() for p in params.split(",")]
+    for name, params in SIGNATURE.findall(read_sql("causes.sql"))
+}
+
+
+@pytest.fixture(scope="module")
+def con() -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect()
+    run_script(c, "causes.sql")  # needs nothing else
+    return c
+
+
+def fire(con: duckdb.DuckDBPyConnection, cause: str, **changes: Any) -> bool:
+    """Whether ``cause``'s macro fires on the default facts with ``changes`` (group -> {fact: value} or a value)."""
+    facts = defaults()
+    for group, value in changes.items():
+        facts[group] = {**facts[group], **value} if isinstance(value, dict) else value
+    args = ", ".join(literal(facts[p]) for p in MACROS[f"cause_{cause}"])
+    (got,) = con.execute(f"SELECT cause_{cause}({args})").fetchone()
+    assert got is None or got["cause"] == cause
+    return got is not None
+
+
+# --- one test per cause: (the facts that make it fire, the one change that stops it) ----------------------------
+
+CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    # SPEC §6: no entries at all, or blob messages older than the log's first turn
+    "pre_dual_write": (
+        {"display_facts": item_facts(missing_prefix=2), "diverged_fields": ["display"]},
+        {
+            "display_facts": item_facts(missing_prefix=2, moved_items=1),
+            "diverged_fields": ["display"],
+        },
+    ),
+    # SPEC §5: a thread's copied messages, never logged
+    "thread_copy_not_captured": (
+        {
+            "conversation": {"parent_conversation_id": "parent"},
+            "display_facts": item_facts(missing_prefix=3),
+        },
+        {
+            "conversation": {"parent_conversation_id": Sql("NULL::VARCHAR")},
+            "display_facts": item_facts(missing_prefix=3),
+        },
+    ),
+    # SPEC §5: 0.58's injected [Subagent Result] messages in the blob; 0.59.3+ ones name a taskOutcome (§7)
+    "callback_turn_not_captured": (
+        {"display_facts": item_facts(callback_items=1)},
+        {"display_facts": item_facts(queue_callback_items=1)},
+    ),
+    # SPEC §5: the finalize's length diff after a compaction
+    "approximate_finalize_diff": (
+        {"log_facts": {"approx_turns": [{"turn_id": "t", "seqs": [5, 6], "kind": "length_diff"}]}},
+        {
+            "log_facts": {
+                "approx_turns": [{"turn_id": "t", "seqs": [5, 6], "kind": "length_diff"}]
+            },
+            "diverged_fields": ["display"],
+        },
+    ),
+    # SPEC §5: the guessed firstKeptSeq, checked only where the blob holds the compaction's summary
+    "guessed_first_kept_seq_off": (
+        {
+            "log_facts": {"compaction_seq": 14, "first_kept_seq": "10"},
+            "llm_facts": item_facts(blob_first_kept_seq=12, newest_summary_in_blob=True),
+        },
+        {
+            "log_facts": {"compaction_seq": 14, "first_kept_seq": "10"},
+            "llm_facts": item_facts(blob_first_kept_seq=12, newest_summary_in_blob=False),
+        },
+    ),
+    # SPEC §5 compaction: logged messages the blob moved to compactedHistory
+    "compaction_moved_history": (
+        {"display_facts": item_facts(moved_items=4)},
+        {"display_facts": item_facts(moved_items=0)},
+    ),
+    # SPEC §5 resume: a resumed run's message only in the blob
+    "resume_not_captured": (
+        {"log_facts": {"resume_seqs": [9]}, "llm_facts": item_facts(resumed_items=1)},
+        {
+            "log_facts": {"resume_seqs": Sql("NULL::BIGINT[]")},
+            "llm_facts": item_facts(resumed_items=1),
+        },
+    ),
+    # SPEC §5 resume: the amendment's target bubble, as the blob holds it, lacks the appended text
+    "amendment_wrong_target": (
+        {
+            "log_facts": {
+                "amendments": [
+                    {
+                        "seq": 9,
+                        "target": "e4",
+                        "target_seq": 4,
+                        "target_turn": "a",
+                        "expected_turn": "b",
+                        "target_in_blob": True,
+                        "target_has_text": False,
+                    }
+                ]
+            }
+        },
+        {
+            "log_facts": {
+                "amendments": [
+                    {
+                        "seq": 9,
+                        "target": "e4",
+                        "target_seq": 4,
+                        "target_turn": "a",
+                        "expected_turn": "b",
+                        "target_in_blob": True,
+                        "target_has_text": True,
+                    }
+                ]
+            }
+        },
+    ),
+    # SPEC §5: a blob message the log never saw, inside the logged history
+    "lost_or_reordered_append": (
+        {"display_facts": item_facts(lost_positions=[3], last_in_log=9)},
+        # the same position, in the blob's unlogged tail of whole turns 0.59.3+ wrote (dual_write_ended)
+        {
+            "display_facts": item_facts(
+                lost_positions=[10],
+                last_in_log=9,
+                unlogged_tail_users=1,
+                unlogged_tail_bubbles=1,
+                first_unlogged_user=10,
+            )
+        },
+    ),
+    # SPEC §5: a turn's final blob write lost while later turns went on from the blob
+    "stale_blob": (
+        {"display_facts": item_facts(stale_turn_seqs=[6])},
+        {"display_facts": item_facts()},
+    ),
+    # SPEC §7: the blob lists one result twice
+    "result_delivered_twice": (
+        {"diverged_fields": ["pending"], "queue_facts": {"doubled_results": ["s1@1"]}},
+        {"diverged_fields": ["display"], "queue_facts": {"doubled_results": ["s1@1"]}},
+    ),
+    # SPEC §3/§7: a consumed result still pending in the blob
+    "consumed_result_kept_in_blob": (
+        {"diverged_fields": ["pending"], "queue_facts": {"consumed_results_in_blob": ["s1@1"]}},
+        {"diverged_fields": ["pending"]},
+    ),
+    # SPEC §7: a queued result the blob lacks
+    "queued_result_not_in_blob": (
+        {"diverged_fields": ["pending"], "queue_facts": {"queued_results_not_in_blob": ["s1@1"]}},
+        {"diverged_fields": ["pending"]},
+    ),
+    # SPEC §7: 0.59.3+ wrote turns the log never holds
+    "dual_write_ended": (
+        {"display_facts": item_facts(unlogged_tail_users=1, unlogged_tail_bubbles=1)},
+        {"display_facts": item_facts(unlogged_tail_users=1, unlogged_tail_bubbles=0)},
+    ),
+    # the load quarantined entry rows of a diverged conversation
+    "quarantined_entries": (
+        {"conversation": {"quarantined": [{"seq": 3, "reason": "bad", "field": "message"}]}},
+        {},
+    ),
+    # SPEC §6: a matching conversation whose blob is newer than its log (0.58's get -> update)
+    "blob_overwritten_by_rebuild": (
+        {"diverged_fields": Sql("[]::VARCHAR[]"), "conversation": {"updated_at": T9}},
+        {"diverged_fields": Sql("[]::VARCHAR[]")},
+    ),
+}
+
+
+@pytest.mark.parametrize("cause", sorted(CASES))
+def test_each_cause_fires_on_its_facts_and_not_without_them(
+    con: duckdb.DuckDBPyConnection, cause: str
+) -> None:
+    fires, stops = CASES[cause]
+    assert fire(con, cause, **fires)
+    assert not fire(con, cause, **stops)
+
+
+def test_pre_dual_write_also_fires_with_no_entries(con: duckdb.DuckDBPyConnection) -> None:
+    assert fire(
+        con, "pre_dual_write", conversation={"n_entries": 0}, diverged_fields=Sql("[]::VARCHAR[]")
+    )
+
+
+def test_pre_dual_write_also_fires_on_messages_dated_before_the_log(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # a compaction moved them to compactedHistory: no leading gap is left, only their timestamps
+    older = item_facts(moved_items=2, pre_log_messages=3)
+    assert fire(con, "pre_dual_write", log_facts={"compaction_seq": 14}, display_facts=older)
+    assert not fire(
+        con,
+        "pre_dual_write",
+        log_facts={"compaction_seq": 14, "first_type": "harness_message"},
+        display_facts=older,
+    )
+
+
+def test_a_lost_finalize_before_the_unlogged_turns_is_still_a_lost_append(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # the last logged turn's bubble (position 10) precedes the first unlogged 0.59.3+ user message (11)
+    tail = item_facts(
+        lost_positions=[10, 11, 12],
+        last_in_log=9,
+        unlogged_tail_users=1,
+        unlogged_tail_bubbles=2,
+        first_unlogged_user=11,
+    )
+    assert fire(con, "lost_or_reordered_append", display_facts=tail)
+
+
+# --- the three lists of causes agree --------------------------------------------------------------------------
+
+
+def readme_causes() -> set[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("| cause | meaning |", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
+
+
+def test_the_sql_the_vocabulary_and_the_readme_name_the_same_causes() -> None:
+    emitted = set(re.findall(r"'cause': '(\w+)'", read_sql("causes.sql")))
+    assert "['unexplained']" in read_sql("audit.sql")
+    # one macro per cause, named after it
+    assert {name.removeprefix("cause_") for name in MACROS} == emitted
+    calls = set(re.findall(r"\bcause_(\w+)\(b\.", read_sql("audit.sql")))
+    assert calls == emitted  # parity_at calls every one
+    assert emitted | {"unexplained"} == set(CAUSES) == readme_causes()
+    assert set(CASES) == emitted  # and each has its test above
+
+
+# --- an unexplained divergence carries its slice (item 5) -----------------------------------------------------
+
+
+def test_an_unexplained_row_carries_the_aligned_slice_around_its_first_divergence(
+    tmp_path: Path,
+) -> None:
+    sim = Simulator(seed=3, verify=False)
+    cid = sim.create("owner", "Edited by hand")
+    for n in range(4):
+        sim.turn(cid, Turn(f"Q{n}?", reply=f"A{n}."))
+    db = tmp_path / "harness.db"
+    Fleet.from_simulator(sim).to_sqlite(db)
+    # an edit no write site of SPEC §5 makes: the third display message's text
+    with sqlite3.connect(db) as c:
+        data = json.loads(
+            c.execute("SELECT data FROM conversations WHERE id = ?", [cid]).fetchone()[0]
+        )
+        data["messages"][2]["content"] = "edited"
+        c.execute("UPDATE conversations SET data = ? WHERE id = ?", [json.dumps(data), cid])
+    ws = poncho_replay.open()
+    ws.load(db, progress=False)
+    row = ws.parity().set_index("conversation_id").loc[cid]
+    assert list(row["causes"]) == ["unexplained"]
+    (display,) = row["evidence"]["unexplained"]["slices"]
+    assert display["field"] == "display" and display["first_position"] == 2
+    items = display["items"]
+    # three before (as many as there are), three after
+    assert [i["position"] for i in items] == [0, 1, 2, 3, 4, 5]
+    edited = items[2]
+    assert edited["blob"] == "user:edited" and edited["entries"] == "user:Q1?"
+    # the same message, by id: the log seq on both sides
+    assert edited["entries_seq"] == edited["blob_seq"]
+    assert all(i["entries"] == i["blob"] for i in items if i["position"] != 2)
