@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/poncho-replay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[postgres,notebook,dask,dev]'
+	$(BIN)/pip install --quiet -e '.[postgres,notebook,dask,replay,dev]'
 	touch $@
 
 venv: $(BIN)/poncho-replay

@@ -570,10 +570,14 @@ def compaction(conversation_id: str, png: Path, db: Path | None, source: str | N
 
 
 @cli.command()
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
 @DbOption
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
-              help="jsonl: one JSON object per line; parquet: typed columns.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "inspect"]), default="jsonl", show_default=True,
+              help="jsonl: one JSON object per line; parquet: typed columns; inspect: an Inspect AI "
+              "dataset file (OUT.jsonl), one sample per user turn.")  # fmt: skip
+@PolicyOption
+@click.option("--system", default=None, help="inspect only: the system prompt to put first (the harness "
+              "stores none; without it the samples say so).")  # fmt: skip
 @click.option("--source", help="Which loaded source to export, when the workspace holds several.")
 @click.option("--force", is_flag=True, help="Replace the export files in OUT when it exists and is "
               "not empty; without it such an OUT is refused.")  # fmt: skip
@@ -581,19 +585,36 @@ def compaction(conversation_id: str, png: Path, db: Path | None, source: str | N
               help="Parquet only: one export folder per shard of conversations (OUT/shard=K/), for "
               "`audit OUT --dask ...`; OUT still loads as one export.")  # fmt: skip
 @_common
-def export(out: Path, db: Path | None, fmt: str, source: str | None, force: bool, shards: int | None) -> None:
-    """Export one source as JSONL or Parquet files in a folder.
+def export(
+    out: Path, db: Path | None, fmt: str, policy: str, system: str | None, source: str | None, force: bool,
+    shards: int | None,
+) -> None:
+    """Export as JSONL, Parquet or an Inspect AI dataset.
 
     OUT gets conversations.EXT and entries.EXT (harness columns, SPEC §4);
-    the folder loads back with `poncho-replay load OUT`. An export is data:
-    an OUT that exists and is not empty is refused unless --force.
+    the folder loads back with `poncho-replay load OUT`. With --format
+    inspect, OUT is one JSONL file of Inspect AI samples: the context the
+    harness sent at each user turn's start under --policy, the reply it
+    stored as target. An export is data: an OUT that exists and is not
+    empty is refused unless --force.
 
     \b
     Example: poncho-replay export --db work.duckdb --format parquet export/
     Example: poncho-replay export --db work.duckdb --format parquet --shards 16 sharded/
+    Example: poncho-replay export --db work.duckdb --format inspect --policy 0.58 turns.jsonl
     """
     if shards is not None and fmt != "parquet":
         raise CliError("--shards writes Parquet", "add --format parquet")
+    if fmt == "inspect":
+        if out.is_dir():
+            raise CliError(f"{out} is a folder; --format inspect writes one file", "name a file such as turns.jsonl")
+        _data_target(out, force, "Inspect dataset")
+        with _step("building the Inspect samples"):
+            written = _workspace(db).to_inspect_dataset(out, policy, system=system)
+        _console().print(f"wrote {written}")
+        return
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out} is a file; --format {fmt} writes a folder", "name a folder")
     _data_target(out, force, "export folder")
     ws = _workspace(db)
     for stale in (out / f"{stem}.{kind}" for stem in ("conversations", "entries") for kind in ("jsonl", "parquet")):

@@ -374,6 +374,44 @@ class Workspace:
             return DuckDBStore(connection=self.con, source=rows[0][0], agent_id=rows[0][1])
         return DuckDBStore(connection=self.con)
 
+    def llm_requests(
+        self,
+        format: str = "anthropic",
+        policy: Policy = "0.58",
+        *,
+        system: str | None = None,
+        conversations: Any = None,
+        hidden: bool = False,
+    ) -> pd.DataFrame:
+        """One row per (conversation, user turn): the model request the harness sends at the turn's start.
+
+        See :func:`poncho_replay.inspect_dataset.llm_requests_df` (``format``
+        ``"anthropic"`` or ``"openai"``; ``hidden=True`` adds subagent
+        callback turns; the system prompt is not stored, so it is a parameter).
+        """
+        from poncho_replay.inspect_dataset import llm_requests_df
+
+        return llm_requests_df(self, format=format, policy=policy, system=system, conversations=conversations, hidden=hidden)
+
+    def to_inspect_dataset(
+        self,
+        path: str | Path,
+        policy: Policy = "0.58",
+        *,
+        system: str | None = None,
+        conversations: Any = None,
+        hidden: bool = False,
+    ) -> Path:
+        """Write an Inspect AI dataset (JSONL): one sample per user turn, input = the context sent then.
+
+        ``inspect_ai.dataset.json_dataset(path)`` reads it. See
+        :mod:`poncho_replay.inspect_dataset` for the sample's fields.
+        """
+        from poncho_replay.inspect_dataset import inspect_samples, write_inspect_dataset
+
+        samples = inspect_samples(self, policy=policy, system=system, conversations=conversations, hidden=hidden)
+        return write_inspect_dataset(samples, path)
+
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
         """Run a query on the workspace (values as ``params``, never spliced in)."""
         return (

@@ -29,7 +29,7 @@ pytest.importorskip("ipykernel")
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
-NAMES = ["01-replay-a-conversation", "02-audit-parity", "03-compaction"]
+NAMES = ["01-replay-a-conversation", "02-audit-parity", "03-compaction", "04-replay-into-a-model"]
 
 
 def committed_notebook(repo: Path, relative: str) -> nbformat.NotebookNode:

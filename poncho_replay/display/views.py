@@ -69,10 +69,40 @@ def nesting_reason(json_texts: Iterable[str | None]) -> str:
 class StateView(HtmlRepr):
     """One replay step: a :class:`~poncho_replay.rebuild.RebuildState` that renders itself."""
 
-    def __init__(self, state: RebuildState, *, served: JsonDict | None = None, policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        state: RebuildState,
+        *,
+        served: JsonDict | None = None,
+        policy: Policy | None = None,
+        conversation: ConversationView | None = None,
+    ) -> None:
         self.state = state
         self.served = served
         self.policy = policy
+        self.conversation = conversation
+
+    def llm_request(
+        self,
+        format: str = "anthropic",
+        policy: Policy | None = None,
+        system: str | None = None,
+        model: str | None = None,
+    ) -> Any:
+        """The request the harness sends at the start of the turn this seq belongs to.
+
+        Under ``policy`` (default: this step's, else the conversation's):
+        0.58 sends the log's rebuilt context, blob-reading releases the
+        blob's, cut at the turn (``metadata["dated_by"]`` says how the log
+        placed it). Returns a :class:`~poncho_replay.model_requests.LlmRequest`.
+        """
+        if self.conversation is None:
+            raise ReplayError("this state was not taken from a conversation (use ConversationView.at)")
+        from poncho_replay.model_requests import llm_request
+
+        view = self.conversation
+        chosen = policy or self.policy or view.policy
+        return llm_request(view.blob, view.entries, self.state.seq, format=format, policy=chosen, system=system, model=model)
 
     def __getattr__(self, name: str) -> Any:
         # llm_context, display, pending_subagent_results, latest_compaction, ... of the state
@@ -185,7 +215,20 @@ class ConversationView(HtmlRepr):
         served = None
         if policy is not None:
             served = rebuild_conversation(self.blob, state.entries, policy=policy, cutover=True)
-        return StateView(state, served=served, policy=policy)
+        return StateView(state, served=served, policy=policy, conversation=self)
+
+    def llm_request_pair(
+        self, seq: int, a: Policy = "0.58", b: Policy = "blob", format: str = "anthropic", system: str | None = None
+    ) -> Any:
+        """The two requests reads ``a`` and ``b`` give at the turn of ``seq``, and where they first differ.
+
+        Returns a :class:`~poncho_replay.model_requests.RequestPair`
+        (``.a``, ``.b``, ``.first_difference``: a message index or None).
+        """
+        self._require_data()
+        from poncho_replay.model_requests import llm_request_pair
+
+        return llm_request_pair(self.blob, self.entries, seq, a=a, b=b, format=format, system=system)
 
     def replay(self, *, widget: bool | None = None, start: int | None = None) -> Any:
         """Step through the log: a slider widget in a Jupyter kernel, else static HTML.
