@@ -75,8 +75,11 @@ def test_amendment_is_shown_inside_its_assistant_bubble() -> None:
         in bubble
     )
     assert "amended @ seq 7" in bubble
-    # The amended bubble rebuilds the blob's display; the resumed turn wrote no harness messages.
-    assert "display transcript (messages): blob and rebuild agree (2 messages)" in page
+    # The amended bubble has the blob's text but not its JSON (the resume rewrote the bubble's
+    # metadata): parity() counts display as diverged (1 changed), and so does the view. The
+    # resumed turn wrote no harness messages: the LLM context is one message short.
+    assert "display transcript (messages): blob and rebuild agree" not in page
+    assert "blob 2 vs rebuild 2 messages, 1 changed" in page
     assert "LLM context (_harnessMessages): " in page and "blob 5 vs rebuild 4 messages" in page
 
 
@@ -90,16 +93,21 @@ def test_compaction_summary_is_marked_and_blob_vs_rebuild_side_by_side() -> None
     # Display: the rebuild has all 8 turns' messages, the blob only the compacted 5.
     assert "blob 5 vs rebuild 8 messages" in page
     rows = re.findall(r'<tr class="pr-row-diff">(.*?)</tr>', page, flags=re.DOTALL)
-    # Aligned by role:text: the blob's summary faces the first question, then the
-    # rebuild's earlier turns have no blob counterpart, then the kept tail matches.
+    # Aligned as parity() counts (common prefix and suffix, the middle by position, exact JSON):
+    # the last two messages match; the blob's first three face the rebuild's first three
+    # (the kept "By 1500" answer differs in its metadata); the rebuild's next three have no
+    # blob counterpart. Parity says the same: 2 matching, 3 changed, 3 extra in entries.
+    assert "blob 5 vs rebuild 8 messages, 3 changed" in page
     assert "[CONTEXT COMPACTION]" in rows[0] and "When did Gutenberg build his press?" in rows[0]
-    assert any("(absent)" in r and "Around 1440 in Mainz." in r for r in rows)
+    assert "How fast did printing spread?" in rows[1] and "Around 1440 in Mainz." in rows[1]
+    assert [("(absent)" in r) for r in rows[:6]] == [False] * 3 + [True] * 3
+    assert "The Gutenberg Bible" in rows[3]
     same = re.findall(
         r'<tr class="pr-row-eq">(.*?)</tr>',
         page.split("LLM context (_harnessMessages)")[0],
         flags=re.DOTALL,
     )
-    assert len(same) == 4 and "How fast did printing spread?" in same[0]
+    assert len(same) == 2 and "Give me a one-paragraph recap." in same[0]
     # LLM context from the log: the seq 14 summary, then harness seqs 10, 11, 15-19.
     context = page.split("LLM context rebuilt from the log")[1].split("</table>")[0]
     assert re.findall(r"<tr class=\"\"><td>\d+</td><td>(\d+)</td>", context) == [

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from poncho_replay._js import truthy
+from poncho_replay.compare import items_equal
 from poncho_replay.display.preview import entry_text, preview
 from poncho_replay.models import HarnessModel
 from poncho_replay.rebuild import EntryLike, build_llm_context, sorted_entries
@@ -112,7 +113,7 @@ def blob_first_kept_seq(
         if e.get("type") != "harness_message":
             continue
         message = e.get("message")
-        if (key is not None and _message_id(message) == key) or (key is None and message == first):
+        if (key is not None and _message_id(message) == key) or (key is None and items_equal("llm", message, first)):
             return e["seq"]
     return None
 

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import html
 import itertools
 import json
@@ -28,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from poncho_replay._js import truthy
+from poncho_replay.compare import align, aligned_pairs, equality
 from poncho_replay.display.preview import entry_text, file_parts, preview, safe_text, short_id
 from poncho_replay.display.style import wrap
 from poncho_replay.dualwrite import parity_check, project_text
@@ -280,37 +280,45 @@ def _cell(index: int | None, message: Any) -> str:
     )
 
 
-def _side_by_side(label: str, blob_side: Sequence[Any], rebuilt_side: Sequence[Any]) -> str:
-    """Blob and rebuild aligned message by message (difflib on role:text), or one line if equal."""
-    a = [_projection(m) for m in blob_side]
-    b = [_projection(m) for m in rebuilt_side]
-    if a == b:
-        return f'<p class="pr-agree">✓ {_e(label)}: blob and rebuild agree ({len(a)} messages).</p>'
+def _side_by_side(label: str, field: str, blob_side: Sequence[Any], rebuilt_side: Sequence[Any]) -> str:
+    """Blob and rebuild lined up as the audit counts them (:func:`poncho_replay.compare.align`), or one line if equal.
+
+    The same equality and the same aligned rows as ``parity()`` and
+    ``diff()``: a field the audit calls diverged is never shown as agreeing.
+    """
+    lined = align(rebuilt_side, blob_side, equality(field))
+    if lined.first_position is None:
+        return f'<p class="pr-agree">✓ {_e(label)}: blob and rebuild agree ({len(blob_side)} messages).</p>'
     rows = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag == "equal":
-            pairs = list(zip(range(i1, i2), range(j1, j2)))
-            if len(pairs) > 2 * EQUAL_RUN_SHOWN + 1:
-                hidden = len(pairs) - 2 * EQUAL_RUN_SHOWN
-                shown = pairs[:EQUAL_RUN_SHOWN] + [None] + pairs[-EQUAL_RUN_SHOWN:]
+    run: list[tuple[int, int]] = []
+
+    def flush_run() -> None:
+        if len(run) > 2 * EQUAL_RUN_SHOWN + 1:
+            shown: list[tuple[int, int] | None] = [*run[:EQUAL_RUN_SHOWN], None, *run[-EQUAL_RUN_SHOWN:]]
+        else:
+            shown = list(run)
+        for pair in shown:
+            if pair is None:
+                hidden = len(run) - 2 * EQUAL_RUN_SHOWN
+                rows.append(f'<tr class="pr-row-eq"><td colspan="4"><em>… {hidden} identical messages …</em></td></tr>')
             else:
-                hidden, shown = 0, pairs
-            for pair in shown:
-                if pair is None:
-                    rows.append(
-                        f'<tr class="pr-row-eq"><td colspan="4"><em>… {hidden} identical messages …</em></td></tr>'
-                    )
-                else:
-                    rows.append(
-                        f'<tr class="pr-row-eq">{_cell(pair[0], blob_side[pair[0]])}{_cell(pair[1], rebuilt_side[pair[1]])}</tr>'
-                    )
+                rows.append(
+                    f'<tr class="pr-row-eq">{_cell(pair[1], blob_side[pair[1]])}{_cell(pair[0], rebuilt_side[pair[0]])}</tr>'
+                )
+        run.clear()
+
+    for status, i, j in aligned_pairs(lined):
+        if status == "match":
+            run.append((i, j))  # type: ignore[arg-type]
             continue
-        for i, j in itertools.zip_longest(range(i1, i2), range(j1, j2)):
-            left = _cell(i, blob_side[i] if i is not None else None)
-            right = _cell(j, rebuilt_side[j] if j is not None else None)
-            rows.append(f'<tr class="pr-row-diff">{left}{right}</tr>')
+        flush_run()
+        left = _cell(j, blob_side[j] if j is not None else None)
+        right = _cell(i, rebuilt_side[i] if i is not None else None)
+        rows.append(f'<tr class="pr-row-diff">{left}{right}</tr>')
+    flush_run()
+    counts = f"blob {len(blob_side)} vs rebuild {len(rebuilt_side)} messages, {lined.changed} changed"
     return (
-        f"<h4>{_e(label)}: {_badge(f'blob {len(a)} vs rebuild {len(b)} messages', 'pr-bad')}</h4>"
+        f"<h4>{_e(label)}: {_badge(counts, 'pr-bad')}</h4>"
         '<table class="pr-table"><tr><th>#</th><th>blob</th><th>#</th><th>rebuild</th></tr>'
         + "".join(rows)
         + "</table>"
@@ -326,17 +334,19 @@ def _comparison_html(blob: JsonDict, rebuilt: JsonDict) -> str:
     parts = [
         _side_by_side(
             "display transcript (messages)",
+            "display",
             _list_field(blob, "messages"),
             _list_field(rebuilt, "messages"),
         ),
         _side_by_side(
             "LLM context (_harnessMessages)",
+            "llm",
             _list_field(blob, "_harnessMessages"),
             _list_field(rebuilt, "_harnessMessages"),
         ),
     ]
     pb, pr = blob.get("pendingSubagentResults"), rebuilt.get("pendingSubagentResults")
-    if (pb or []) == (pr or []):
+    if align(pr or [], pb or [], equality("pending")).first_position is None:
         parts.append(f'<p class="pr-agree">✓ pending subagent results agree ({len(pb or [])}).</p>')
     else:
         parts.append(
