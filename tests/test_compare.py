@@ -37,10 +37,11 @@ def _twin(value: Any, rng: random.Random) -> Any:
         return {k: _twin(value[k], rng) for k in keys}
     if isinstance(value, list):
         return [_twin(v, rng) for v in value]
-    swaps = {1: 1.0, 1.0: 1, 0: 0.0, 0.0: 0}
-    if rng.random() < 0.3 and not isinstance(value, bool) and value in swaps:
-        return swaps[value]
     if rng.random() < 0.3 and isinstance(value, bool):
+        return int(value)
+    if rng.random() < 0.3 and type(value) is int and value in (0, 1):
+        return float(value)
+    if rng.random() < 0.3 and type(value) is float and value in (0.0, 1.0):
         return int(value)
     return value
 
