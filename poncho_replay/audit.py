@@ -55,14 +55,18 @@ Normaliser = Callable[[str, Any], Any]
 CAUSES: dict[str, str] = {
     "pre_dual_write": "history written before the dual-write: no entries, or blob messages older than the log",
     "thread_copy_not_captured": "a thread's copied parent messages are in the blob but were never logged",
-    "callback_turn_not_captured": "a subagent callback turn's injected messages live only in the blob (SPEC §5)",
-    "approximate_finalize_diff": "after a compaction the finalize re-appended the whole transcript",
+    "callback_turn_not_captured": "a 0.58 subagent callback turn's injected messages live only in the blob, or its "
+    "_harnessMessages became a copy of messages (SPEC §5)",
+    "approximate_finalize_diff": "after a compaction the finalize's length diff logged the wrong messages: the whole "
+    "transcript again when the array shrank, only its tail when it did not (SPEC §5)",
     "guessed_first_kept_seq_off": "the compaction's guessed firstKeptSeq is not where the blob's kept messages start",
     "compaction_moved_history": "the blob moved earlier messages to compactedHistory; the log still shows them",
     "resume_not_captured": "a resumed turn logged no harness messages / only the amendment text",
-    "amendment_wrong_target": "an amendment targets an unknown entry or another turn's bubble",
+    "amendment_wrong_target": "an amendment targets an unknown entry, or the blob's copy of its target bubble "
+    "lacks the appended text",
     "lost_or_reordered_append": "a fire-and-forget append was lost, duplicated, or landed out of order",
-    "stale_blob": "the log holds turns whose final blob write never happened",
+    "stale_blob": "the log holds turns whose final blob write never happened (later turns may have gone on "
+    "from the stale blob)",
     "result_delivered_twice": "the blob holds a subagent result twice: 0.59+ appended the entry, then "
     "get() served it from the queue and appendSubagentResult pushed it again (SPEC §7)",
     "consumed_result_kept_in_blob": "a callback_started consumed the result, but the blob still lists it "
@@ -74,7 +78,8 @@ CAUSES: dict[str, str] = {
     "of the log misses them",
     "quarantined_entries": "entry rows the load quarantined take no part in the rebuild (the harness read "
     "them, e.g. a partial rebuild on a malformed entry)",
-    "unexplained": "diverged, and no known cause fits",
+    "unexplained": "diverged, and no known cause fits (the evidence holds the aligned slice around the "
+    "first divergence)",
 }
 """Every cause the audit can report, with what it means."""
 

@@ -118,6 +118,7 @@ def defaults() -> dict[str, Any]:
             "summaries_without_compaction": Sql("NULL::BIGINT[]"),
             "reordered": Sql("NULL::STRUCT(compaction_seq BIGINT, turn_id VARCHAR)[]"),
             "amendments": AMENDMENTS,
+            "callback_reply_seqs": Sql("NULL::BIGINT[]"),
             "resume_seqs": Sql("NULL::BIGINT[]"),
             "compaction_seq": Sql("NULL::BIGINT"),
             "first_kept_seq": Sql("NULL::VARCHAR"),
@@ -294,7 +295,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # SPEC §7: 0.59.3+ wrote turns the log never holds
     "dual_write_ended": (
         {"display_facts": item_facts(unlogged_tail_users=1, unlogged_tail_bubbles=1)},
-        {"display_facts": item_facts(unlogged_tail_users=1, unlogged_tail_bubbles=0)},
+        # only a bubble after the log's end: the last logged turn's finalize was lost
+        {"display_facts": item_facts(unlogged_tail_users=0, unlogged_tail_bubbles=1)},
     ),
     # the load quarantined entry rows of a diverged conversation
     "quarantined_entries": (

@@ -601,6 +601,9 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
                list({'seq': seq, 'turn_id': turn_id} ORDER BY seq) FILTER (WHERE hidden) AS hidden_users,
                list(seq ORDER BY seq) FILTER (WHERE type = 'assistant_message' AND starts_with(turn_id, 'resume-'))
                    AS resume_seqs,
+               -- a 0.58 callback turn's reply bubble (turnId callback-<id>; 0.59.3+ logs none)
+               list(seq ORDER BY seq) FILTER (WHERE type = 'assistant_message' AND starts_with(turn_id, 'callback-'))
+                   AS callback_reply_seqs,
                arg_min(type, seq) AS first_type, max(created_at) AS last_entry_at
         FROM e GROUP BY ALL
     ),
@@ -628,7 +631,7 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
     )
     SELECT k.source, k.conversation_id, k.callback_seqs, k.hidden_users, ap.approx_turns, d.duplicates,
            os.seqs AS summaries_without_compaction,
-           r.reordered, am.amendments, k.resume_seqs,
+           r.reordered, am.amendments, k.resume_seqs, k.callback_reply_seqs,
            l.seq AS compaction_seq, l.first_kept AS first_kept_seq, k.first_type, k.last_entry_at
     FROM per_entry AS k
     LEFT JOIN latest AS l USING (source, conversation_id)

@@ -73,14 +73,15 @@ CREATE OR REPLACE MACRO cause_thread_copy_not_captured(diverged_fields, conversa
             'copied_messages', display_facts.missing_prefix)} END;
 
 -- callback_turn_not_captured (SPEC §5 "Subagent callback turn", §6). Reads
--- diverged_fields, log_facts.callback_seqs, hidden_users;
+-- diverged_fields, log_facts.callback_seqs, hidden_users, callback_reply_seqs;
 -- llm_facts/display_facts.callback_items, llm_facts.display_copies.
 -- The diverged blob holds 0.58's injected [Subagent Result] messages (naming
 -- the result's status; a 0.59.3+ callback names its taskOutcome instead and
 -- is dual_write_ended), or, read with the cutover on (where they were
 -- hidden), its _harnessMessages became a copy of `messages` in a log that
--- holds 0.58's hidden user messages (its callback_started append may have
--- been lost) or a callback_started and blob items of a 0.58 callback.
+-- holds 0.58's hidden user messages or its callback reply bubble (0.59.3+
+-- logs neither; either append may have been lost) or a callback_started and
+-- blob items of a 0.58 callback.
 CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, log_facts, llm_facts, display_facts) AS
     list_transform([{
         'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts END,
@@ -88,6 +89,7 @@ CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, log_fa
         CASE WHEN coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0) > 0
                   OR (coalesce(d_.llm.display_copies, 0) > 0
                       AND (len(coalesce(log_facts.hidden_users, [])) > 0
+                           OR len(coalesce(log_facts.callback_reply_seqs, [])) > 0
                            OR (len(coalesce(log_facts.callback_seqs, [])) > 0
                                AND coalesce(llm_facts.callback_items, 0) + coalesce(display_facts.callback_items, 0) > 0)))
              THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
@@ -155,14 +157,16 @@ CREATE OR REPLACE MACRO cause_amendment_wrong_target(diverged_fields, log_facts)
 
 -- Whether 0.59.3+ wrote part of the blob (SPEC §7), shared by the rules that
 -- must tell its unlogged turns from lost appends. Reads conversation.era;
--- display_facts.unlogged_tail_users, unlogged_tail_bubbles; llm/display_facts.
--- queue_callback_items, incomplete_items. A log that ends before the blob's
--- last whole turn (its user message and its bubble, neither logged: a lost
--- append loses one write, not a turn's two); a callback message naming a
--- taskOutcome; a draft bubble's metadata.incomplete (0.59.1+).
+-- display_facts.unlogged_tail_users; llm/display_facts.queue_callback_items,
+-- incomplete_items. A user message after everything the log holds (one lost
+-- append cannot leave it there: a lost user_message is followed by its turn's
+-- logged bubble, a lost finalize leaves only the bubble unlogged); a callback
+-- message naming a taskOutcome; a draft bubble's metadata.incomplete (0.59.1+).
+-- Ambiguous: a 0.58 turn whose user_message and finalize appends were both
+-- lost looks the same; only the deployment's upgrade date would decide.
 CREATE OR REPLACE MACRO audit_written_after_dual_write(conversation, llm_facts, display_facts) AS
     coalesce(conversation.era IN ('queue', 'mixed'), false)
-    OR (coalesce(display_facts.unlogged_tail_users, 0) > 0 AND coalesce(display_facts.unlogged_tail_bubbles, 0) > 0)
+    OR coalesce(display_facts.unlogged_tail_users, 0) > 0
     OR coalesce(llm_facts.queue_callback_items, 0) + coalesce(display_facts.queue_callback_items, 0) > 0
     OR coalesce(llm_facts.incomplete_items, 0) + coalesce(display_facts.incomplete_items, 0) > 0;
 
