@@ -19,14 +19,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import duckdb
 import pandas as pd
 
 from poncho_replay import fleet
 from poncho_replay._js import json_quote, printed, utf16_slice
+from poncho_replay.compare import (
+    Alignment,
+    Comparison,
+    Normaliser,
+    align,
+    aligned_pairs,
+    canonical,
+    canonical_text,
+    equality,
+)
 from poncho_replay.dualwrite import QUOTE_LIMIT, project_text
 from poncho_replay.models import message_text
 from poncho_replay.policy import Policy, resolve_policy
@@ -47,10 +56,7 @@ __all__ = [
     "parity_summary_df",
 ]
 
-Comparison = Literal["exact", "text"]
 COMPARISONS: tuple[str, ...] = ("exact", "text")
-Normaliser = Callable[[str, Any], Any]
-"""A user comparison: ``normaliser(field, item) -> value``; items are equal when values are."""
 
 CAUSES: dict[str, str] = {
     "pre_dual_write": "history written before the dual-write: no entries, or blob messages older than the log",
@@ -86,11 +92,8 @@ CAUSES: dict[str, str] = {
 _JSON_COLUMNS = ("evidence",)
 
 
-def canonical_json(text: str | None) -> str | None:
-    """A JSON value's text with sorted keys, so key order never decides equality."""
-    if text is None:
-        return None
-    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+canonical_json = canonical_text
+"""A JSON text's canonical form (:func:`poncho_replay.compare.canonical_text`): the SQL side's ``audit_canon``."""
 
 
 def _js_quote120(text: str | None) -> str | None:
@@ -121,7 +124,7 @@ def install(con: Any, normaliser: Normaliser | None = None) -> None:
     def custom(field: str, text: str | None) -> str | None:
         if text is None or normaliser is None:
             return canonical_json(text)
-        return json.dumps(normaliser(field, json.loads(text)), sort_keys=True, default=str, ensure_ascii=False)
+        return canonical(normaliser(field, json.loads(text)))
 
     _replace_function(con, "audit_custom", custom, ["VARCHAR", "VARCHAR"], "VARCHAR")
     run_script(con, "causes.sql")  # one macro per cause; parity_at in audit.sql calls them
@@ -282,42 +285,6 @@ def compare_policies(con: Any, a: Policy, b: Policy, source: str | None = None) 
     ).df()
 
 
-@dataclass(frozen=True)
-class Alignment:
-    """How two sequences line up: the Python twin of ``audit_compare``'s counts."""
-
-    entries: int
-    blob: int
-    matching: int
-    changed: int
-    missing_in_entries: int
-    extra_in_entries: int
-    first_position: int | None
-    prefix: int
-    suffix: int
-
-
-def align(entries: Sequence[Any], blob: Sequence[Any], eq: Callable[[Any, Any], bool] | None = None) -> Alignment:
-    """Common prefix and suffix match; the middle pairs by position (VDiff-style counts)."""
-    same = eq or (lambda x, y: x == y)
-    n, m = len(entries), len(blob)
-    shorter = min(n, m)
-    prefix = next((i for i in range(shorter) if not same(entries[i], blob[i])), shorter)
-    suffix = next((i for i in range(shorter) if not same(entries[n - 1 - i], blob[m - 1 - i])), shorter)
-    suffix = min(suffix, shorter - prefix)
-    return Alignment(
-        entries=n,
-        blob=m,
-        matching=prefix + suffix,
-        changed=shorter - prefix - suffix,
-        missing_in_entries=max(m - n, 0),
-        extra_in_entries=max(n - m, 0),
-        first_position=prefix if prefix < max(n, m) else None,
-        prefix=prefix,
-        suffix=suffix,
-    )
-
-
 _FIELDS = (("llm", "_harnessMessages"), ("display", "messages"), ("pending", "pendingSubagentResults"))
 
 
@@ -343,15 +310,7 @@ def diff_df(
     for field, key in _FIELDS:
         ours = served.get(key) or []
         theirs = blob.get(key) or []
-        eq = _equality(field, compare)
-        a = align(ours, theirs, eq)
-        n, m = len(ours), len(theirs)
-        pairs: list[tuple[str, int | None, int | None]] = [("match", i, i) for i in range(a.prefix)]
-        pairs += [("changed", a.prefix + k, a.prefix + k) for k in range(a.changed)]
-        pairs += [("missing_in_entries", None, a.prefix + a.changed + k) for k in range(a.missing_in_entries)]
-        pairs += [("extra_in_entries", a.prefix + a.changed + k, None) for k in range(a.extra_in_entries)]
-        pairs += [("match", n - a.suffix + k, m - a.suffix + k) for k in range(a.suffix)]
-        for status, i, j in pairs:
+        for status, i, j in aligned_pairs(align(ours, theirs, equality(field, compare))):
             rows.append(
                 {
                     "field": field,
@@ -363,19 +322,6 @@ def diff_df(
                 }
             )
     return pd.DataFrame(rows, columns=["field", "entries_position", "blob_position", "status", "entries", "blob"])
-
-
-def _equality(field: str, compare: Comparison | Normaliser) -> Callable[[Any, Any], bool]:
-    """The item equality :func:`parity_df` uses for ``compare`` (Python side)."""
-    if callable(compare):
-        return lambda x, y: _norm_json(compare(field, x)) == _norm_json(compare(field, y))
-    if compare == "text" and field != "pending":
-        return lambda x, y: project_text(x) == project_text(y)
-    return lambda x, y: x == y
-
-
-def _norm_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
 
 
 class ParityReport(pd.DataFrame):
