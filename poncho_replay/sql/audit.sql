@@ -645,12 +645,12 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
 CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     WITH e AS (SELECT * FROM audit_entry_facts WHERE src IS NULL OR source = src),
     log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys WHERE src IS NULL OR source = src),
-    moved_keys AS (  -- display messages the blob moved to compactedHistory
-        SELECT DISTINCT * FROM (
-            SELECT source, id AS conversation_id,
-                   unnest(json_extract(data, '$.compactedHistory[*]')) -> 'metadata' ->> 'id' AS k
-            FROM conversations WHERE src IS NULL OR source = src)  -- a non-array gives no rows
+    compacted AS MATERIALIZED (  -- display messages the blob moved to compactedHistory (a non-array gives none)
+        SELECT source, conversation_id, item, item -> 'metadata' ->> 'id' AS k
+        FROM (SELECT source, id AS conversation_id, unnest(json_extract(data, '$.compactedHistory[*]')) AS item
+              FROM conversations WHERE src IS NULL OR source = src)
     ),
+    moved_keys AS (SELECT DISTINCT source, conversation_id, k FROM compacted),
     log_runs AS (SELECT DISTINCT source, conversation_id, run_id FROM e WHERE run_id IS NOT NULL),
     log_start AS (  -- when the log's first turn was written
         SELECT source, conversation_id, min(message_ts) AS first_ts FROM e WHERE message_ts IS NOT NULL GROUP BY ALL
@@ -658,19 +658,19 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     pre_log AS (  -- display messages (kept or moved to compactedHistory) the log never saw, written before its
                   -- first turn: history from before the dual-write, however a compaction moved it
         SELECT x.source, x.conversation_id, count(*) AS pre_log_messages
-        FROM (
-            SELECT source, conversation_id, item, item_key AS k FROM audit_blob_items
-            WHERE field = 'display' AND (src IS NULL OR source = src)
-            UNION ALL
-            SELECT source, id, item, item -> 'metadata' ->> 'id'
-            FROM (SELECT source, id, unnest(json_extract(data, '$.compactedHistory[*]')) AS item
-                  FROM conversations WHERE src IS NULL OR source = src)
+        FROM (  -- (set apart first, so only the unlogged messages are parsed for their timestamp)
+            SELECT y.* FROM (
+                SELECT source, conversation_id, item, item_key AS k FROM audit_blob_items
+                WHERE field = 'display' AND (src IS NULL OR source = src)
+                UNION ALL
+                SELECT source, conversation_id, item, k FROM compacted
+            ) AS y
+            ANTI JOIN log_keys AS lk ON lk.source = y.source AND lk.conversation_id = y.conversation_id
+                AND lk.field = 'display' AND lk.k = y.k
         ) AS x
         JOIN log_start AS ls USING (source, conversation_id)
-        ANTI JOIN log_keys AS lk ON lk.source = x.source AND lk.conversation_id = x.conversation_id
-            AND lk.field = 'display' AND lk.k = x.k
-        WHERE NOT contains(x.item::VARCHAR, '[Subagent Result]')
-          AND TRY_CAST(x.item -> 'metadata' ->> 'timestamp' AS BIGINT) < ls.first_ts
+        WHERE CASE WHEN contains(x.item::VARCHAR, '[Subagent Result]') THEN false
+                   ELSE TRY_CAST(x.item -> 'metadata' ->> 'timestamp' AS BIGINT) < ls.first_ts END
         GROUP BY ALL
     ),
     resume_runs AS (  -- a resumed turn's fresh bubble carries the run's id (its turnId is resume-<id>)
@@ -698,33 +698,38 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             AND dk.field = 'display' AND dk.k = b.item_key
         WHERE src IS NULL OR b.source = src
     ),
-    blob1 AS (  -- what only the items the log never saw are read for
+    blob1 AS MATERIALIZED (  -- what only the items the log never saw are read for
         SELECT *,
                CASE WHEN NOT in_log THEN item ->> 'role' END AS role,
                CASE WHEN NOT in_log AND field = 'llm' THEN item -> 'metadata' ->> 'runId' END AS run_id,
                -- SPEC §7: a 0.59.3+ callback message names the taskOutcome where 0.58's named the
                -- result's status (completed, error, stopped)
-               is_callback AND NOT regexp_matches(coalesce(message_text(item), ''),
-                   '^\[Subagent Result\] Subagent ".*" \([^)]*\) (completed|error|stopped):') AS queue_callback,
+               CASE WHEN is_callback THEN NOT regexp_matches(coalesce(message_text(item), ''),
+                   '^\[Subagent Result\] Subagent ".*" \([^)]*\) (completed|error|stopped):') ELSE false END
+                   AS queue_callback,
                -- SPEC §7: in-flight draft bubbles carry metadata.incomplete since 0.59.1
-               CASE WHEN NOT contains(item::VARCHAR, '"incomplete"') THEN false
+               CASE WHEN in_log OR field <> 'display' THEN false WHEN NOT contains(item::VARCHAR, '"incomplete"') THEN false
                     ELSE coalesce(json_extract(item, '$.metadata.incomplete')::VARCHAR = 'true', false) END AS incomplete,
-               CASE WHEN NOT contains(item::VARCHAR, 'ompactionSummary') THEN false
+               -- (a summary carrying an id is found by it, below; one without is never in_log)
+               CASE WHEN in_log OR field <> 'llm' THEN false WHEN NOT contains(item::VARCHAR, 'ompactionSummary') THEN false
                     ELSE coalesce(json_extract(item, '$.metadata.isCompactionSummary')::VARCHAR = 'true'
                                   OR json_extract(item, '$.metadata._compactionSummary')::VARCHAR = 'true', false)
                END AS is_summary
         FROM blob0
     ),
-    blob AS (
-        SELECT b.*,
+    blob AS MATERIALIZED (  -- (without the item's text: what the rules read of it is above)
+        SELECT b.* EXCLUDE (item),
                -- an llm message a resumed turn added (SPEC §5: no harness_message entries for it): the run
                -- of a resume's fresh bubble, or (a merged resume, amendment logged) a lone assistant
                -- message of a run the log never saw
                b.field = 'llm' AND NOT b.in_log AND b.run_id IS NOT NULL AND (
                    rr.run_id IS NOT NULL
                    OR (am.conversation_id IS NOT NULL AND lr.run_id IS NULL AND b.role = 'assistant'
-                       AND count(*) OVER (PARTITION BY b.source, b.conversation_id, b.field, b.run_id) = 1)) AS resumed
+                       AND ro.n = 1)) AS resumed
         FROM blob1 AS b
+        LEFT JOIN (SELECT source, conversation_id, run_id, count(*) AS n FROM blob1
+                   WHERE field = 'llm' AND NOT in_log AND run_id IS NOT NULL GROUP BY ALL) AS ro
+            ON ro.source = b.source AND ro.conversation_id = b.conversation_id AND ro.run_id = b.run_id
         LEFT JOIN resume_runs AS rr ON rr.source = b.source AND rr.conversation_id = b.conversation_id
             AND rr.run_id = b.run_id
         LEFT JOIN log_runs AS lr ON lr.source = b.source AND lr.conversation_id = b.conversation_id
@@ -791,26 +796,26 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     ),
     known_keys AS (SELECT source, conversation_id, k FROM blob_keys
                    UNION SELECT source, conversation_id, k FROM moved_keys),
-    turn_facts AS (  -- per logged user turn: whether its user message and its finalize messages reached
-                     -- the blob (or its compactedHistory)
-        SELECT x.source, x.conversation_id, x.turn_id,
-               bool_or(x.type = 'user_message' AND kk.k IS NOT NULL) AS user_in_blob,
-               bool_or(x.type <> 'user_message' AND kk.k IS NOT NULL) AS finalize_in_blob,
-               list(x.seq ORDER BY x.seq) FILTER (WHERE x.type <> 'user_message') AS finalize_seqs,
-               max(x.seq) AS last_seq
+    turn_messages AS MATERIALIZED (  -- logged turn messages, and whether the blob (or its compactedHistory) holds each
+        SELECT x.source, x.conversation_id, x.turn_id, x.type, x.seq, kk.k IS NOT NULL AS known
         FROM e AS x
         LEFT JOIN known_keys AS kk ON kk.source = x.source AND kk.conversation_id = x.conversation_id
             AND kk.k = x.msg_id
         WHERE x.type IN ('user_message', 'assistant_message', 'harness_message') AND NOT x.hidden
           AND x.msg_id IS NOT NULL
-        GROUP BY ALL
+    ),
+    turn_facts AS (  -- per logged user turn: whether its user message and its finalize messages reached the blob
+        SELECT source, conversation_id, turn_id,
+               bool_or(type = 'user_message' AND known) AS user_in_blob,
+               bool_or(type <> 'user_message' AND known) AS finalize_in_blob,
+               list(seq ORDER BY seq) FILTER (WHERE type <> 'user_message') AS finalize_seqs,
+               max(seq) AS last_seq
+        FROM turn_messages GROUP BY ALL
     ),
     known_turn_messages AS (  -- logged user messages and bubbles the blob holds (a compaction replaces
                               -- the display's tail by kept harness messages, so only these date the blob)
-        SELECT x.source, x.conversation_id, x.seq FROM e AS x
-        SEMI JOIN known_keys AS kk ON kk.source = x.source AND kk.conversation_id = x.conversation_id
-            AND kk.k = x.msg_id
-        WHERE x.type IN ('user_message', 'assistant_message') AND NOT x.hidden
+        SELECT source, conversation_id, seq FROM turn_messages
+        WHERE known AND type IN ('user_message', 'assistant_message')
     ),
     compaction_bounds AS (  -- where each compaction's turn starts (its user message, logged before the
                             -- compaction entry): the display before it may be replaced by kept harness messages
@@ -833,25 +838,29 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
           AND (c.seq IS NULL OR k.seq < c.seq)
         GROUP BY ALL
     ),
+    compactions AS MATERIALIZED (  -- each compaction entry's summary message and its metadata.id
+        SELECT source, conversation_id, seq, payload -> 'summaryMessage' AS summary,
+               json_extract_string(payload, '$.summaryMessage.metadata.id') AS msg_id
+        FROM conversation_entries WHERE type = 'compaction' AND (src IS NULL OR source = src)
+    ),
     newest_compaction AS (
-        SELECT source, conversation_id, seq, payload -> 'summaryMessage' AS summary
-        FROM e JOIN conversation_entries USING (source, conversation_id, seq, id)
-        WHERE e.type = 'compaction'
+        SELECT source, conversation_id, seq FROM compactions
         QUALIFY row_number() OVER (PARTITION BY source, conversation_id ORDER BY seq DESC) = 1
+    ),
+    summary_items AS MATERIALIZED (
+        SELECT source, conversation_id, position, k, item FROM blob1
+        WHERE field = 'llm' AND (is_summary OR k IN (SELECT msg_id FROM compactions))
     ),
     summaries AS (  -- the blob's compaction summaries (flagged isCompactionSummary, or the real harness's
                     -- _compactionSummary, or carrying a compaction summary's id), and which compaction logged each
         SELECT b.source, b.conversation_id, b.position,
                bool_or(c.seq IS NOT NULL) AS logged,
                bool_or(c.seq IS NOT NULL AND c.seq = n.seq) AS newest
-        FROM blob AS b
-        LEFT JOIN (SELECT x.source, x.conversation_id, x.seq, x.msg_id, y.payload -> 'summaryMessage' AS summary
-                   FROM e AS x JOIN conversation_entries AS y USING (source, conversation_id, seq, id)
-                   WHERE x.type = 'compaction') AS c
+        FROM summary_items AS b
+        LEFT JOIN compactions AS c
             ON c.source = b.source AND c.conversation_id = b.conversation_id
             AND CASE WHEN c.msg_id IS NOT NULL THEN c.msg_id = b.k ELSE audit_eq('exact', 'llm', c.summary, b.item) END
         LEFT JOIN newest_compaction AS n ON n.source = b.source AND n.conversation_id = b.conversation_id
-        WHERE b.field = 'llm' AND (b.is_summary OR b.k IN (SELECT msg_id FROM e WHERE type = 'compaction'))
         GROUP BY ALL
     ),
     summary_facts AS (
@@ -983,7 +992,7 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
             any_value(f) FILTER (WHERE field = 'pending') AS pending_facts
         FROM f GROUP BY ALL
     ),
-    base AS (
+    base AS MATERIALIZED (
         SELECT c.source, c.id AS conversation_id, c.title, c.updated_at,
                p.n_entries, p.era, p.llm_log, p.display_log, p.pending_log, w.llm, w.display, w.pending,
                coalesce(w.diverged_fields, []) AS diverged_fields,
@@ -1004,7 +1013,7 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
         ) AS q ON q.source = c.source AND q.conversation_id = c.id
         WHERE src IS NULL OR c.source = src
     ),
-    causes AS (  -- one macro per cause (causes.sql), in the order the causes are listed
+    causes AS MATERIALIZED (  -- one macro per cause (causes.sql), in the order the causes are listed
         SELECT b.source, b.conversation_id, list_filter([
             cause_pre_dual_write(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts, b.display_facts,
                                  b.llm, b.display),
