@@ -113,3 +113,32 @@ def test_view_diff_and_parity_agree_on_a_random_fleet(tmp_path: Path) -> None:
     ws = poncho_replay.open()
     ws.load(tmp_path / "fleet.db")
     assert _check_agreement(ws) > 0
+
+
+def _first_kept_twins(ws: poncho_replay.Workspace) -> int:
+    """The SQL's blob_first_kept_seq (audit_item_facts) against display.frames.blob_first_kept_seq, per conversation."""
+    from poncho_replay.display import blob_first_kept_seq
+
+    audit.install(ws.con)
+    sql = dict(
+        ws.con.execute(
+            "SELECT conversation_id, blob_first_kept_seq FROM audit_item_facts('full') WHERE field = 'llm'"
+        ).fetchall()
+    )
+    checked = 0
+    for (cid,) in ws.con.execute("SELECT id FROM conversations").fetchall():
+        view = ws.conversation(cid)
+        if view.problem is None:
+            assert blob_first_kept_seq(view.entries, view.blob) == sql.get(cid), cid
+            checked += sql.get(cid) is not None
+    return checked
+
+
+def test_the_first_kept_rule_is_the_same_in_sql_and_python(tmp_path: Path) -> None:
+    kept = sum(_first_kept_twins(workspace(cls)) for cls in CLASSES)
+    data = fleet(40, seed=3, faults=Faults(reorder=0.2, duplicate=0.05, seed=3))
+    data.to_sqlite(tmp_path / "fleet.db")
+    ws = poncho_replay.open()
+    ws.load(tmp_path / "fleet.db")
+    kept += _first_kept_twins(ws)
+    assert kept > 3  # compacted conversations were really compared

@@ -23,7 +23,7 @@ from poncho_replay._js import truthy
 from poncho_replay.compare import items_equal
 from poncho_replay.display.preview import entry_text, preview
 from poncho_replay.models import HarnessModel
-from poncho_replay.rebuild import EntryLike, build_llm_context, sorted_entries
+from poncho_replay.rebuild import EntryLike, build_llm_context, latest_compaction, sorted_entries
 
 __all__ = [
     "COMPACTION_COLUMNS",
@@ -109,13 +109,29 @@ def blob_first_kept_seq(
         return None
     first = blob_harness[1]
     key = _message_id(first)
-    for e in sorted_entries(entries):
-        if e.get("type") != "harness_message":
-            continue
-        message = e.get("message")
-        if (key is not None and _message_id(message) == key) or (key is None and items_equal("llm", message, first)):
-            return e["seq"]
-    return None
+    ordered = sorted_entries(entries)
+    found = [
+        e["seq"]
+        for e in ordered
+        if e.get("type") == "harness_message"
+        and (
+            (key is not None and _message_id(e.get("message")) == key)
+            or (key is None and items_equal("llm", e.get("message"), first))
+        )
+    ]
+    if not found:
+        return None
+    # A message logged twice (a whole re-append) counts at its last occurrence before the
+    # newest compaction's turn (its last visible user message before that compaction).
+    newest = latest_compaction(ordered)
+    starts = [
+        e["seq"]
+        for e in ordered
+        if newest is not None and e.get("type") == "user_message" and not truthy(e.get("hidden"))
+        and e["seq"] < newest["seq"]
+    ]
+    before = [seq for seq in found if starts and seq < max(starts)]
+    return max(before) if before else min(found)
 
 
 def _message_id(message: Any) -> Any:

@@ -871,8 +871,8 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     first_kept AS (  -- the log seq of the blob's first kept llm message (position 1, after the summary):
                      -- by metadata.id, or by the whole message when it has no id (an earlier summary
                      -- re-appended); a message logged twice (a whole re-append) counts at its last
-                     -- occurrence before the newest compaction's turn. Python twin (first occurrence
-                     -- only): display.frames.blob_first_kept_seq.
+                     -- occurrence before the newest compaction's turn. Python twin, held equal by
+                     -- tests/test_compare.py: display.frames.blob_first_kept_seq.
         SELECT x.source, x.conversation_id,
                coalesce(max(x.seq) FILTER (WHERE x.seq < n.turn_start), min(x.seq)) AS blob_first_kept_seq FROM (
             SELECT b.source, b.conversation_id, e.seq
