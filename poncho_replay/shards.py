@@ -94,25 +94,24 @@ def shard_tables(
 ) -> ShardTables:
     """Read one shard of a workspace's tables (conversations, their entries and quarantined rows)."""
     params = {"shard": shard, "shards": shards, "source": source}
-    keys = (
-        f"SELECT source, id FROM conversations WHERE {SHARD_SQL} = $shard "
-        "AND ($source::VARCHAR IS NULL OR source = $source)"
-    )
-    conversations = con.sql(
-        f"SELECT c.* FROM conversations AS c SEMI JOIN ({keys}) AS k ON k.source = c.source AND k.id = c.id",
-        params=params,
-    ).to_arrow_table()
-    entries = con.sql(
-        f"SELECT e.* FROM conversation_entries AS e SEMI JOIN ({keys}) AS k "
-        "ON k.source = e.source AND k.id = e.conversation_id",
-        params=params,
-    ).to_arrow_table()
-    quarantine = con.sql(
-        f"SELECT q.* FROM quarantine AS q SEMI JOIN ({keys}) AS k "
-        "ON k.source = q.source AND k.id = q.conversation_id",
-        params=params,
-    ).to_arrow_table()
-    return ShardTables(conversations, entries, quarantine)
+    # A cursor of its own: the caller's connection may hold an unfinished result
+    # (a fetchone() elsewhere), which DuckDB refuses to run another query beside.
+    cur = con.cursor()
+    try:
+        cur.execute("SET enable_progress_bar = false")  # a cursor starts with DuckDB's defaults
+        keys = (
+            f"SELECT source, id FROM conversations WHERE {SHARD_SQL} = $shard "
+            "AND ($source::VARCHAR IS NULL OR source = $source)"
+        )
+        tables = [
+            cur.sql(f"SELECT x.* FROM {table} AS x SEMI JOIN ({keys}) AS k ON k.source = x.source AND k.id = x.{key}",
+                    params=params).to_arrow_table()
+            for table, key in (("conversations", "id"), ("conversation_entries", "conversation_id"),
+                               ("quarantine", "conversation_id"))
+        ]  # fmt: skip
+    finally:
+        cur.close()
+    return ShardTables(*tables)
 
 
 def audit_shard(
@@ -129,6 +128,7 @@ def audit_shard(
     """
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # never on stdout (see workspace.open)
         if memory_limit is not None:
             con.execute("SET memory_limit = ?", [memory_limit])
         ensure_schema(con)

@@ -53,6 +53,8 @@ def open(
     instead of growing past it.
     """
     con = duckdb.connect(str(path))
+    # DuckDB's own progress bar writes to stdout (a Dask worker's stdout is the CLI's --json): the kit draws its own.
+    con.execute("SET enable_progress_bar = false")
     if memory_limit is not None:
         con.execute("SET memory_limit = ?", [memory_limit])
     if temp_directory is not None:
