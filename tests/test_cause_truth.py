@@ -64,12 +64,30 @@ def test_compactions_record_moved_history_and_both_finalize_diffs() -> None:
     # so the whole array is re-appended: 15h-18h 19a.
     sim.turn(c, Turn("D?", reply="d.", compact_keep=1))
     assert [e["type"][0] for e in sim.backend.read(c)] == list("uhhauhhaucha" "uchhhha")
+    # The second compaction rewrote the blob's display (it moved messages) and, re-appended whole, its
+    # context: the first compaction's records no longer show in any served field.
     assert truth_of(sim, c) == [
-        ("compaction_moved_history", 10, ("display",)),
-        ("approximate_finalize_diff", 11, ("llm",)),
+        ("compaction_moved_history", 10, ()),
+        ("approximate_finalize_diff", 11, ()),
         ("compaction_moved_history", 14, ("display",)),
         ("approximate_finalize_diff", 15, ("llm",)),
     ]
+
+
+def test_a_compaction_retires_only_what_it_rewrote() -> None:
+    sim = Simulator(seed=3, verify=False)
+    c = sim.create("owner-a", "Callback, then compactions")
+    sim.turn(c, Turn("Go", reply="Delegated."))  # 1u 2h 3h 4a
+    sim.subagent_result(c, "sub-1", "Compare", "Q wins.")  # 5s
+    sim.callback(c, "Q wins.")  # 6c 7u(hidden) 8a
+    # history = display = [Go, Delegated., injected, Q wins.]; keeps the last 3: the display moves 1 message,
+    # the array [S + 3 + 2] did not shrink, so the length diff appends only its last 2: the kept copies still show
+    sim.turn(c, Turn("More", reply="Sure.", compact_keep=3))
+    assert [t[2] for t in truth_of(sim, c)][:2] == [("llm",), ("llm",)]
+    # keeps 1: the array shrank, the finalize re-appends it whole: the callback shows nowhere served
+    sim.turn(c, Turn("Less", reply="Fine.", compact_keep=1))
+    assert [t[2] for t in truth_of(sim, c)][:2] == [(), ()]
+    assert truth_of(sim, c)[-1][2] == ("llm",)  # the last compaction's own record stays
 
 
 def test_a_compaction_after_a_callback_guesses_off() -> None:
@@ -81,7 +99,8 @@ def test_a_compaction_after_a_callback_guesses_off() -> None:
     # 9u 10c: the kept messages are display copies, in no harness_message entry
     sim.turn(c, Turn("More", reply="Sure.", compact_keep=2))
     causes = truth_of(sim, c)
-    assert causes[:2] == [("callback_turn_not_captured", 6, ("llm", "display")), ("callback_turn_not_captured", 8, ("llm",))]
+    # the compaction moved the injected message out of the display; the kept copies still feed the context
+    assert causes[:2] == [("callback_turn_not_captured", 6, ("llm",)), ("callback_turn_not_captured", 8, ("llm",))]
     assert ("guessed_first_kept_seq_off", 10, ("llm",)) in causes
     (off,) = [t for t in sim.truth if t.cause == "guessed_first_kept_seq_off"]
     assert off.detail == "guessed 2; the 2 kept messages are not in the log"  # harness seqs [2, 3]: 2nd from last
@@ -188,3 +207,22 @@ def test_the_audit_measured_against_the_truth(tmp_path: Path, capsys: pytest.Cap
                 printed.extend(bench.table(key, tally, 1))
     with capsys.disabled():
         print("\n" + "\n".join(printed))
+
+
+def test_a_compaction_the_log_does_not_follow_retires_what_it_summarized() -> None:
+    sim = Simulator(seed=3, verify=False)
+    c = sim.create("owner-a", "Resumed, then upgraded")
+    for q in ("A?", "B?", "C?"):
+        sim.turn(c, Turn(q, reply=q.lower()))  # 6 harness messages
+    sim.resume(c, " More.", merge=False)  # the resumed message: in the blob's context only
+    sim.upgrade("current", c)  # from here the blob is written alone
+    # keeps the last 1 (the resumed message): [S, resumed, u, a] shrank from 7, but the resumed one was kept
+    sim.turn(c, Turn("D?", reply="d.", compact_keep=1))
+    resumed = [t for t in sim.truth if t.cause == "resume_not_captured"]
+    assert [t.fields for t in resumed] == [("llm",)]
+    # keeps the last 1 again (d.): [S', d., u, a] did not shrink from 4; then once more, shrinking: summarized away
+    sim.turn(c, Turn("E?", reply="e.", compact_keep=1))
+    assert [t.fields for t in resumed] == [("llm",)]
+    sim.turn(c, Turn("F?", reply="f.", tools=[("calc", "", "1"), ("calc", "", "2")]))
+    sim.turn(c, Turn("G?", reply="g.", compact_keep=1))
+    assert [t.fields for t in resumed] == [()]

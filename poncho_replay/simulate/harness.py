@@ -198,9 +198,11 @@ class Simulator:
 
     # --- ground truth -----------------------------------------------------------------
 
-    def _note(self, conversation_id: str, cause: str, fields: Sequence[str], detail: str = "") -> Truth:
+    def _note(
+        self, conversation_id: str, cause: str, fields: Sequence[str], detail: str = "", blob_items: Sequence[JsonDict] = ()
+    ) -> Truth:
         """Record one behaviour (see :mod:`poncho_replay.simulate.truth`)."""
-        record = Truth(conversation_id, cause, tuple(fields), detail)
+        record = Truth(conversation_id, cause, tuple(fields), detail, blob_items=list(blob_items))
         self.truth.append(record)
         self._truth_of.setdefault(conversation_id, []).append(record)
         return record
@@ -319,12 +321,14 @@ class Simulator:
         the tool steps: what a stale blob shows when the finalize write is lost.
         """
         ref = self._refs[conversation_id]
+        before = len(self._truth_of.get(conversation_id, ()))
         conv = self._get(conversation_id)
         self._observe_writeback(conversation_id, conv, "turn start")
         self._note_untracked(conversation_id, "a turn")
         pre_harness = list(conv["_harnessMessages"]) if conv.get("_harnessMessages") else None
         history = pre_harness if pre_harness is not None else list(conv["messages"])
         pre_display = list(conv["messages"])
+        compacted_before = len(conv.get("compactedHistory") or [])
         turn_id = self.clock.uuid()
         run_id = f"run_{self.clock.uuid()}"
         started = self.clock.tick()
@@ -381,7 +385,9 @@ class Simulator:
         entries = dw.harness_message_entries(new, turn_id)
         if final is not None and final.get("role") == "assistant":
             entries.append(dw.assistant_message_entry(final, turn_id, run_id))
-        self._append("finalize", conversation_id, entries, notes=notes)
+        fate = self._append("finalize", conversation_id, entries, notes=notes)
+        if turn.compact_keep is not None and not turn.skip_final_update:
+            self._compacted_over(conversation_id, before, conv, compacted_before, history[1:], approximate=approximate, fate=fate)
         if self.verify and ref.transcript_entries:
             result = dw.parity_check(
                 self.backend.read(conversation_id),
@@ -432,6 +438,28 @@ class Simulator:
                 for record in earlier:  # the context reads the newest compaction only (SPEC §3)
                     record.fields = tuple(f for f in record.fields if f != "llm")
         return [summary, *kept], [summary, *kept]
+
+    def _compacted_over(
+        self, conversation_id: str, before: int, conv: JsonDict, compacted_before: int, kept: list[JsonDict], *, approximate: bool, fate: Fate | None
+    ) -> None:
+        """Retire from the records made before this turn (the first ``before``) what its written compaction rewrote.
+
+        The display: the blob's ``messages`` became summary + kept history once
+        the compaction moved messages to ``compactedHistory``. The context: a
+        shrunk array the finalize re-appended whole (the log then holds the
+        kept messages too); with no transcript append (0.59.3+, before the
+        dual-write) the summary replaced all but the kept messages, so only a
+        record whose own blob items were kept still shows.
+        """
+        earlier = self._truth_of.get(conversation_id, [])[:before]
+        if len(conv.get("compactedHistory") or []) > compacted_before:
+            for record in earlier:
+                record.fields = tuple(f for f in record.fields if f != "display")
+        if not approximate or fate in ("lost", "fail"):
+            return
+        for record in earlier:
+            if fate is not None or not any(item in kept for item in record.blob_items):
+                record.fields = tuple(f for f in record.fields if f != "llm")
 
     def _run(
         self, turn: Turn, user_msg: JsonDict, turn_id: str, run_id: str, started: int
@@ -499,7 +527,7 @@ class Simulator:
         conv["pendingApprovals"] = []
         self.backend.update(conv)
         if not merged:
-            notes = [] if untracked else [self._note(conversation_id, "resume_not_captured", ("llm",), "fresh bubble; no harness messages")]
+            notes = [] if untracked else [self._note(conversation_id, "resume_not_captured", ("llm",), "fresh bubble; no harness messages", [resumed])]
             self._append("resume", conversation_id, [dw.assistant_message_entry(bubble, f"resume-{conversation_id}", run_id)], notes=notes)
             return
         if untracked:
@@ -508,9 +536,9 @@ class Simulator:
         if not targets:
             self.logs.append(f"[entries-dual-write] {conversation_id} amendment skipped: no assistant_message entry")
             self.events.append(Event(conversation_id, "resume", "amendment_skipped"))
-            self._note(conversation_id, "resume_not_captured", TRANSCRIPT, "amendment skipped: no assistant_message entry")
+            self._note(conversation_id, "resume_not_captured", TRANSCRIPT, "amendment skipped: no assistant_message entry", [resumed])
             return
-        notes = [self._note(conversation_id, "resume_not_captured", TRANSCRIPT, "merged into the bubble; no harness messages")]
+        notes = [self._note(conversation_id, "resume_not_captured", TRANSCRIPT, "merged into the bubble; no harness messages", [resumed])]
         if targets[-1]["message"] != last:
             notes.append(
                 self._note(conversation_id, "amendment_wrong_target", ("display",), f"targets {targets[-1]['id']}, not the amended bubble")
@@ -630,6 +658,8 @@ class Simulator:
         conv["messages"] = [*conv["messages"], *injected]
         conv["_harnessMessages"] = list(conv["messages"])
         self.backend.update(conv)
+        for record in notes:
+            record.blob_items = conv["_harnessMessages"]
 
         if release.queue_only or self._refs[conversation_id].transcript_entries:
             ids = {pr["subagentId"] for pr in pending}
@@ -655,6 +685,8 @@ class Simulator:
         bubble = {"role": "assistant", "content": reply, "metadata": {"sections": [{"type": "text", "content": reply}]}}
         fresh["messages"] = [*fresh["messages"], bubble]
         fresh["_harnessMessages"] = list(fresh["messages"])
+        for record in notes:
+            record.blob_items = fresh["_harnessMessages"]
         fresh["runtimeRunId"] = run_id
         fresh["runStatus"] = "idle"
         fresh.pop("runningCallbackSince", None)
@@ -690,6 +722,7 @@ class Simulator:
             fault = self._note(
                 conversation_id, "lost_or_reordered_append", fault_fields(site, fate, entries), f"{fate} at {site} ({len(entries)} entries)"
             )
+            fault.blob_items = [e["message"] for e in entries if e["type"] == "harness_message"]
             notes = [*notes, fault]
         if fate == "lost":
             return fate

@@ -16,13 +16,19 @@ behaviour can still make the log and the blob differ. A later write-back
 read) overwrites the blob with what the log rebuilds, so the simulator takes
 the fields it overwrote off the earlier records of that conversation; a later
 compaction entry likewise retires an earlier compaction's guessed
-``firstKeptSeq`` (the context reads the newest compaction only, SPEC §3).
+``firstKeptSeq`` (the context reads the newest compaction only, SPEC §3),
+and a later compaction the blob keeps retires what it rewrote: the display
+once it moved messages to ``compactedHistory``, the context once it
+summarized it (re-appended whole to the log, or, unlogged, keeping none of
+the record's own blob items). DESIGN.md's recall counts only the causes
+that can change what is served; a behaviour a compaction summarized away no
+longer can.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -52,6 +58,12 @@ class Truth:
         detail: what exactly happened, for a person (site, fate, seqs).
         seq: the seq of the first entry the behaviour's append landed at
             (None: nothing was appended, or the append was lost or failed).
+        blob_items: the blob ``_harnessMessages`` items the behaviour put
+            there and the log lacks (a callback's copy of ``messages``, a
+            resumed message, a lost append's messages). A later compaction
+            whose finalize the log does not follow summarizes the context
+            away: the record keeps its ``llm`` field only while the kept
+            messages hold one of these. Not a column of :func:`truth_df`.
 
     Records compare by identity: two identical behaviours are two records.
     """
@@ -61,6 +73,7 @@ class Truth:
     fields: tuple[str, ...]
     detail: str = ""
     seq: int | None = None
+    blob_items: list[JsonDict] = field(default_factory=list)
 
 
 def entry_fields(entries: Iterable[JsonDict]) -> tuple[str, ...]:
