@@ -660,6 +660,8 @@ class Simulator:
         self.backend.update(conv)
         for record in notes:
             record.blob_items = conv["_harnessMessages"]
+        # the blob's context is now a copy of its display: what earlier behaviours left in it is gone
+        self._retire(conversation_id, ("llm",), spare=notes)
 
         if release.queue_only or self._refs[conversation_id].transcript_entries:
             ids = {pr["subagentId"] for pr in pending}
