@@ -24,9 +24,15 @@ RSS of the child's whole process tree sampled with psutil:
   ``dualwrite.parity_check``) for that conversation, so the loop is exact and
   never slower than they are; ``--verify`` checks it against them on every
   conversation;
+* ``load``: ``poncho_replay.open().load(file)`` alone, for working on the
+  loader (``--side load --side floor``) without paying for ``parity()``;
 * ``floor``: what any load must at least do: ADBC ``fetch_arrow_table`` of
   both tables, then one DuckDB ``CREATE TABLE ... AS SELECT ...,
   payload::JSON ...`` per table (JSON columns cast to JSON, timestamps parsed).
+
+The kit, load and floor sides also time their own CPU (the process's, every
+DuckDB thread included) around the load and the floor, so the load / floor
+ratio is given in CPU too: on a shared machine it is the steadier figure.
 
 It prints a markdown table, the ratios (audit / loop, load / floor, both
 from the same run), and whether the loop's verdicts agree with the audit's
@@ -62,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-SIDES = ("audit", "kit", "loop", "floor")
+SIDES = ("audit", "kit", "load", "loop", "floor")
 DEFAULT_FAULTS = "lost=0.02,reorder=0.1,writeback"
 SAMPLE_SECONDS = 0.1
 FIELDS = ("_harnessMessages", "messages", "pendingSubagentResults")
@@ -358,22 +364,20 @@ def _counts(answers: dict[str, tuple[bool, str]]) -> dict[str, Any]:
 # --- the other sides ----------------------------------------------------------------------
 
 
-def run_kit(path: Path, memory_limit: str | None) -> dict[str, Any]:
-    """``open().load(file)`` then ``parity()``, timed apart."""
+def run_kit(path: Path, memory_limit: str | None, parity: bool = True) -> dict[str, Any]:
+    """``open().load(file)`` then (unless ``parity`` is false) ``parity()``, timed apart."""
     import poncho_replay
 
     ws = poncho_replay.open(memory_limit=memory_limit)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ws.load(path, progress=False)
-    t1 = time.perf_counter()
-    report = ws.parity()
-    t2 = time.perf_counter()
-    return {
-        "seconds": t2 - t0,
-        "load_seconds": t1 - t0,
-        "parity_seconds": t2 - t1,
-        "conversations": len(report),
-    }
+    t1, c1 = time.perf_counter(), time.process_time()
+    out = {"seconds": t1 - t0, "load_seconds": t1 - t0, "load_cpu_seconds": c1 - c0}
+    if parity:
+        report = ws.parity()
+        t2 = time.perf_counter()
+        out.update(seconds=t2 - t0, parity_seconds=t2 - t1, conversations=len(report))
+    return out
 
 
 FLOOR_CONVERSATIONS = """
@@ -396,7 +400,7 @@ def run_floor(path: Path) -> dict[str, Any]:
     import adbc_driver_sqlite.dbapi as adbc
     import duckdb
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with adbc.connect(uri=f"{path.resolve().as_uri()}?mode=ro") as src, src.cursor() as cur:
         cur.execute("SELECT * FROM conversations")
         conv_arrow = cur.fetch_arrow_table()
@@ -408,8 +412,13 @@ def run_floor(path: Path) -> dict[str, Any]:
     con.register("entries_arrow", entries_arrow)
     con.execute(FLOOR_CONVERSATIONS)
     con.execute(FLOOR_ENTRIES)
-    t2 = time.perf_counter()
-    return {"seconds": t2 - t0, "adbc_seconds": t1 - t0, "duckdb_seconds": t2 - t1}
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {
+        "seconds": t2 - t0,
+        "cpu_seconds": c2 - c0,
+        "adbc_seconds": t1 - t0,
+        "duckdb_seconds": t2 - t1,
+    }
 
 
 # --- measuring a child ------------------------------------------------------------------------
@@ -495,8 +504,8 @@ def child(args: argparse.Namespace) -> None:
     fleet = Path(args.fleet)
     if args.child == "loop":
         out = run_loop(fleet, Path(args.verdicts_out) if args.verdicts_out else None, args.verify)
-    elif args.child == "kit":
-        out = run_kit(fleet, args.memory_limit)
+    elif args.child in ("kit", "load"):
+        out = run_kit(fleet, args.memory_limit, parity=args.child == "kit")
     else:
         out = run_floor(fleet)
     print(json.dumps(out))
@@ -536,7 +545,7 @@ def main() -> None:
         "--verify", action="store_true",
         help="also run the kit's pure functions on every conversation and count disagreements with the loop",
     )  # fmt: skip
-    parser.add_argument("--child", choices=("kit", "loop", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("kit", "load", "loop", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--verdicts-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -584,6 +593,7 @@ def main() -> None:
     labels = {
         "audit": "`poncho-replay audit FILE --json`",
         "kit": "`ws.load()` + `ws.parity()`",
+        "load": "`ws.load()` alone",
         "loop": "Python loop",
         "floor": "load floor",
     }
@@ -606,8 +616,14 @@ def main() -> None:
             f"audit / loop (wall): {med['audit']['wall'] / med['loop']['wall']:.2f}x; "
             f"(CPU): {med['audit']['cpu'] / med['loop']['cpu']:.2f}x"
         )
-    if "kit" in med and "floor" in med:
-        print(f"load / floor (work): {med['kit']['load_seconds'] / med['floor']['seconds']:.2f}x")
+    loader = next((s for s in ("load", "kit") if s in med), None)
+    if loader and "floor" in med:
+        load, floor = med[loader], med["floor"]
+        print(
+            f"load / floor (work): {load['load_seconds'] / floor['seconds']:.2f}x; "
+            f"(CPU): {load['load_cpu_seconds'] / floor['cpu_seconds']:.2f}x "
+            f"(load {load['load_cpu_seconds']:.2f} s CPU, floor {floor['cpu_seconds']:.2f} s CPU)"
+        )
     if "audit" in runs:
         audit_counts, audit_answers = _audit_answers(work / "audit.out")
         h = audit_counts["harness"]

@@ -18,8 +18,8 @@ conversations read a moment earlier (tests/test_snapshot.py).
 
 Row by row: a BLOB value where the harness writes TEXT (``typeof = 'blob'``)
 cannot be told from text once cast, so the SELECT itself flags such a row
-(``problem_reason = 'blob_value'``, ``problem_field`` = its first such
-column) and the ingest quarantines it with its bytes kept escaped.
+(``problem_field`` = its first such column, which makes ``problem_reason``
+``blob_value``) and the ingest quarantines it with its bytes kept escaped.
 """
 
 from __future__ import annotations
@@ -143,20 +143,17 @@ def _column(name: str, present: set[str]) -> str:
 
 
 def _problem(columns: tuple[str, ...], present: set[str]) -> str:
-    """``problem_reason``/``problem_field`` of a row: ``blob_value`` and its first BLOB column.
+    """``problem_field`` of a row: its first BLOB column (:func:`_stream` adds the reason).
 
     Sent as text with ``''`` for "none" (an all-NULL batch would give ADBC no
-    type to infer); :func:`_stream` turns ``''`` back into NULL.
+    type to infer). One CASE, so SQLite asks each value's type once: the
+    reason column is derived from this one in Arrow, not computed again.
     """
     blobs = [c for c in columns if c in present]
     if not blobs:
-        return f"'' AS {PROBLEM}, '' AS {PROBLEM_FIELD}"
-    any_blob = " OR ".join(f"typeof({c}) = 'blob'" for c in blobs)
+        return f"'' AS {PROBLEM_FIELD}"
     first = " ".join(f"WHEN typeof({c}) = 'blob' THEN '{c}'" for c in blobs)
-    return (
-        f"CASE WHEN {any_blob} THEN '{BLOB_VALUE}' ELSE '' END AS {PROBLEM}, "
-        f"CASE {first} ELSE '' END AS {PROBLEM_FIELD}"
-    )
+    return f"CASE {first} ELSE '' END AS {PROBLEM_FIELD}"
 
 
 def _execute(con, sql: str) -> None:
@@ -192,12 +189,11 @@ def _stream(
 
 
 def _problems_as_null(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The problem columns with ``''`` (no problem) as NULL, the ingest's "nothing known"."""
+    """``problem_field`` with ``''`` (no problem) as NULL, the ingest's "nothing known", and its reason beside it."""
     names = batch.schema.names
-    arrays = [
-        pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col.cast(pa.string()))
-        if name in (PROBLEM, PROBLEM_FIELD)
-        else col
-        for name, col in zip(names, batch.columns)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+    index = names.index(PROBLEM_FIELD)
+    field = batch.column(index).cast(pa.string())
+    field = pc.if_else(pc.equal(field, ""), pa.scalar(None, pa.string()), field)
+    reason = pc.if_else(pc.is_null(field), pa.scalar(None, pa.string()), pa.scalar(BLOB_VALUE))
+    arrays = [*batch.columns[:index], field, *batch.columns[index + 1 :], reason]
+    return pa.RecordBatch.from_arrays(arrays, names=[*names, PROBLEM])

@@ -68,53 +68,35 @@ SELECT row_id, CASE
 FROM base;
 
 -- name: check_entries
+-- One pass: each payload is parsed for validity, for the JSON types of the
+-- paths its type needs and for the strings compared (validate.sql); a row's
+-- fields are checked only when nothing before them failed (CASE is lazy).
 CREATE OR REPLACE TEMP TABLE _checked_entries AS
-WITH base AS (  -- narrow: the payload stays in the stage (this CTE is read twice, so it is materialized)
-    SELECT s.row_id, CASE
-        WHEN s.problem_reason IS NOT NULL THEN {'reason': s.problem_reason, 'field': s.problem_field}
-        WHEN s.payload IS NOT NULL AND NOT json_valid(s.payload) THEN {'reason': 'invalid_json', 'field': 'payload'}
-        WHEN s.id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
-        WHEN s.conversation_id IS NULL THEN {'reason': 'missing_field', 'field': 'conversation_id'}
-        WHEN s.agent_id IS NULL THEN {'reason': 'missing_field', 'field': 'agent_id'}
-        WHEN s.tenant_id IS NULL THEN {'reason': 'missing_field', 'field': 'tenant_id'}
-        WHEN NOT pr_is_int_text(s.seq) THEN {'reason': 'bad_seq', 'field': 'seq'}
-        WHEN s.payload IS NULL THEN {'reason': 'missing_field', 'field': 'payload'}
-        WHEN json_type(s.payload) <> 'OBJECT' THEN {'reason': 'wrong_type', 'field': 'payload'}
-        WHEN s.created_at IS NOT NULL AND pr_ts(s.created_at) IS NULL
-            THEN {'reason': 'wrong_type', 'field': 'created_at'}
-        WHEN json_type(s.payload, '$.type') IS NULL THEN {'reason': 'missing_field', 'field': 'type'}
-        WHEN json_type(s.payload, '$.type') <> 'VARCHAR'
-            -- (the IN subquery is computed for every row, hence the json_valid guard)
-            OR json_extract_string(CASE WHEN json_valid(s.payload) THEN s.payload END, '$.type')
-                NOT IN (SELECT DISTINCT type FROM pr_entry_rules())
-            THEN {'reason': 'unknown_type', 'field': 'type'}
-        WHEN s.type IS DISTINCT FROM json_extract_string(s.payload, '$.type')
-            THEN {'reason': 'type_mismatch', 'field': 'type'}
-    END AS problem
-    FROM _stage_entries s
+WITH parsed AS (
+    SELECT s.*, json_valid(s.payload) AS valid FROM _stage_entries s
 ),
 typed AS (
-    -- Only rows not already found broken reach the JSON functions below.
-    SELECT s.row_id, s.payload, s.type AS ptype
-    FROM _stage_entries s SEMI JOIN base b ON b.row_id = s.row_id AND b.problem IS NULL
-),
-field_values AS (
-    -- Extract each field once; the macros below refer to it many times.
-    SELECT t.row_id, r.pos, r.field, r.kind, r.required, json_extract(t.payload, '$.' || r.field) AS v
-    FROM typed t JOIN pr_entry_rules() r ON r.type = t.ptype
-),
-message_parts AS (
-    SELECT *, CASE WHEN kind = 'message' THEN pr_message_parts(v) END AS mp FROM field_values
-),
-field_checks AS (
-    SELECT row_id, pos, field, pr_field_problem(v, kind, required, mp) AS reason FROM message_parts
-),
-field_problems AS (
-    SELECT row_id, arg_min({'reason': reason, 'field': field}, pos) AS problem
-    FROM field_checks WHERE reason IS NOT NULL GROUP BY row_id
+    SELECT p.*, CASE WHEN p.valid THEN pr_entry_json_types(p.payload, p.type) END AS t,
+        CASE WHEN p.valid THEN pr_entry_json_strings(p.payload, p.type) END AS v
+    FROM parsed p
 )
-SELECT b.row_id, coalesce(b.problem, f.problem) AS problem
-FROM base b LEFT JOIN field_problems f USING (row_id);
+SELECT row_id, CASE
+    WHEN problem_reason IS NOT NULL THEN {'reason': problem_reason, 'field': problem_field}
+    WHEN payload IS NOT NULL AND NOT valid THEN {'reason': 'invalid_json', 'field': 'payload'}
+    WHEN id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
+    WHEN conversation_id IS NULL THEN {'reason': 'missing_field', 'field': 'conversation_id'}
+    WHEN agent_id IS NULL THEN {'reason': 'missing_field', 'field': 'agent_id'}
+    WHEN tenant_id IS NULL THEN {'reason': 'missing_field', 'field': 'tenant_id'}
+    WHEN NOT pr_is_int_text(seq) THEN {'reason': 'bad_seq', 'field': 'seq'}
+    WHEN payload IS NULL THEN {'reason': 'missing_field', 'field': 'payload'}
+    WHEN t[1] <> 'OBJECT' THEN {'reason': 'wrong_type', 'field': 'payload'}
+    WHEN created_at IS NOT NULL AND pr_ts(created_at) IS NULL THEN {'reason': 'wrong_type', 'field': 'created_at'}
+    WHEN t[2] IS NULL THEN {'reason': 'missing_field', 'field': 'type'}
+    WHEN t[2] <> 'VARCHAR' OR NOT list_contains(pr_entry_types(), v[1]) THEN {'reason': 'unknown_type', 'field': 'type'}
+    WHEN type IS DISTINCT FROM v[1] THEN {'reason': 'type_mismatch', 'field': 'type'}
+    ELSE pr_entry_problem(payload, type, t, v)
+END AS problem
+FROM typed;
 
 -- name: first_problem
 SELECT tbl, conversation_id, seq, problem.reason, problem.field, source_row FROM (
@@ -134,21 +116,30 @@ DELETE FROM quarantine WHERE source = $source;
 
 -- name: insert_conversations
 INSERT INTO conversations BY NAME
-WITH moved AS (
+WITH blob AS (
+    -- The blob keys read below, parsed once: t = their JSON types (NULL:
+    -- absent), v = the two id strings.
+    SELECT c.*,
+        json_type(c.data, ['$._toolResultArchive', '$._harnessMessages', '$._continuationMessages',
+            '$.pendingApprovals', '$.channelMeta']) AS t,
+        json_extract_string(c.data, ['$.parentConversationId', '$.parentMessageId']) AS v
+    FROM _stage_conversations c SEMI JOIN _checked_conversations k ON k.row_id = c.row_id AND k.problem IS NULL
+),
+moved AS (
     -- Before migration 3 the heavy fields live inside `data`; the harness's
     -- get() then uses them as they are. Move them to their columns (the
     -- DuckDB store's layout) only when the column itself is empty.
-    SELECT c.*,
-        coalesce(c.tool_result_archive, CASE WHEN json_type(c.data, '$._toolResultArchive') <> 'NULL'
-            THEN json_extract(c.data, '$._toolResultArchive')::VARCHAR END) AS tra,
-        coalesce(c.harness_messages, CASE WHEN json_type(c.data, '$._harnessMessages') <> 'NULL'
-            THEN json_extract(c.data, '$._harnessMessages')::VARCHAR END) AS hm,
-        coalesce(c.continuation_messages, CASE WHEN json_type(c.data, '$._continuationMessages') <> 'NULL'
-            THEN json_extract(c.data, '$._continuationMessages')::VARCHAR END) AS cm,
-        (c.tool_result_archive IS NULL AND json_exists(c.data, '$._toolResultArchive')) AS rm_tra,
-        (c.harness_messages IS NULL AND json_exists(c.data, '$._harnessMessages')) AS rm_hm,
-        (c.continuation_messages IS NULL AND json_exists(c.data, '$._continuationMessages')) AS rm_cm
-    FROM _stage_conversations c SEMI JOIN _checked_conversations k ON k.row_id = c.row_id AND k.problem IS NULL
+    SELECT b.*,
+        coalesce(b.tool_result_archive, CASE WHEN t[1] <> 'NULL'
+            THEN json_extract(b.data, '$._toolResultArchive')::VARCHAR END) AS tra,
+        coalesce(b.harness_messages, CASE WHEN t[2] <> 'NULL'
+            THEN json_extract(b.data, '$._harnessMessages')::VARCHAR END) AS hm,
+        coalesce(b.continuation_messages, CASE WHEN t[3] <> 'NULL'
+            THEN json_extract(b.data, '$._continuationMessages')::VARCHAR END) AS cm,
+        (b.tool_result_archive IS NULL AND t[1] IS NOT NULL) AS rm_tra,
+        (b.harness_messages IS NULL AND t[2] IS NOT NULL) AS rm_hm,
+        (b.continuation_messages IS NULL AND t[3] IS NOT NULL) AS rm_cm
+    FROM blob b
 )
 SELECT $source AS source, id, agent_id, tenant_id, owner_id, title,
     CASE WHEN rm_tra OR rm_hm OR rm_cm THEN json_remove(json_remove(json_remove(data,
@@ -162,13 +153,13 @@ SELECT $source AS source, id, agent_id, tenant_id, owner_id, title,
     -- Migrations 4 and 6 backfilled these with SQL that reads NULL on a
     -- string-scalar blob (SPEC §4, On PostgreSQL), and older files lack them:
     -- a NULL takes the blob's value, as the harness's own row writes would.
-    coalesce(parent_conversation_id, json_extract_string(data, '$.parentConversationId')) AS parent_conversation_id,
+    coalesce(parent_conversation_id, v[1]) AS parent_conversation_id,
     coalesce(CAST(has_pending_approvals AS INTEGER),
-        CASE WHEN json_array_length(CASE WHEN json_type(data, '$.pendingApprovals') = 'ARRAY'
-            THEN json_extract(data, '$.pendingApprovals') END) > 0 THEN 1 ELSE 0 END) AS has_pending_approvals,
-    coalesce(channel_meta, CASE WHEN json_type(data, '$.channelMeta') NOT IN ('NULL')
-        THEN json_extract(data, '$.channelMeta')::VARCHAR END) AS channel_meta,
-    coalesce(parent_message_id, json_extract_string(data, '$.parentMessageId')) AS parent_message_id
+        CASE WHEN t[4] = 'ARRAY' AND json_array_length(data, '$.pendingApprovals') > 0 THEN 1 ELSE 0 END)
+        AS has_pending_approvals,
+    coalesce(channel_meta, CASE WHEN t[5] NOT IN ('NULL') THEN json_extract(data, '$.channelMeta')::VARCHAR END)
+        AS channel_meta,
+    coalesce(parent_message_id, v[2]) AS parent_message_id
 FROM moved ORDER BY ordinal;
 
 -- name: insert_entries
