@@ -69,6 +69,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 SIDES = ("audit", "kit", "load", "loop", "floor")
+DEFAULT_SIDES = ("audit", "kit", "loop", "floor")
+"""``load`` only on request: ``kit`` already times the same load."""
 DEFAULT_FAULTS = "lost=0.02,reorder=0.1,writeback"
 SAMPLE_SECONDS = 0.1
 FIELDS = ("_harnessMessages", "messages", "pendingSubagentResults")
@@ -528,7 +530,10 @@ def main() -> None:
         "--fleet", type=Path, help="audit this harness SQLite file instead of simulating one"
     )
     parser.add_argument(
-        "--side", action="append", choices=SIDES, help="sides to run (repeatable; default: all)"
+        "--side",
+        action="append",
+        choices=SIDES,
+        help="sides to run (repeatable; default: all but load)",
     )
     parser.add_argument("--skip-python", action="store_true", help="leave the Python loop out")
     parser.add_argument(
@@ -556,7 +561,7 @@ def main() -> None:
         args.cache, args.conversations, args.seed, args.faults, args.scale
     )
     n_conv, n_entries = fleet_counts(fleet)
-    sides = [s for s in (args.side or SIDES) if not (args.skip_python and s == "loop")]
+    sides = [s for s in (args.side or DEFAULT_SIDES) if not (args.skip_python and s == "loop")]
     work = Path(tempfile.mkdtemp(prefix="bench-parity-", dir=args.cache))
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
     for k in range(args.repeat):
