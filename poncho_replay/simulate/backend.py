@@ -68,7 +68,11 @@ class DictBackend:
 
     Ids and timestamps come from the simulator's seeded :class:`Clock`, so
     the same seed gives byte-identical data. Blobs are held as given by
-    ``update`` (the simulator never mutates a message after writing it).
+    ``update`` (the simulator never mutates a message after writing it), and
+    :meth:`get` returns a new top-level dict whose nested values (messages,
+    the rebuilt lists' messages) are the stored blob's and log's own: replace
+    a key, never mutate a value in place. Copying them on every read was
+    most of the time a large fleet took to generate.
     :attr:`columns` holds the rows whose ``title``/``updated_at`` columns a
     0.59.1+ rename set apart from the blob, until the next ``update``
     rewrites the whole row from the blob (as the harness's UPDATE does).
@@ -99,7 +103,9 @@ class DictBackend:
     def get(self, conversation_id: str, *, cutover: bool, policy: Policy | ReadPolicy = DEFAULT_READ) -> JsonDict:
         blob = self.blobs[conversation_id]
         if cutover and self.entries.get(conversation_id):
-            return rebuild_conversation(blob, self.entries[conversation_id], policy=policy, cutover=True)
+            # No copy: like the dict(blob) below, the result is a new top-level dict
+            # whose nested values the simulator replaces but never mutates.
+            return rebuild_conversation(blob, self.entries[conversation_id], policy=policy, cutover=True, copy=False)
         return dict(blob)
 
     def update(self, conversation: JsonDict) -> None:
