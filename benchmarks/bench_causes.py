@@ -258,21 +258,27 @@ def main(argv: list[str] | None = None) -> None:
             for key, tally in job.result().items():
                 totals.setdefault(key, Tally()).add(tally, args.examples)
             print(f"seed {done}/{len(seeds)} done", file=sys.stderr)
+            if args.out:  # the seeds so far, so a long run stopped early still leaves its figures
+                args.out.write_text(report(totals, f"{args.seeds} ({done} of {len(seeds)} done)", done, args) + "\n", encoding="utf-8")
+    text = report(totals, args.seeds, len(seeds), args)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+def report(totals: dict[tuple[str, str, str], Tally], seeds: str, done: int, args: argparse.Namespace) -> str:
+    """The markdown: a table per setting, then the examples."""
     lines = [
-        f"## Audit causes vs simulator truth: seeds {args.seeds}, {args.conversations} conversations each",
+        f"## Audit causes vs simulator truth: seeds {seeds}, {args.conversations} conversations each",
         "",
         f"Faults (when on): `{args.faults}`. Unit: (conversation, cause) pairs of diverged conversations.",
         "",
     ]
     for key in sorted(totals):
-        lines.extend(table(key, totals[key], len(seeds)))
+        lines.extend(table(key, totals[key], done))
     for key in sorted(totals):
         lines.extend(example_lines(key, totals[key]))
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
-
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()

@@ -299,12 +299,14 @@ def _load(
         ) from exc
     except SourceError as exc:
         raise CliError(str(exc), _source_hint(str(source))) from exc
+    _note_quarantined(summary, "kept in the quarantine table")
+    return summary
+
+
+def _note_quarantined(summary: LoadSummary, where: str) -> None:
     if summary.quarantined:
         reasons = ", ".join(f"{n} {reason}" for reason, n in summary.quarantined.items())
-        _note(
-            f"warning: rows quarantined from {summary.source}: {reasons} (kept in the quarantine table)"
-        )
-    return summary
+        _note(f"warning: rows quarantined from {summary.source}: {reasons} ({where})")
 
 
 def _load_into(db: Path, source: str, **load_options: Any) -> tuple[Workspace, LoadSummary]:
@@ -445,6 +447,11 @@ def audit(
     loaded first, into --db when given; without SOURCE the audit reads --db,
     or the bundled sample.
 
+    A harness SQLite file of more than one shard (250,000 entries each by
+    default, or --shards N) is read once into shard files on disk and
+    loaded and audited shard by shard (memory of one shard, whatever the
+    file's size), unless --db or --html keep the loaded workspace.
+
     A sharded export (SOURCE/shard=K/) is audited shard by shard straight
     from its files (memory of one shard), or with --dask as one Dask task
     per shard; shards that fail twice there are named and left out.
@@ -461,6 +468,9 @@ def audit(
         if sharded and db is None and html_path is None:
             ws = None
             report = _audit_sharded_export(Path(source), dask_address, policy, compare)  # type: ignore[arg-type]
+        elif db is None and html_path is None and source is not None and _streams(source, shards):
+            ws = None
+            report = _audit_streamed(Path(source), policy, compare, shards)
         else:
             ws = _workspace(db, source)
             with _step(f"auditing under policy {policy}"):
@@ -480,6 +490,44 @@ def audit(
     if fail_on_divergence and diverged:
         _note(f"{diverged} conversation(s) diverged under policy {policy} (--fail-on-divergence)")
         click.get_current_context().exit(EXIT_DIVERGED)
+
+
+def _streams(source: str, shards: int | None) -> bool:
+    """Whether ``audit SOURCE`` reads a harness SQLite file shard by shard (:mod:`poncho_replay.streamed`).
+
+    When nothing needs the loaded workspace afterwards (no --db, no --html)
+    and the file would be audited in more than one shard anyway: its size
+    then never decides the memory.
+    """
+    from poncho_replay.shards import default_shards
+    from poncho_replay.sources.sqlite import count_rows
+    from poncho_replay.workspace import detect_kind
+
+    try:
+        if is_postgres_url(source) or detect_kind(source) != "sqlite":
+            return False
+    except SourceError:
+        return False  # the load reports it, with its hint
+    return (shards if shards is not None else default_shards(count_rows(source) or 0)) > 1
+
+
+def _audit_streamed(path: Path, policy: str, compare: str, shards: int | None) -> Any:
+    """The audit of a big SQLite file: read once into shard spools, then load and audit shard by shard."""
+    import tempfile
+
+    from poncho_replay.sources.sqlite import count_rows
+    from poncho_replay.streamed import audit_spool, spool_sqlite
+
+    with tempfile.TemporaryDirectory(prefix="poncho-spool-") as folder:
+        try:
+            with progress_bar(_load_progress(), count_rows(path), f"reading {path} by shard") as advance:
+                spool = spool_sqlite(path, folder, shards=shards, advance=advance)
+        except SourceError as exc:
+            raise CliError(str(exc), _source_hint(str(path))) from exc
+        with progress_bar(_load_progress(), spool.shards, f"loading and auditing {spool.shards} shards") as advance:
+            report, summary = audit_spool(spool, policy, compare, on_shard=lambda done, total: advance(1))  # type: ignore[arg-type]
+    _note_quarantined(summary, "counted here; `poncho-replay load` keeps them in the quarantine table")
+    return report
 
 
 def _audit_sharded_export(path: Path, dask_address: str | None, policy: str, compare: str) -> Any:

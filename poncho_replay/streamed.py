@@ -1,0 +1,305 @@
+"""The audit of a harness SQLite file bigger than memory: split while reading, then one shard at a time.
+
+``ws.load(file)`` then ``ws.parity()`` holds the whole fleet in one DuckDB:
+about 2 GiB per million entries, 20 GiB at ten million. This path reads
+the file once with the loader's own reader (:func:`~poncho_replay.sources.sqlite.read_sqlite`,
+one snapshot), and instead of staging each Arrow batch it routes the
+batch's rows to the shard of their conversation (DESIGN "Shards": MD5 of
+source and thread root) in spool files on disk, raw and in order. Then each
+shard is staged, checked, loaded and audited in a fresh in-memory workspace
+by the same :class:`~poncho_replay.sources.ingest.Stager` and the same
+rules, and dropped: the memory is one shard's whatever the fleet's size,
+and the rows equal ``ws.load(file); ws.parity()``'s (tests/test_streamed.py).
+
+Counts the shards cannot see alone are not lost: the load summary adds up
+every shard's (rows read, loaded, quarantined by reason, repaired), and the
+anomalies that span shards (an entry id in two conversations of different
+shards, which a harness file's UNIQUE constraint forbids) are counted
+over the spools' id columns in one pass.
+
+Example:
+    >>> report, summary = parity_streamed("fleet.sqlite")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from poncho_replay import audit
+from poncho_replay.policy import Policy, resolve_policy
+from poncho_replay.profiling import phase
+from poncho_replay.shards import SHARD_SQL, default_shards
+from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager
+from poncho_replay.sources.sqlite import count_rows, read_sqlite
+
+__all__ = ["ShardSpool", "audit_spool", "parity_streamed", "spool_sqlite"]
+
+TABLES = ("conversations", "conversation_entries")
+
+
+class ShardSpool:
+    """A :class:`Stager`-shaped sink that writes each batch's rows to their shard's spool files.
+
+    Conversations come first (the reader reads them first): each one's shard
+    is kept by id, so its entries follow it; entries of a conversation with
+    no row (orphans) go where such a conversation would. Within a shard the
+    rows keep the source's order, which decides what a duplicate ranks
+    behind (``Stager.finish``).
+    """
+
+    def __init__(self, folder: Path, source: str, shards: int) -> None:
+        self.folder = folder
+        self.source = source
+        self.shards = shards
+        self._shard_of: dict[str, int] = {}
+        self._writers: dict[tuple[int, str], pa.ipc.RecordBatchFileWriter] = {}
+        self._parts: dict[int, list[tuple[str, Path]]] = {k: [] for k in range(shards)}
+        self._duck = duckdb.connect()
+        self._duck.execute("SET enable_progress_bar = false")
+
+    def add(self, table: str, batch: pa.RecordBatch) -> int:
+        """Route one raw batch (the reader's columns) to the shards; returns its size."""
+        n = batch.num_rows
+        if n == 0:
+            return 0
+        ids = batch.column("id" if table == "conversations" else "conversation_id").to_pylist()
+        if table == "conversations":
+            shard = self._conversation_shards(batch, ids)
+            self._shard_of.update(zip(ids, shard.tolist(), strict=True))
+        else:
+            shard = np.fromiter((self._shard_of.get(i, -1) for i in ids), dtype=np.int64, count=n)
+            orphans = shard < 0
+            if orphans.any():  # entries with no conversation row: the shard such a conversation would have
+                shard[orphans] = self._roots_shards([ids[i] for i in np.flatnonzero(orphans)], [None] * int(orphans.sum()))
+        order = np.argsort(shard, kind="stable")
+        bounds = np.searchsorted(shard[order], np.arange(self.shards + 1))
+        taken = batch.take(pa.array(order))
+        for k in range(self.shards):
+            if bounds[k + 1] > bounds[k]:
+                self._write(k, table, taken.slice(bounds[k], bounds[k + 1] - bounds[k]))
+        return n
+
+    def _conversation_shards(self, batch: pa.RecordBatch, ids: list[str]) -> np.ndarray:
+        """The ingest's thread root (the column, else the blob's ``parentConversationId``), hashed."""
+        names = batch.schema.names
+        column = "parent_conversation_id"
+        parents: list[str | None]
+        if column in names:
+            values = batch.column(column).cast(pa.string())
+            if f"{column}{NULL_SUFFIX}" in names:
+                values = pc.if_else(batch.column(f"{column}{NULL_SUFFIX}").cast(pa.bool_()), pa.scalar(None, pa.string()), values)
+            parents = values.to_pylist()
+        else:
+            parents = [None] * batch.num_rows
+        missing = [i for i, p in enumerate(parents) if p is None]
+        if missing and "data" in names:
+            data = pc.take(batch.column("data").cast(pa.string()), pa.array(missing))
+            blob = pa.table({"data": data})  # noqa: F841 - read by the query below
+            found = self._duck.execute(
+                "SELECT CASE WHEN json_valid(data) THEN json_extract_string(data, '$.parentConversationId') END FROM blob"
+            ).fetchall()
+            for i, (parent,) in zip(missing, found, strict=True):
+                parents[i] = parent
+        return np.asarray(self._roots_shards(ids, parents), dtype=np.int64)
+
+    def _roots_shards(self, ids: list[str], parents: list[str | None]) -> list[int]:
+        keys = pa.table({"id": pa.array(ids, pa.string()), "parent_conversation_id": pa.array(parents, pa.string())})  # noqa: F841
+        rows = self._duck.execute(
+            f"SELECT {SHARD_SQL} FROM (SELECT $source AS source, * FROM keys)",
+            {"source": self.source, "shards": self.shards},
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _write(self, shard: int, table: str, part: pa.RecordBatch) -> None:
+        writer = self._writers.get((shard, table))
+        if writer is not None and writer.schema != part.schema:  # a batch typed otherwise: a new part, order kept
+            writer.close()
+            writer = None
+        if writer is None:
+            path = self.folder / f"shard-{shard}-{len(self._parts[shard])}-{table}.arrow"
+            writer = pa.ipc.new_file(path, part.schema)
+            self._writers[shard, table] = writer
+            self._parts[shard].append((table, path))
+        writer.write_batch(part)
+
+    def close(self) -> None:
+        """Finish every spool file (before any shard is read back)."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        self._duck.close()
+
+    def parts(self, shard: int) -> list[tuple[str, Path]]:
+        """``(table, file)`` of one shard, in the order they were written."""
+        return list(self._parts[shard])
+
+
+def _batches(parts: list[tuple[str, Path]]) -> Iterator[tuple[str, pa.RecordBatch]]:
+    for table, path in parts:
+        with pa.memory_map(str(path)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield table, reader.get_batch(i)
+
+
+def audit_spooled_shard(
+    parts: list[tuple[str, Path]], label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser
+) -> tuple[pd.DataFrame, LoadSummary]:
+    """One shard: stage its spooled rows, check and load them, audit; its rows and its load's counts."""
+    import poncho_replay
+
+    ws = poncho_replay.open()
+    try:
+        stager = Stager(ws.con)
+        for table, batch in _batches(parts):
+            stager.add(table, batch)
+        summary = stager.finish(label, "sqlite")
+        frame = pd.DataFrame(ws.parity(policy, compare, shards=1, progress=False))
+        return frame, summary
+    finally:
+        ws.con.close()
+
+
+def _merge(into: LoadSummary, part: LoadSummary) -> None:
+    for mine, theirs in ((into.read, part.read), (into.loaded, part.loaded), (into.quarantined, part.quarantined),
+                         (into.anomalies, part.anomalies), (into.repaired, part.repaired)):  # fmt: skip
+        for key, n in theirs.items():
+            mine[key] = mine.get(key, 0) + n
+
+
+def _duplicate_ids_across_shards(parts: list[tuple[int, Path]]) -> int:
+    """How many more ``duplicate_id`` anomalies the whole file has than the shards counted alone.
+
+    The whole load counts each entry id held by more than one entry once;
+    each shard counted the ids duplicated inside it. An id held in several
+    shards is one anomaly, counted by the shards as many times as it is
+    duplicated inside one. Ids travel as 64-bit hashes (16 bytes a row);
+    the rare hash found in two shards is settled on the ids themselves.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute("CREATE TABLE ids (h UBIGINT, shard INTEGER)")
+        for shard, _, batch in _id_batches(parts):
+            con.execute("INSERT INTO ids SELECT hash(id), $shard FROM batch", {"shard": shard})
+        hashes = [r[0] for r in con.execute(
+            "SELECT h FROM ids GROUP BY h HAVING count(DISTINCT shard) > 1"
+        ).fetchall()]  # fmt: skip
+        if not hashes:
+            return 0
+        con.execute("CREATE TABLE suspects AS SELECT unnest($h::UBIGINT[]) AS h", {"h": hashes})
+        con.execute("CREATE TABLE held (id VARCHAR, shard INTEGER)")
+        for shard, _, batch in _id_batches(parts):
+            con.execute("INSERT INTO held SELECT id, $shard FROM batch SEMI JOIN suspects ON hash(batch.id) = suspects.h",
+                        {"shard": shard})  # fmt: skip
+        across, counted = con.execute(
+            """WITH per AS (SELECT id, shard, count(*) AS n FROM held GROUP BY ALL),
+                    multi AS (SELECT id FROM per GROUP BY id HAVING count(*) > 1)
+               SELECT count(DISTINCT id), count(*) FILTER (WHERE n > 1) FROM per SEMI JOIN multi USING (id)"""
+        ).fetchall()[0]
+        return int(across) - int(counted)
+    finally:
+        con.close()
+
+
+def _id_batches(parts: list[tuple[int, Path]]) -> Iterator[tuple[int, Path, pa.RecordBatch]]:
+    for shard, path in parts:
+        for _, batch in _batches([("conversation_entries", path)]):
+            yield shard, path, batch.select(["id"])
+
+
+def spool_sqlite(
+    source: str | Path,
+    folder: str | Path,
+    *,
+    shards: int | None = None,
+    name: str | None = None,
+    agent_id: str | None = None,
+    advance: Callable[[int], None] = lambda n: None,
+) -> ShardSpool:
+    """Read a harness SQLite file once (one snapshot) into per-shard spool files under ``folder``.
+
+    Args:
+        source: the harness SQLite file.
+        folder: where the spool files go (created if missing).
+        shards: how many (default: one per 250k entries, :func:`~poncho_replay.shards.default_shards`).
+        name: the ``source`` value of the rows (default: the file's absolute path, as ``load``).
+        agent_id: keep one agent's conversations, as ``load``.
+        advance: called with each read batch's row count (a progress bar).
+    """
+    path = Path(source)
+    label = name or str(path.resolve())
+    if shards is None:
+        shards = default_shards(count_rows(path) or 0)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    sink = ShardSpool(Path(folder), label, shards)
+    try:
+        with phase("read and spool rows by shard"):
+            read_sqlite(path, sink, agent_id=agent_id, advance=advance)  # type: ignore[arg-type]
+    finally:
+        sink.close()
+    return sink
+
+
+def audit_spool(
+    spool: ShardSpool,
+    policy: Policy = "0.58",
+    compare: audit.Comparison | audit.Normaliser = "exact",
+    *,
+    on_shard: Callable[[int, int], None] = lambda done, total: None,
+) -> tuple[audit.ParityReport, LoadSummary]:
+    """Load and audit a spool's shards one after another: the report and the load's counts, summed.
+
+    ``on_shard(done, total)`` is called after each shard.
+    """
+    resolve_policy(policy)
+    summary = LoadSummary(source=spool.source, kind="sqlite")
+    frames: list[pd.DataFrame] = []
+    for k in range(spool.shards):
+        with phase(f"shard {k + 1}/{spool.shards}: load and audit"):
+            frame, part = audit_spooled_shard(spool.parts(k), spool.source, policy, compare)
+        frames.append(frame)
+        _merge(summary, part)
+        on_shard(k + 1, spool.shards)
+    entry_parts = [(k, p) for k in range(spool.shards) for t, p in spool.parts(k) if t == "conversation_entries"]
+    with phase("duplicate ids across shards"):
+        more = _duplicate_ids_across_shards(entry_parts)
+    if more:
+        summary.anomalies["duplicate_id"] = summary.anomalies.get("duplicate_id", 0) + more
+    frame = pd.concat([f for f in frames if len(f)] or frames[:1] or [pd.DataFrame()], ignore_index=True)
+    if len(frame):
+        frame = frame.sort_values(["source", "conversation_id"], ignore_index=True)
+    report = audit.ParityReport(frame)
+    report.attrs["policy"] = resolve_policy(policy).describe()
+    return report, summary
+
+
+def parity_streamed(
+    source: str | Path,
+    policy: Policy = "0.58",
+    compare: audit.Comparison | audit.Normaliser = "exact",
+    *,
+    shards: int | None = None,
+    name: str | None = None,
+    agent_id: str | None = None,
+    advance: Callable[[int], None] = lambda n: None,
+    on_shard: Callable[[int, int], None] = lambda done, total: None,
+) -> tuple[audit.ParityReport, LoadSummary]:
+    """``ws.load(source); ws.parity(policy, compare)`` of a harness SQLite file, in the memory of one shard.
+
+    :func:`spool_sqlite` into a temporary folder, then :func:`audit_spool`;
+    see them for the arguments. Returns the parity report (the rows
+    ``ws.parity`` gives) and the load's counts summed over the shards.
+    """
+    resolve_policy(policy)  # a bad policy fails before the file is read
+    with tempfile.TemporaryDirectory(prefix="poncho-spool-") as folder:
+        spool = spool_sqlite(source, folder, shards=shards, name=name, agent_id=agent_id, advance=advance)
+        return audit_spool(spool, policy, compare, on_shard=on_shard)

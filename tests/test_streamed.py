@@ -1,0 +1,128 @@
+"""The audit read shard by shard from the file equals load-then-parity, rows and counts (poncho_replay.streamed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+import poncho_replay
+from poncho_replay.cli import cli
+from poncho_replay.shards import shard_of
+from poncho_replay.simulate import Faults, fleet
+from poncho_replay.streamed import parity_streamed, spool_sqlite
+from tests.test_audit_fixtures import CLASSES, _db
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _whole(db: Path, policy: str) -> tuple[pd.DataFrame, dict]:
+    ws = poncho_replay.open()
+    summary = ws.load(db, progress=False)
+    report = pd.DataFrame(ws.parity(policy, shards=1)).sort_values(["source", "conversation_id"], ignore_index=True)
+    return report, summary.to_dict()
+
+
+def _assert_streamed_equals_whole(db: Path, policy: str, shard_counts: list[int]) -> pd.DataFrame:
+    whole, counts = _whole(db, policy)
+    for shards in shard_counts:
+        report, summary = parity_streamed(db, policy, shards=shards)
+        pd.testing.assert_frame_equal(pd.DataFrame(report).reset_index(drop=True), whole)
+        assert summary.to_dict() == counts, shards
+    return whole
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_streamed_audit_equals_load_then_parity_on_every_fixture(cls: str) -> None:
+    assert len(_assert_streamed_equals_whole(_db(cls), "0.58", [2])) > 0
+
+
+@pytest.fixture(scope="module")
+def random_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An upgraded fleet with faults and threads, as a harness SQLite file."""
+    data = fleet(60, seed=8, faults=Faults(lost=0.05, reorder=0.1, duplicate=0.02, writeback=True, seed=8),
+                 harness="0.58.0", upgrade_to="0.61.2")  # fmt: skip
+    db = tmp_path_factory.mktemp("streamed") / "fleet.db"
+    data.to_sqlite(db)
+    return db
+
+
+def test_streamed_audit_equals_load_then_parity_on_a_random_fleet(random_fleet: Path) -> None:
+    diverged = 0
+    for policy, shard_counts in (("0.58", [7]), ("current", [2])):
+        whole = _assert_streamed_equals_whole(random_fleet, policy, shard_counts)
+        diverged += int((whole["verdict"] == "diverged").sum())
+    assert diverged > 0
+
+
+def _hostile_copy(tmp_path: Path, shards: int) -> Path:
+    """A fixture with bad rows of every kind the reader flags, and one entry id in two shards."""
+    db = tmp_path / "hostile.db"
+    shutil.copy(_db("threads"), db)
+    con = sqlite3.connect(db)
+    # the harness's UNIQUE(id) would forbid the cross-shard duplicate: a table without it
+    con.executescript(
+        "CREATE TABLE e2 AS SELECT * FROM conversation_entries; DROP TABLE conversation_entries;"
+        "ALTER TABLE e2 RENAME TO conversation_entries;"
+    )
+    ids = [r[0] for r in con.execute("SELECT id FROM conversations ORDER BY id")]
+    by_shard: dict[int, str] = {}
+    for cid in ids:
+        by_shard.setdefault(shard_of(str(db.resolve()), cid, None, shards), cid)
+    (a, b) = list(by_shard.values())[:2]
+    row = con.execute("SELECT * FROM conversation_entries WHERE conversation_id = ? ORDER BY seq LIMIT 1", [a]).fetchone()
+    cols = [d[1] for d in con.execute("PRAGMA table_info(conversation_entries)")]
+    put = f"INSERT INTO conversation_entries ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    record = dict(zip(cols, row, strict=True))
+    con.execute(put, list({**record, "conversation_id": b, "seq": 999}.values()))  # the same id in b's shard
+    con.execute(put, list({**record, "id": "bad-json", "seq": 1000, "payload": "{not json"}.values()))
+    con.execute(put, list({**record, "id": "blob", "seq": 1001, "payload": b"\x00\xff"}.values()))
+    con.execute(put, list({**record, "id": "orphan", "conversation_id": "no-such-conversation", "seq": 1}.values()))
+    con.commit()
+    con.close()
+    return db
+
+
+def test_streamed_audit_counts_what_load_counts_on_hostile_rows(tmp_path: Path) -> None:
+    db = _hostile_copy(tmp_path, 3)
+    whole, counts = _whole(db, "0.58")
+    assert counts["quarantined"] and counts["anomalies"].get("duplicate_id") == 1  # the copy holds what it should
+    assert counts["anomalies"].get("orphan_entries") == 1
+    report, summary = parity_streamed(db, shards=3)
+    pd.testing.assert_frame_equal(pd.DataFrame(report).reset_index(drop=True), whole)
+    assert summary.to_dict() == counts
+
+
+def test_the_spool_keeps_each_thread_with_its_parent(random_fleet: Path, tmp_path: Path) -> None:
+    with sqlite3.connect(random_fleet) as con:
+        parent_of = {cid: json.loads(data).get("parentConversationId") for cid, data in con.execute("SELECT id, data FROM conversations")}
+    spool = spool_sqlite(random_fleet, tmp_path / "spool", shards=5)
+    shard: dict[str, int] = {}
+    for k in range(spool.shards):
+        for table, path in spool.parts(k):
+            if table == "conversations":
+                with pa.memory_map(str(path)) as src:
+                    shard.update(dict.fromkeys(pa.ipc.open_file(src).read_all()["id"].to_pylist(), k))
+    assert shard.keys() == parent_of.keys()
+    assert len(set(shard.values())) == 5  # spread over the shards, or the test proves nothing
+    threads = {cid: parent for cid, parent in parent_of.items() if parent is not None}
+    assert threads
+    for cid, parent in threads.items():
+        assert shard[cid] == shard[parent]
+
+
+def test_the_cli_audits_a_big_file_by_shards_with_the_same_answer(tmp_path: Path) -> None:
+    db = _db("faults")
+    runner = CliRunner()
+    streamed = runner.invoke(cli, ["--quiet", "audit", str(db), "--shards", "3", "--json"])
+    whole = runner.invoke(cli, ["--quiet", "audit", str(db), "--shards", "1", "--json"])
+    assert streamed.exit_code == 0, streamed.output
+    assert whole.exit_code == 0, whole.output
+    assert json.loads(streamed.stdout) == json.loads(whole.stdout)
+    assert len(json.loads(whole.stdout)["conversations"]) > 0
