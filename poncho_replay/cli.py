@@ -429,12 +429,15 @@ def load(
 @click.option("--dask", "dask_address", metavar="local:N|tcp://HOST:PORT",
               help="Audit a sharded export (SOURCE, from `export --format parquet --shards N`) on Dask: "
               "local:N starts N worker processes, tcp://... uses a running scheduler.")  # fmt: skip
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="A SQLite file audited by shards from the file: audit this many shards at once, "
+              "in worker processes (memory: one shard each).")  # fmt: skip
 @ProfileOption
 @_common
 def audit(
     source: str | None, db: Path | None, policy: str, compare: str, html_path: Path | None,
     as_json: bool, show_all: bool, fail_on_divergence: bool, shards: int | None, dask_address: str | None,
-    profile: bool,
+    jobs: int, profile: bool,
 ) -> None:  # fmt: skip
     """Parity audit: what a policy serves vs the blob, and why.
 
@@ -470,7 +473,7 @@ def audit(
             report = _audit_sharded_export(Path(source), dask_address, policy, compare)  # type: ignore[arg-type]
         elif db is None and html_path is None and source is not None and _streams(source, shards):
             ws = None
-            report = _audit_streamed(Path(source), policy, compare, shards)
+            report = _audit_streamed(Path(source), policy, compare, shards, jobs)
         else:
             ws = _workspace(db, source)
             with _step(f"auditing under policy {policy}"):
@@ -511,7 +514,7 @@ def _streams(source: str, shards: int | None) -> bool:
     return (shards if shards is not None else default_shards(count_rows(source) or 0)) > 1
 
 
-def _audit_streamed(path: Path, policy: str, compare: str, shards: int | None) -> Any:
+def _audit_streamed(path: Path, policy: str, compare: str, shards: int | None, jobs: int) -> Any:
     """The audit of a big SQLite file: read once into shard spools, then load and audit shard by shard."""
     import tempfile
 
@@ -525,7 +528,7 @@ def _audit_streamed(path: Path, policy: str, compare: str, shards: int | None) -
         except SourceError as exc:
             raise CliError(str(exc), _source_hint(str(path))) from exc
         with progress_bar(_load_progress(), spool.shards, f"loading and auditing {spool.shards} shards") as advance:
-            report, summary = audit_spool(spool, policy, compare, on_shard=lambda done, total: advance(1))  # type: ignore[arg-type]
+            report, summary = audit_spool(spool, policy, compare, jobs=jobs, on_shard=lambda done, total: advance(1))  # type: ignore[arg-type]
     _note_quarantined(summary, "counted here; `poncho-replay load` keeps them in the quarantine table")
     return report
 

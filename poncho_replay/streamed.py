@@ -254,21 +254,23 @@ def audit_spool(
     policy: Policy = "0.58",
     compare: audit.Comparison | audit.Normaliser = "exact",
     *,
+    jobs: int = 1,
     on_shard: Callable[[int, int], None] = lambda done, total: None,
 ) -> tuple[audit.ParityReport, LoadSummary]:
-    """Load and audit a spool's shards one after another: the report and the load's counts, summed.
+    """Load and audit a spool's shards: the report and the load's counts, summed.
 
-    ``on_shard(done, total)`` is called after each shard.
+    ``jobs`` > 1 audits that many shards at once in worker processes (the
+    memory of one shard each; a custom ``compare`` function runs here, one
+    shard after another); ``on_shard(done, total)`` is called after each
+    shard.
     """
     resolve_policy(policy)
     summary = LoadSummary(source=spool.source, kind="sqlite")
     frames: list[pd.DataFrame] = []
-    for k in range(spool.shards):
-        with phase(f"shard {k + 1}/{spool.shards}: load and audit"):
-            frame, part = audit_spooled_shard(spool.parts(k), spool.source, policy, compare)
+    for done, (frame, part) in enumerate(_audit_shards(spool, policy, compare, jobs), start=1):
         frames.append(frame)
         _merge(summary, part)
-        on_shard(k + 1, spool.shards)
+        on_shard(done, spool.shards)
     entry_parts = [(k, p) for k in range(spool.shards) for t, p in spool.parts(k) if t == "conversation_entries"]
     with phase("duplicate ids across shards"):
         more = _duplicate_ids_across_shards(entry_parts)
@@ -282,6 +284,27 @@ def audit_spool(
     return report, summary
 
 
+def _audit_shards(
+    spool: ShardSpool, policy: Policy, compare: audit.Comparison | audit.Normaliser, jobs: int
+) -> Iterator[tuple[pd.DataFrame, LoadSummary]]:
+    """Each shard's rows and counts, in shard order: here one after another, or in ``jobs`` worker processes."""
+    if jobs <= 1 or spool.shards == 1 or not isinstance(compare, str):  # (a custom normaliser may not pickle)
+        for k in range(spool.shards):
+            with phase(f"shard {k + 1}/{spool.shards}: load and audit"):
+                yield audit_spooled_shard(spool.parts(k), spool.source, policy, compare)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a forked child would inherit this process's DuckDB and thread state
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            phase(f"{spool.shards} shards: load and audit, {jobs} at once"):
+        futures = [pool.submit(audit_spooled_shard, spool.parts(k), spool.source, policy, compare)
+                   for k in range(spool.shards)]  # fmt: skip
+        for future in futures:
+            yield future.result()
+
+
 def parity_streamed(
     source: str | Path,
     policy: Policy = "0.58",
@@ -290,6 +313,7 @@ def parity_streamed(
     shards: int | None = None,
     name: str | None = None,
     agent_id: str | None = None,
+    jobs: int = 1,
     advance: Callable[[int], None] = lambda n: None,
     on_shard: Callable[[int, int], None] = lambda done, total: None,
 ) -> tuple[audit.ParityReport, LoadSummary]:
@@ -302,4 +326,4 @@ def parity_streamed(
     resolve_policy(policy)  # a bad policy fails before the file is read
     with tempfile.TemporaryDirectory(prefix="poncho-spool-") as folder:
         spool = spool_sqlite(source, folder, shards=shards, name=name, agent_id=agent_id, advance=advance)
-        return audit_spool(spool, policy, compare, on_shard=on_shard)
+        return audit_spool(spool, policy, compare, jobs=jobs, on_shard=on_shard)

@@ -29,10 +29,10 @@ def _whole(db: Path, policy: str) -> tuple[pd.DataFrame, dict]:
     return report, summary.to_dict()
 
 
-def _assert_streamed_equals_whole(db: Path, policy: str, shard_counts: list[int]) -> pd.DataFrame:
+def _assert_streamed_equals_whole(db: Path, policy: str, shard_counts: list[int], jobs: int = 1) -> pd.DataFrame:
     whole, counts = _whole(db, policy)
     for shards in shard_counts:
-        report, summary = parity_streamed(db, policy, shards=shards)
+        report, summary = parity_streamed(db, policy, shards=shards, jobs=jobs)
         pd.testing.assert_frame_equal(pd.DataFrame(report).reset_index(drop=True), whole)
         assert summary.to_dict() == counts, shards
     return whole
@@ -55,8 +55,8 @@ def random_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_streamed_audit_equals_load_then_parity_on_a_random_fleet(random_fleet: Path) -> None:
     diverged = 0
-    for policy, shard_counts in (("0.58", [7]), ("current", [2])):
-        whole = _assert_streamed_equals_whole(random_fleet, policy, shard_counts)
+    for policy, shard_counts, jobs in (("0.58", [7], 1), ("current", [3], 2)):  # 2: in worker processes
+        whole = _assert_streamed_equals_whole(random_fleet, policy, shard_counts, jobs)
         diverged += int((whole["verdict"] == "diverged").sum())
     assert diverged > 0
 
