@@ -24,9 +24,9 @@ from poncho_replay.errors import BadEntryError
 from poncho_replay.models import (
     ConversationSummary,
     Entry,
+    HarnessModel,
     JsonDict,
     StatusSnapshot,
-    entry_to_dict,
     parse_entry,
     parse_new_entry,
 )
@@ -235,26 +235,44 @@ def prepare_batch(conversation_id: str, entries: Sequence[JsonDict | Any], now: 
     straight from the JSON text: it checks the entry and builds the stored
     entry returned (``createdAt`` = ``now``, a placeholder seq), sharing
     nothing with the caller's objects.
+
+    The loop inlines the common case (an entry that encodes and validates at
+    the first try): the calls around the two pydantic-core steps cost about
+    an eighth of this function's time at a batch of 100. Anything else takes
+    the slow paths below, so errors read as they always did.
     """
-    batch = EntryBatch([], [], [], [])
+    ids: list[str] = []
+    types: list[str] = []
+    payloads: list[str] = []
+    models: list[Entry] = []
     seen: set[str] = set()
     stamp = f'"seq":0,"createdAt":{to_json(now)}}}'
+    encode, validate = pydantic_core.to_json, _STORED_ENTRY.validator.validate_json
     for entry in entries:
-        data = entry_to_dict(entry)
-        text = _entry_json(conversation_id, data)
-        model = _stored_entry_model(conversation_id, data, text, stamp, now)
-        if model.id in seen:
+        data = entry.to_dict() if isinstance(entry, HarnessModel) else entry
+        model: Entry | None = None
+        try:
+            text = encode(data).decode()
+            if text.startswith("{") and text != "{}":
+                model = validate(f"{text[:-1]},{stamp}")
+        except (TypeError, ValueError):  # includes pydantic's encoding and validation errors
+            pass
+        if model is None:
+            text = _entry_json(conversation_id, data)
+            model = _stored_entry_model(conversation_id, data, text, stamp, now)
+        entry_id = model.id
+        if entry_id in seen:
             raise BadEntryError(
-                f"id {model.id!r} appears twice in one batch",
+                f"id {entry_id!r} appears twice in one batch",
                 field="id",
                 conversation_id=conversation_id,
             )
-        seen.add(model.id)
-        batch.ids.append(model.id)
-        batch.types.append(model.type)
-        batch.payloads.append(text)
-        batch.entries.append(model)
-    return batch
+        seen.add(entry_id)
+        ids.append(entry_id)
+        types.append(model.type)
+        payloads.append(text)
+        models.append(model)
+    return EntryBatch(ids, types, payloads, models)
 
 
 def _entry_json(conversation_id: str, data: Any) -> str:

@@ -34,7 +34,7 @@ from poncho_replay.dualwrite import (
     user_message_entry,
 )
 from poncho_replay.errors import BadEntryError
-from poncho_replay.models import JsonDict, Message
+from poncho_replay.models import JsonDict, Message, parse_new_entry
 from poncho_replay.policy import PolicyError, resolve_policy
 from poncho_replay.store.base import ConversationStore
 
@@ -263,6 +263,35 @@ class StoreContract:
                 "c1", "agent", None, [harness("d", "user", "x"), harness("d", "user", "y")]
             )
         assert store.read_entries("c1") == []
+
+    @pytest.mark.parametrize("bad", ["x", [1], 5, None, {}], ids=repr)
+    def test_an_entry_that_is_not_an_object_rejects_the_batch(self, store: Any, bad: Any) -> None:
+        with pytest.raises(BadEntryError) as err:
+            store.append_entries("c1", "agent", None, [harness("ok", "user", "x"), bad])
+        assert err.value.conversation_id == "c1"
+        assert store.read_entries("c1") == []
+
+    def test_a_value_json_cannot_hold_rejects_the_batch(self, store: Any) -> None:
+        looped = harness("loop", "user", "x")
+        looped["self"] = looped
+        for bad in ({**harness("obj", "user", "x"), "extra": object()}, looped):
+            with pytest.raises(BadEntryError, match="not JSON"):
+                store.append_entries("c1", "agent", None, [harness("ok", "user", "x"), bad])
+        assert store.read_entries("c1") == []
+
+    def test_a_bad_entry_last_in_a_batch_of_100_writes_nothing(self, store: Any) -> None:
+        batch = [harness(f"h{i}", "user", "x") for i in range(99)]
+        with pytest.raises(BadEntryError):
+            store.append_entries("c1", "agent", None, [*batch, {"id": "z", "type": "telepathy"}])
+        assert store.read_entries("c1") == []
+        stored = store.append_entries("c1", "agent", None, batch)
+        assert [e.seq for e in stored] == list(range(1, 100))
+
+    def test_entries_given_as_models_append_like_their_dicts(self, store: Any) -> None:
+        entry = harness("m", "user", "x")
+        stored = store.append_entries("c1", "agent", None, [parse_new_entry(entry)])
+        assert stored[0].to_dict() == {**entry, "seq": 1, "createdAt": T0}
+        assert [e.to_dict() for e in store.read_entries("c1")] == [stored[0].to_dict()]
 
     # --- create / get / update ----------------------------------------------------------
 
