@@ -116,16 +116,20 @@ class Workspace:
         with profiling(profile), phase(f"load {kind}"):
             stager = Stager(self.con)
             total = count_rows(source) if kind == "sqlite" else None
-            with progress_bar(progress, total, f"loading {label}") as advance, phase("read and stage rows"):
-                if kind == "sqlite":
-                    read_sqlite(source, stager, agent_id=agent_id, advance=advance)
-                elif kind == "postgres":
-                    read_postgres(str(source), stager, agent_id=agent_id, advance=advance)
-                else:
-                    if agent_id is not None:
-                        raise SourceError("agent_id= filters harness databases, not exports")
-                    for folder in shard_folders(Path(source)) or [Path(source)]:
-                        export_source.read_export(folder, kind, stager, advance=advance)
+            try:
+                with progress_bar(progress, total, f"loading {label}") as advance, phase("read and stage rows"):
+                    if kind == "sqlite":
+                        read_sqlite(source, stager, agent_id=agent_id, advance=advance)
+                    elif kind == "postgres":
+                        read_postgres(str(source), stager, agent_id=agent_id, advance=advance)
+                    else:
+                        if agent_id is not None:
+                            raise SourceError("agent_id= filters harness databases, not exports")
+                        for folder in shard_folders(Path(source)) or [Path(source)]:
+                            export_source.read_export(folder, kind, stager, advance=advance)
+            except BaseException:
+                stager.abort()  # the staging transaction must not outlive a failed read
+                raise
             if kind == "parquet" and shard_folders(Path(source)):
                 self._sharded_exports[label] = Path(source)
             return stager.finish(label, kind, strict=strict)

@@ -179,3 +179,29 @@ def test_summary_renders(sample: Path) -> None:
     html = summary._repr_html_()
     assert "<table>" in html and "no_entries" in html
     assert summary.to_dict()["anomalies"] == {"no_entries": 1}
+
+
+def test_a_failed_read_leaves_the_workspace_as_it_was(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging runs in one transaction: a reader failing after some batches rolls it back, none stays open."""
+    import poncho_replay.sources.sqlite as sqlite_source
+
+    ws = poncho_replay.open()
+    ws.load(sample, name="first")
+    stream = sqlite_source._stream
+
+    def fail_after_entries(con, sql, params, stager, table, advance) -> None:  # noqa: ANN001
+        stream(con, sql, params, stager, table, advance)
+        if table == "conversation_entries":
+            raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(sqlite_source, "_stream", fail_after_entries)
+    with pytest.raises(SourceError, match="disk gone"):
+        ws.load(sample, name="second")
+    monkeypatch.setattr(sqlite_source, "_stream", stream)
+    ws.con.execute("BEGIN TRANSACTION")  # raises if the staging transaction were still open
+    ws.con.execute("ROLLBACK")
+    assert ws.load(sample, name="third").loaded["conversation_entries"] == 145
+    sources = ws.con.execute("SELECT DISTINCT source FROM conversations ORDER BY 1").fetchall()
+    assert sources == [("first",), ("third",)]

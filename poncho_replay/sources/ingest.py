@@ -150,6 +150,8 @@ class Stager:
         """JSON values whose lone-surrogate escapes were replaced by U+FFFD (SPEC §9)."""
         self.files: dict[str, str] = {}
         """The file each table's rows came from, when a reader read files (named in strict errors)."""
+        self._staging = False
+        """Whether the staging transaction (opened by the first :meth:`add`) is open."""
         ensure_schema(con)
         con.execute(_statements()["stage"])
 
@@ -212,14 +214,31 @@ class Stager:
         self._next[table] += n
         staged = pa.table(arrays)  # noqa: F841  (read by DuckDB's replacement scan below)
         stage = "_stage_conversations" if table == "conversations" else "_stage_entries"
+        if not self._staging:
+            # Every batch goes in one transaction, committed by finish(): an
+            # autocommit INSERT per batch costs in proportion to the rows
+            # already staged (quadratic over a fleet: 8.2 s of CPU instead
+            # of 1.7 s for 48 batches of 20k entries).
+            self.con.execute("BEGIN TRANSACTION")
+            self._staging = True
         self.con.execute(f"INSERT INTO {stage} BY NAME SELECT * FROM staged")
         return n
+
+    def abort(self) -> None:
+        """Drop what was staged (a reader failed): the connection is left as it was before."""
+        if self._staging:
+            self._staging = False
+            self.con.execute("ROLLBACK")
+        self.con.execute(_statements()["drop_stage"])
 
     def finish(self, source: str, kind: str, *, strict: bool = False) -> LoadSummary:
         """Check every staged row, then replace ``source``'s rows in one transaction."""
         st = _statements()
         con = self.con
         try:
+            if self._staging:
+                self._staging = False
+                con.execute("COMMIT")
             with phase("check conversations"):
                 con.execute(st["check_conversations"])
             with phase("check entries"):
