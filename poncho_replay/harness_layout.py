@@ -21,9 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
+import re
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -231,31 +235,81 @@ def write_sqlite(
     """
     con = _sqlite(target)
     try:
-        cols = [r[1] for r in con.execute("PRAGMA table_info(conversations)")]
-        in_data = "harness_messages" not in cols if heavy_in_data is None else heavy_in_data
-        owners: dict[str, tuple[str, str]] = {}
-        for conv in conversations:
-            row = conversation_row(conv, agent_id=agent_id, heavy_in_data=in_data)
-            owners[row["id"]] = (row["owner_id"], row["tenant_id"])
-            row = {k: v for k, v in row.items() if k in cols}
-            con.execute(
-                f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                list(row.values()),
-            )
-        for cid, items in (entries or {}).items():
-            owner, tenant = owners.get(cid, (DEFAULT_OWNER, DEFAULT_TENANT))
-            con.executemany(
-                "INSERT INTO conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, payload, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    tuple(entry_row(cid, e, agent_id=owner, tenant_id=tenant).values())
-                    for e in items
-                ],
-            )
-        con.commit()
+        # Committed inside the block, before the cache shrinks back: nothing spills.
+        with _page_cache(con, _WRITE_CACHE_KIB):
+            _insert_rows(con, conversations, entries, agent_id=agent_id, heavy_in=heavy_in_data)
+            con.commit()
     finally:
         if not isinstance(target, sqlite3.Connection):
             con.close()
+
+
+_WRITE_CACHE_KIB = 128 * 1024
+"""SQLite page cache while :func:`write_sqlite` inserts (KiB): entry ids are random
+UUIDs, so each insert lands on a random page of the ``id`` index; with SQLite's
+2 MiB default a 1M-entry file spills and re-reads those pages all along."""
+
+
+@contextmanager
+def _page_cache(con: sqlite3.Connection, kib: int) -> Iterator[None]:
+    """At least ``kib`` KiB of page cache on ``con`` for the block, then the caller's setting back.
+
+    ``cache_size`` belongs to the connection, not the file: nothing of it is
+    written into the database.
+    """
+    (before,) = con.execute("PRAGMA cache_size").fetchone()
+    (page_size,) = con.execute("PRAGMA page_size").fetchone()
+    current_kib = -before if before < 0 else before * page_size // 1024
+    con.execute(f"PRAGMA cache_size = {-max(current_kib, kib)}")
+    try:
+        yield
+    finally:
+        con.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+def _insert_rows(
+    con: sqlite3.Connection,
+    conversations: Iterable[JsonDict],
+    entries: Mapping[str, Sequence[JsonDict]] | None,
+    *,
+    agent_id: str,
+    heavy_in: bool | None,
+) -> None:
+    """:func:`write_sqlite`'s inserts, in the caller's transaction."""
+    cols = [r[1] for r in con.execute("PRAGMA table_info(conversations)")]
+    in_data = "harness_messages" not in cols if heavy_in is None else heavy_in
+    owners: dict[str, tuple[str, str]] = {}
+    names: list[str] = []
+
+    def conversation_values() -> Iterator[list[Any]]:
+        for conv in conversations:
+            row = conversation_row(conv, agent_id=agent_id, heavy_in_data=in_data)
+            owners[row["id"]] = (row["owner_id"], row["tenant_id"])
+            if not names:
+                names.extend(k for k in row if k in cols)
+            yield [row[k] for k in names]
+
+    # One statement per table over a generator: a fleet of a million entries
+    # is written without a Python list of its rows or a statement per conversation.
+    rows = conversation_values()
+    first = next(rows, None)
+    if first is not None:
+        columns, marks = ", ".join(names), ", ".join("?" * len(names))
+        insert = f"INSERT INTO conversations ({columns}) VALUES ({marks})"
+        con.executemany(insert, itertools.chain([first], rows))
+
+    def entry_values() -> Iterator[tuple[Any, ...]]:
+        for cid, items in (entries or {}).items():
+            owner, tenant = owners.get(cid, (DEFAULT_OWNER, DEFAULT_TENANT))
+            for e in items:
+                yield _entry_values(cid, e, owner, tenant)
+
+    if entries:  # a database from before migration 8 has no entries table to prepare against
+        con.executemany(
+            "INSERT INTO conversation_entries (seq, id, agent_id, tenant_id, conversation_id, type, "
+            "payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            entry_values(),
+        )
 
 
 def create_postgres(conn: Any, schema: str, *, version: int = 8) -> None:
@@ -362,31 +416,64 @@ def conversation_row(conv: JsonDict, *, agent_id: str, heavy_in_data: bool = Fal
     }
 
 
+_ENTRY_COLUMNS: tuple[str, ...] = (
+    "seq", "id", "agent_id", "tenant_id", "conversation_id", "type", "payload", "created_at"
+)  # fmt: skip
+"""The ``conversation_entries`` columns :func:`entry_row` fills, in its order."""
+
+
 def entry_row(
     conversation_id: str, entry: JsonDict, *, agent_id: str, tenant_id: str = DEFAULT_TENANT
 ) -> JsonDict:
     """The ``conversation_entries`` row for a stored entry: payload = the entry minus seq/createdAt."""
-    payload = {k: v for k, v in entry.items() if k not in ("seq", "createdAt")}
-    return {
-        "seq": entry["seq"],
-        "id": entry["id"],
-        "agent_id": agent_id,
-        "tenant_id": tenant_id,
-        "conversation_id": conversation_id,
-        "type": entry["type"],
-        "payload": _js_json(payload),
-        "created_at": iso_ms(entry["createdAt"]),
-    }
+    values = _entry_values(conversation_id, entry, agent_id, tenant_id)
+    return dict(zip(_ENTRY_COLUMNS, values, strict=True))
+
+
+def _entry_values(
+    conversation_id: str, entry: JsonDict, agent_id: str, tenant_id: str
+) -> tuple[Any, ...]:
+    """:func:`entry_row`'s values as a tuple, what ``executemany`` binds (no dict per row)."""
+    payload = {k: v for k, v in entry.items() if k != "seq" and k != "createdAt"}
+    return (
+        entry["seq"],
+        entry["id"],
+        agent_id,
+        tenant_id,
+        conversation_id,
+        entry["type"],
+        _js_json(payload),
+        iso_ms(entry["createdAt"]),
+    )
 
 
 def iso_ms(epoch_ms: float) -> str:
     """JavaScript's ``new Date(ms).toISOString()``: ``2026-03-04T13:30:01.558Z``."""
-    dt = datetime.fromtimestamp(int(epoch_ms) / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch_ms) % 1000:03d}Z"
+    ms = int(epoch_ms)
+    return _iso_second(ms // 1000) + f"{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(epoch_s: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.`` of a whole second, cached: a fleet's entries share their seconds."""
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""``json.dumps(ensure_ascii=False, separators=(",", ":"))``, built once instead of per call."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _js_json(value: Any) -> str:
-    """``JSON.stringify``: compact separators, non-ASCII kept as is, lone surrogates escaped."""
+    """``JSON.stringify``: compact separators, non-ASCII kept as is, lone surrogates escaped.
+
+    Text without any surrogate code point is final as encoded; the rare
+    rest goes through :func:`poncho_replay._js.json_dumps`, the one owner of
+    the escaping rule.
+    """
+    text = _JSON.encode(value)
+    if _SURROGATE.search(text) is None:
+        return text
     return json_dumps(value, separators=(",", ":"))
 
 
