@@ -53,6 +53,7 @@ __all__ = [
     "diff_df",
     "install",
     "parity_df",
+    "parity_rows",
     "parity_summary_df",
 ]
 
@@ -169,12 +170,25 @@ def parity_df(
         ``_first_seq_blob``; ``samples`` (up to three aligned pairs per
         diverged field) and ``reproduce`` (a query that gives the row again).
     """
+    with phase("install rules"):
+        install(con, compare if callable(compare) else None)
+    return parity_rows(con, policy, compare, source)
+
+
+def parity_rows(
+    con: Any,
+    policy: Policy = "0.58",
+    compare: Comparison | Normaliser = "exact",
+    source: str | None = None,
+) -> ParityReport:
+    """:func:`parity_df` on a connection where :func:`install` already ran (with ``compare``'s normaliser).
+
+    The audit by shards installs the rules once and runs this per shard.
+    """
     read = resolve_policy(policy)
     mode = "custom" if callable(compare) else compare
     if mode not in (*COMPARISONS, "custom"):
         raise ValueError(f"unknown comparison {compare!r}; choose 'exact', 'text' or a callable")
-    with phase("install rules"):
-        install(con, compare if callable(compare) else None)
     with materialized(con, source), phase("compare and find causes"):
         df = con.execute(
             "SELECT * FROM parity_at(?, ?, src := ?) ORDER BY source, conversation_id", [read.reads, mode, source]
