@@ -205,7 +205,7 @@ def parity_rows(
     return ParityReport(df)
 
 
-_ITEM_VIEWS = ("audit_entry_facts", "audit_log_items", "audit_blob_items")
+_ITEM_VIEWS = ("audit_entry_facts", "audit_log_items", "audit_blob_items", "audit_log_counts")
 """The views of audit.sql every part of the audit reads, in dependency order (fixed names, never user input).
 
 ``audit_log_keys`` is left a view: a filter over ``audit_entry_facts`` (which

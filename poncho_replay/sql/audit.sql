@@ -189,6 +189,28 @@ CREATE OR REPLACE VIEW audit_log_items AS
         SELECT source, conversation_id, 'pending', position, seq, coalesce(result, 'null'::JSON)
         FROM pending_subagent_results);
 
+-- What the plan reads of each conversation's log, whatever the policy: entry
+-- counts, where the transcript and the callbacks end, and the entries that
+-- make a rebuild raise. A view, materialized once per audit with the item
+-- views (audit.parity_df), so each part's plan is a join of two small tables.
+CREATE OR REPLACE VIEW audit_log_counts AS
+    WITH n AS (
+        SELECT source, conversation_id, count(*) AS n_entries,
+               count(*) FILTER (WHERE type IN ('subagent_result', 'callback_started')) AS n_queue,
+               max(seq) FILTER (WHERE type NOT IN ('subagent_result', 'callback_started')) AS last_transcript_seq,
+               max(seq) FILTER (WHERE type = 'callback_started') AS last_callback_seq,
+               bool_or(CASE WHEN type = 'subagent_result'
+                            THEN json_exists(payload, '$.result.taskOutcome') ELSE false END) AS outcome_results
+        FROM conversation_entries GROUP BY ALL
+    ),
+    err AS (
+        SELECT source, conversation_id,
+               bool_or(field = 'display') AS display_err, bool_or(field = 'pending') AS pending_err
+        FROM rebuild_errors_at() GROUP BY ALL
+    )
+    SELECT n.*, coalesce(err.display_err, false) AS display_err, coalesce(err.pending_err, false) AS pending_err
+    FROM n LEFT JOIN err USING (source, conversation_id);
+
 -- Which fields a policy serves from the log, per conversation (SPEC §3, §7).
 -- `policy` is the behaviour poncho_replay.policy resolves a release to:
 -- 'full' (0.58.x) all three, 'pending_all' (0.59.0-0.59.2) pending results
@@ -202,39 +224,24 @@ CREATE OR REPLACE VIEW audit_log_items AS
 -- last transcript entry, which 0.58 always followed with hidden user
 -- messages), 'transcript' (0.56-0.59.2 dual-write).
 CREATE OR REPLACE MACRO audit_plan(policy, src := NULL) AS TABLE
-    WITH n AS (
-        SELECT source, conversation_id, count(*) AS n_entries,
-               count(*) FILTER (WHERE type IN ('subagent_result', 'callback_started')) AS n_queue,
-               max(seq) FILTER (WHERE type NOT IN ('subagent_result', 'callback_started')) AS last_transcript_seq,
-               max(seq) FILTER (WHERE type = 'callback_started') AS last_callback_seq,
-               bool_or(CASE WHEN type = 'subagent_result'
-                            THEN json_exists(payload, '$.result.taskOutcome') ELSE false END) AS outcome_results
-        FROM conversation_entries WHERE src IS NULL OR source = src GROUP BY ALL
-    ),
-    err AS (
-        SELECT source, conversation_id,
-               bool_or(field = 'display') AS display_err, bool_or(field = 'pending') AS pending_err,
-               arg_min(reason, CASE field WHEN 'display' THEN 0 ELSE 1 END) AS first_reason
-        FROM rebuild_errors_at(src := src) GROUP BY ALL
-    )
+    WITH n AS (SELECT * FROM audit_log_counts WHERE src IS NULL OR source = src)
     SELECT c.source, c.id AS conversation_id, coalesce(n.n_entries, 0) AS n_entries,
            coalesce(n.n_queue, 0) AS n_queue,
            CASE WHEN n.n_entries IS NULL THEN 'blob'
                 WHEN n.last_transcript_seq IS NULL THEN 'queue'
                 WHEN n.outcome_results OR n.last_callback_seq > n.last_transcript_seq THEN 'mixed'
                 ELSE 'transcript' END AS era,
-           coalesce(err.display_err, false) AS display_err,
-           coalesce(err.pending_err, false) AS pending_err,
+           coalesce(n.display_err, false) AS display_err,
+           coalesce(n.pending_err, false) AS pending_err,
            policy = 'full' AND coalesce(n.n_entries, 0) > 0 AS llm_log,
-           policy = 'full' AND coalesce(n.n_entries, 0) > 0 AND NOT coalesce(err.display_err, false) AS display_log,
-           NOT coalesce(err.pending_err, false) AND CASE policy
-               WHEN 'full' THEN coalesce(n.n_entries, 0) > 0 AND NOT coalesce(err.display_err, false)
+           policy = 'full' AND coalesce(n.n_entries, 0) > 0 AND NOT coalesce(n.display_err, false) AS display_log,
+           NOT coalesce(n.pending_err, false) AND CASE policy
+               WHEN 'full' THEN coalesce(n.n_entries, 0) > 0 AND NOT coalesce(n.display_err, false)
                WHEN 'pending_all' THEN coalesce(n.n_entries, 0) > 0
                WHEN 'pending_queue' THEN coalesce(n.n_queue, 0) > 0
                ELSE false END AS pending_log
     FROM conversations AS c
     LEFT JOIN n ON n.source = c.source AND n.conversation_id = c.id
-    LEFT JOIN err ON err.source = c.source AND err.conversation_id = c.id
     WHERE src IS NULL OR c.source = src;
 
 -- What get() returns under a policy, one row per item, with the log seq of
@@ -784,15 +791,14 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             AND am.seq = s.seq
         WHERE s.seq IS NOT NULL AND s.item_key IS NOT NULL
     ),
-    log_side AS (
-        SELECT x.source, x.conversation_id, x.field,
+    log_side AS (  -- (one aggregate per field: the last seq the blob knows bounds the unseen ones afterwards)
+        SELECT source, conversation_id, field,
                -- log items after the last one the blob knows are newer than the blob
-               list(x.seq ORDER BY x.seq) FILTER (WHERE NOT x.in_blob AND NOT x.moved AND NOT x.amended
-                                                  AND x.seq > x.last_seen_seq) AS unseen_seqs,
-               count(*) FILTER (WHERE NOT x.in_blob AND x.moved) AS moved_items
-        FROM (SELECT *, max(seq) FILTER (WHERE in_blob) OVER (PARTITION BY source, conversation_id, field)
-                  AS last_seen_seq FROM served_log) AS x
-        GROUP BY ALL
+               nullif(list_filter(unknown_seqs, lambda s_: s_ > last_seen_seq), []) AS unseen_seqs, moved_items
+        FROM (SELECT source, conversation_id, field, max(seq) FILTER (WHERE in_blob) AS last_seen_seq,
+                     list(seq ORDER BY seq) FILTER (WHERE NOT in_blob AND NOT moved AND NOT amended) AS unknown_seqs,
+                     count(*) FILTER (WHERE NOT in_blob AND moved) AS moved_items
+              FROM served_log GROUP BY ALL)
     ),
     known_keys AS (SELECT source, conversation_id, k FROM blob_keys
                    UNION SELECT source, conversation_id, k FROM moved_keys),
