@@ -60,7 +60,7 @@ class ShardSpool:
         self.source = source
         self.shards = shards
         self._shard_of: dict[str, int] = {}
-        self._writers: dict[tuple[int, str], pa.ipc.RecordBatchFileWriter] = {}
+        self._writers: dict[tuple[int, str], tuple[pa.ipc.RecordBatchFileWriter, pa.Schema]] = {}
         self._parts: dict[int, list[tuple[str, Path]]] = {k: [] for k in range(shards)}
         self._duck = duckdb.connect()
         self._duck.execute("SET enable_progress_bar = false")
@@ -119,20 +119,20 @@ class ShardSpool:
         return [r[0] for r in rows]
 
     def _write(self, shard: int, table: str, part: pa.RecordBatch) -> None:
-        writer = self._writers.get((shard, table))
-        if writer is not None and writer.schema != part.schema:  # a batch typed otherwise: a new part, order kept
-            writer.close()
-            writer = None
-        if writer is None:
+        open_ = self._writers.get((shard, table))
+        if open_ is not None and open_[1] != part.schema:  # a batch typed otherwise: a new part, order kept
+            open_[0].close()
+            open_ = None
+        if open_ is None:
             path = self.folder / f"shard-{shard}-{len(self._parts[shard])}-{table}.arrow"
-            writer = pa.ipc.new_file(path, part.schema)
-            self._writers[shard, table] = writer
+            open_ = (pa.ipc.new_file(path, part.schema), part.schema)
+            self._writers[shard, table] = open_
             self._parts[shard].append((table, path))
-        writer.write_batch(part)
+        open_[0].write_batch(part)
 
     def close(self) -> None:
         """Finish every spool file (before any shard is read back)."""
-        for writer in self._writers.values():
+        for writer, _ in self._writers.values():
             writer.close()
         self._writers.clear()
         self._duck.close()

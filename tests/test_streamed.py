@@ -16,7 +16,7 @@ import poncho_replay
 from poncho_replay.cli import cli
 from poncho_replay.shards import shard_of
 from poncho_replay.simulate import Faults, fleet
-from poncho_replay.streamed import parity_streamed, spool_sqlite
+from poncho_replay.streamed import ShardSpool, parity_streamed, spool_sqlite
 from tests.test_audit_fixtures import CLASSES, _db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -115,6 +115,29 @@ def test_the_spool_keeps_each_thread_with_its_parent(random_fleet: Path, tmp_pat
     assert threads
     for cid, parent in threads.items():
         assert shard[cid] == shard[parent]
+
+
+def test_many_small_batches_and_a_change_of_column_type_keep_the_rows_in_order(
+    random_fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import poncho_replay.sources.sqlite as sqlite_reader
+
+    monkeypatch.setattr(sqlite_reader, "BATCH_ROWS", 97)  # many batches a shard: spool files written to and reopened
+    real = ShardSpool.add
+
+    def retyped(self: ShardSpool, table: str, batch: pa.RecordBatch) -> int:
+        # every other entry batch with its text as large_string: a new spool part, the order kept
+        if table == "conversation_entries" and self._calls % 2:
+            batch = pa.RecordBatch.from_arrays(
+                [c.cast(pa.large_string()) if pa.types.is_string(c.type) else c for c in batch.columns],
+                names=batch.schema.names,
+            )
+        self._calls += 1
+        return real(self, table, batch)
+
+    monkeypatch.setattr(ShardSpool, "_calls", 0, raising=False)
+    monkeypatch.setattr(ShardSpool, "add", retyped)
+    _assert_streamed_equals_whole(random_fleet, "0.58", [3])
 
 
 def test_the_cli_audits_a_big_file_by_shards_with_the_same_answer(tmp_path: Path) -> None:
