@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 import pydantic_core
 
+from poncho_replay.sources.ingest import ENTRY_COLUMNS
 from poncho_replay.sql import run_script
 from poncho_replay.store import DuckDBStore, MemoryStore
 
@@ -125,10 +126,7 @@ class SqlitePattern:
             "SELECT seq, payload, created_at FROM conversation_entries WHERE conversation_id = ? ORDER BY seq",
             (conversation_id,),
         ).fetchall()
-        return [
-            {**json.loads(payload), "seq": seq, "createdAt": created}
-            for seq, payload, created in rows
-        ]
+        return _entries(rows)
 
     def close(self) -> None:
         self.con.close()
@@ -138,17 +136,7 @@ class DuckDBFloor:
     """The least a durable append to the store's table costs in DuckDB: no validation,
     no seq lookup or guard, one Appender flush (one autocommit statement) per append."""
 
-    COLUMNS = (
-        "source",
-        "seq",
-        "id",
-        "agent_id",
-        "tenant_id",
-        "conversation_id",
-        "type",
-        "payload",
-        "created_at",
-    )
+    COLUMNS = ("source", *ENTRY_COLUMNS)
 
     def __init__(self, path: Path) -> None:
         self.con = duckdb.connect(str(path))
@@ -188,13 +176,15 @@ class DuckDBFloor:
             " WHERE conversation_id = ? ORDER BY seq",
             [conversation_id],
         ).fetchall()
-        return [
-            {**json.loads(payload), "seq": seq, "createdAt": created}
-            for seq, payload, created in rows
-        ]
+        return _entries(rows)
 
     def close(self) -> None:
         self.con.close()
+
+
+def _entries(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """``(seq, payload, created)`` rows as the store's entries."""
+    return [{**json.loads(payload), "seq": seq, "createdAt": created} for seq, payload, created in rows]
 
 
 def append_rates(store: Any, total: int, batch: int, conversation: str) -> tuple[float, float]:
