@@ -469,3 +469,36 @@ def _wait_for(condition: Callable[[], bool], limit: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the writer made no commit")
         time.sleep(0.001)
+
+
+def test_counting_rows_leaves_no_connection_for_the_gc_to_close(tmp_path: Path) -> None:
+    """The progress total is counted on a connection closed before the read starts.
+
+    A Python ``sqlite3`` connection left to the cyclic GC (it holds a reference
+    cycle through its statement cache) can be closed in the middle of the
+    ADBC read, dropping this process's POSIX locks on the ``-shm`` file and so
+    the reader's WAL read mark: that is how ``test_sqlite_loads_while_a_writer_commits``
+    failed now and then ("database disk image is malformed").
+    """
+    import gc
+
+    from poncho_replay.sources.sqlite import count_rows
+
+    path = tmp_path / "h.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    create_sqlite(con)
+    write_sqlite(con, *Harness().seed(3), agent_id=AGENT)  # 3 conversations, 1 + 2 + 1 turns
+    con.close()
+    del con
+    (tmp_path / "other.db").write_bytes(b"")
+    gc.collect()
+    gc.disable()
+    try:
+        assert count_rows(path) == 3 + 2 * 4
+        assert count_rows(tmp_path / "other.db") is None  # no conversations table: no total
+        assert count_rows(tmp_path / "missing.db") is None
+        alive = [o for o in gc.get_objects() if isinstance(o, sqlite3.Connection)]
+    finally:
+        gc.enable()
+    assert alive == []

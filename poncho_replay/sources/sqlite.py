@@ -64,17 +64,8 @@ def read_sqlite(
             selected by conversation id: entry rows carry the owner id).
         advance: progress callback, called with each batch's row count.
     """
-    import adbc_driver_sqlite.dbapi as adbc
-
     file = Path(path)
-    if not file.is_file():
-        raise SourceError(f"no SQLite file at {file}")
-    try:
-        # autocommit=True: the driver issues no transaction of its own; the BEGIN below
-        # is ours, so the one-snapshot guarantee does not rest on a driver default.
-        con = adbc.connect(uri=file.resolve().as_uri() + "?mode=ro", autocommit=True)
-    except Exception as exc:
-        raise SourceError(f"cannot open {file} read-only: {exc}") from exc
+    con = _open(file)
     try:
         # A deferred BEGIN: the read snapshot starts at the first SELECT below and
         # holds for every later one until the ROLLBACK (WAL: writers go on; a
@@ -120,20 +111,45 @@ def read_sqlite(
 
 
 def count_rows(path: str | Path) -> int | None:
-    """Conversations + entries in the file (the progress bar's total), or None if unreadable."""
-    import sqlite3
+    """Conversations + entries in the file (the progress bar's total), or None if unreadable.
 
+    Counted through ADBC's SQLite, the reader's own library, and closed before
+    returning. Python's ``sqlite3`` links a second SQLite library, and its
+    connections live until the cyclic GC collects them: one closed by the GC
+    in the middle of a read drops every POSIX lock this process holds on the
+    file's ``-shm`` (POSIX locks are per process and file), the reader's WAL
+    read mark included, and a writer's checkpoint can then overwrite WAL
+    frames the read is using ("database disk image is malformed").
+    """
+    file = Path(path)
     try:
-        with sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True) as con:
-            n = con.execute("SELECT count(*) FROM conversations").fetchone()[0]
-            has = con.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'conversation_entries'"
-            ).fetchone()
-            return n + (
-                con.execute("SELECT count(*) FROM conversation_entries").fetchone()[0] if has else 0
-            )
-    except sqlite3.Error:
+        con = _open(file)
+    except SourceError:
         return None
+    try:
+        tables = {r[0] for r in _rows(con, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "conversations" not in tables:
+            return None
+        counted = [t for t in ("conversations", "conversation_entries") if t in tables]
+        return sum(_rows(con, f"SELECT count(*) FROM {t}")[0][0] for t in counted)
+    except Exception:  # noqa: BLE001 - a file the reader will reject: no total, the read says why
+        return None
+    finally:
+        con.close()
+
+
+def _open(file: Path):
+    """A read-only ADBC connection to ``file`` (``SourceError`` when there is none)."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    if not file.is_file():
+        raise SourceError(f"no SQLite file at {file}")
+    try:
+        # autocommit=True: the driver issues no transaction of its own; a BEGIN is the
+        # caller's, so the one-snapshot guarantee does not rest on a driver default.
+        return adbc.connect(uri=file.resolve().as_uri() + "?mode=ro", autocommit=True)
+    except Exception as exc:
+        raise SourceError(f"cannot open {file} read-only: {exc}") from exc
 
 
 def _column(name: str, present: set[str]) -> str:
