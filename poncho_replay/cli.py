@@ -29,7 +29,7 @@ from rich.console import Console
 
 import poncho_replay
 from poncho_replay import cli_render
-from poncho_replay._js import json_dumps, printed
+from poncho_replay._js import printed
 from poncho_replay.audit import COMPARISONS
 from poncho_replay.bundled import sample_db
 from poncho_replay.display.text import conversation_text, state_text
@@ -479,7 +479,9 @@ def audit(
             with _step(f"auditing under policy {policy}"):
                 report = ws.parity(policy, compare, shards=shards)  # type: ignore[arg-type]
     if as_json:
-        click.echo(json_dumps(cli_render.parity_json(report, policy, compare), default=str))
+        for piece in cli_render.parity_json(report, policy, compare):
+            click.echo(piece, nl=False)
+        click.echo()
     else:
         out = _console()
         out.print(cli_render.headline(report, policy))

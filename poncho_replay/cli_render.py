@@ -7,7 +7,7 @@ DataFrames and summaries, not a workspace).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from poncho_replay._js import json_dumps
 from poncho_replay.audit import CAUSES
 from poncho_replay.display.html import first_divergence
 from poncho_replay.display.preview import preview, safe_text
@@ -158,20 +159,30 @@ def parity_table(report: pd.DataFrame, limit: int | None = None) -> Table:
     return table
 
 
-def parity_json(report: pd.DataFrame, policy: str, compare: str) -> dict[str, Any]:
-    """The audit as one JSON-ready object: the settings, the counts, and every row."""
-    rows = (
-        report[list(_JSON_COLUMNS)].astype(object).where(report[list(_JSON_COLUMNS)].notna(), None)
-    )
-    conversations = [_plain(r) for r in rows.to_dict("records")]
-    return {
+def parity_json(report: pd.DataFrame, policy: str, compare: str, *, chunk: int = 5_000) -> Iterator[str]:
+    """The audit as one JSON object (the settings, the counts, every row), as text in pieces.
+
+    Joined, the pieces are ``json_dumps`` of ``{"policy", "compare",
+    "conversations_total", "diverged", "harness_mismatch", "conversations":
+    [row, ...]}``. Rows are converted ``chunk`` at a time: at ten million
+    entries the rows as one list of dicts and one string would hold several
+    copies of the report at once.
+    """
+    head = {
         "policy": policy,
         "compare": compare,
         "conversations_total": len(report),
         "diverged": int((report["verdict"] == "diverged").sum()),
         "harness_mismatch": int((report["harness_verdict"] != "OK").sum()),
-        "conversations": conversations,
+        "conversations": [],
     }
+    text = json_dumps(head, default=str)
+    yield text[: -len("]}")]
+    for start in range(0, len(report), chunk):
+        part = report[list(_JSON_COLUMNS)].iloc[start : start + chunk]
+        rows = [_plain(r) for r in part.astype(object).where(part.notna(), None).to_dict("records")]
+        yield (", " if start else "") + json_dumps(rows, default=str)[1:-1]
+    yield "]}"
 
 
 def _plain(value: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import poncho_replay
 from poncho_replay.harness_layout import create_sqlite, write_sqlite
 
 T0 = 1772631001558  # 2026-03-04T13:30:01.558Z
@@ -504,3 +505,21 @@ def test_data_is_refused_unless_force(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["conversations.parquet", "entries.parquet"]
     (tmp_path / "empty").mkdir()
     assert run("export", "empty", "-q", cwd=tmp_path).returncode == 0  # an empty folder holds no data
+
+
+def test_audit_json_is_the_same_object_whatever_the_chunk_size() -> None:
+    """``--json`` is written a few thousand rows at a time; the pieces join into one object, in row order."""
+    from poncho_replay import cli_render
+
+    ws = poncho_replay.open()
+    ws.load(poncho_replay.sample_db())
+    report = ws.parity()
+    whole = "".join(cli_render.parity_json(report, "0.58", "exact", chunk=len(report) + 1))
+    for chunk in (1, 3, len(report)):
+        assert "".join(cli_render.parity_json(report, "0.58", "exact", chunk=chunk)) == whole
+    parsed = json.loads(whole)
+    assert parsed["conversations_total"] == len(parsed["conversations"]) == len(report) == 16
+    assert [c["conversation_id"] for c in parsed["conversations"]] == list(report["conversation_id"])
+    assert parsed["diverged"] == int((report["verdict"] == "diverged").sum())
+    empty = json.loads("".join(cli_render.parity_json(report.iloc[:0], "0.58", "exact")))
+    assert (empty["conversations_total"], empty["conversations"]) == (0, [])
