@@ -201,11 +201,15 @@ def test_harness_verdict_equals_parity_check(fleet: tuple[tuple[JsonDict, list[J
 _CASES = [(p, m) for p in POLICIES for m in ("exact", "text")] + [("0.58", "custom")]
 
 
-@settings(max_examples=30)
-@given(_fleets)
-def test_counts_equal_align_for_every_policy_and_comparison(fleet: tuple[tuple[JsonDict, list[JsonDict]], ...]) -> None:
+# Each fleet is checked under three of the cases, drawn: one ``parity_at`` costs about a
+# second of DuckDB planning whatever the data, and every case still meets ~10 fleets a run.
+@settings(max_examples=40)
+@given(_fleets, st.lists(st.sampled_from(_CASES), min_size=3, max_size=3, unique=True))
+def test_counts_equal_align_for_every_policy_and_comparison(
+    fleet: tuple[tuple[JsonDict, list[JsonDict]], ...], cases: list[tuple[str, str]]
+) -> None:
     con = load(list(fleet))
-    for policy, mode in _CASES:
+    for policy, mode in cases:
         rows = _sql_rows(con, policy, mode)
         for blob, log in fleet:
             cid = blob["conversationId"]

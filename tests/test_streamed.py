@@ -22,9 +22,9 @@ from tests.test_audit_fixtures import CLASSES, _db
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def _whole(db: Path, policy: str) -> tuple[pd.DataFrame, dict]:
+def _whole(db: Path, policy: str, name: str | None = None) -> tuple[pd.DataFrame, dict]:
     ws = poncho_replay.open()
-    summary = ws.load(db, progress=False)
+    summary = ws.load(db, name=name, progress=False)
     report = pd.DataFrame(ws.parity(policy, shards=1)).sort_values(["source", "conversation_id"], ignore_index=True)
     return report, summary.to_dict()
 
@@ -61,6 +61,10 @@ def test_streamed_audit_equals_load_then_parity_on_a_random_fleet(random_fleet: 
     assert diverged > 0
 
 
+HOSTILE = "hostile"
+"""The source name of the hostile copy: shards hash it, so a name that does not depend on the temp path."""
+
+
 def _hostile_copy(tmp_path: Path, shards: int) -> Path:
     """A fixture with bad rows of every kind the reader flags, and one entry id in two shards."""
     db = tmp_path / "hostile.db"
@@ -74,7 +78,7 @@ def _hostile_copy(tmp_path: Path, shards: int) -> Path:
     ids = [r[0] for r in con.execute("SELECT id FROM conversations ORDER BY id")]
     by_shard: dict[int, str] = {}
     for cid in ids:
-        by_shard.setdefault(shard_of(str(db.resolve()), cid, None, shards), cid)
+        by_shard.setdefault(shard_of(HOSTILE, cid, None, shards), cid)
     (a, b) = list(by_shard.values())[:2]
     row = con.execute("SELECT * FROM conversation_entries WHERE conversation_id = ? ORDER BY seq LIMIT 1", [a]).fetchone()
     cols = [d[1] for d in con.execute("PRAGMA table_info(conversation_entries)")]
@@ -91,10 +95,10 @@ def _hostile_copy(tmp_path: Path, shards: int) -> Path:
 
 def test_streamed_audit_counts_what_load_counts_on_hostile_rows(tmp_path: Path) -> None:
     db = _hostile_copy(tmp_path, 3)
-    whole, counts = _whole(db, "0.58")
+    whole, counts = _whole(db, "0.58", HOSTILE)
     assert counts["quarantined"] and counts["anomalies"].get("duplicate_id") == 1  # the copy holds what it should
     assert counts["anomalies"].get("orphan_entries") == 1
-    report, summary = parity_streamed(db, shards=3)
+    report, summary = parity_streamed(db, shards=3, name=HOSTILE)
     pd.testing.assert_frame_equal(pd.DataFrame(report).reset_index(drop=True), whole)
     assert summary.to_dict() == counts
 
