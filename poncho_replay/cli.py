@@ -430,7 +430,7 @@ def load(
               help="Audit a sharded export (SOURCE, from `export --format parquet --shards N`) on Dask: "
               "local:N starts N worker processes, tcp://... uses a running scheduler.")  # fmt: skip
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="A SQLite file audited by shards from the file: audit this many shards at once, "
+              help="A SQLite file or PostgreSQL database audited by shards as it is read: audit this many shards at once, "
               "in worker processes (memory: one shard each).")  # fmt: skip
 @ProfileOption
 @_common
@@ -450,10 +450,11 @@ def audit(
     loaded first, into --db when given; without SOURCE the audit reads --db,
     or the bundled sample.
 
-    A harness SQLite file of more than one shard (250,000 entries each by
-    default, or --shards N) is read once into shard files on disk and
-    loaded and audited shard by shard (memory of one shard, whatever the
-    file's size), unless --db or --html keep the loaded workspace.
+    A harness SQLite file or PostgreSQL database of more than one shard
+    (250,000 entries each by default, or --shards N) is read once (one
+    snapshot) into shard files on disk and loaded and audited shard by
+    shard (memory of one shard, whatever its size), unless --db or --html
+    keep the loaded workspace.
 
     A sharded export (SOURCE/shard=K/) is audited shard by shard straight
     from its files (memory of one shard), or with --dask as one Dask task
@@ -471,9 +472,9 @@ def audit(
         if sharded and db is None and html_path is None:
             ws = None
             report = _audit_sharded_export(Path(source), dask_address, policy, compare)  # type: ignore[arg-type]
-        elif db is None and html_path is None and source is not None and _streams(source, shards):
+        elif db is None and html_path is None and source is not None and (rows := _stream_rows(source, shards)):
             ws = None
-            report = _audit_streamed(Path(source), policy, compare, shards, jobs)
+            report = _audit_streamed(source, rows, policy, compare, shards, jobs)
         else:
             ws = _workspace(db, source)
             with _step(f"auditing under policy {policy}"):
@@ -497,38 +498,45 @@ def audit(
         click.get_current_context().exit(EXIT_DIVERGED)
 
 
-def _streams(source: str, shards: int | None) -> bool:
-    """Whether ``audit SOURCE`` reads a harness SQLite file shard by shard (:mod:`poncho_replay.streamed`).
+def _stream_rows(source: str, shards: int | None) -> int | None:
+    """The rows of ``source`` when ``audit SOURCE`` reads it shard by shard (:mod:`poncho_replay.streamed`), else None.
 
-    When nothing needs the loaded workspace afterwards (no --db, no --html)
-    and the file would be audited in more than one shard anyway: its size
-    then never decides the memory.
+    A harness SQLite file or PostgreSQL database that would be audited in
+    more than one shard anyway, when nothing needs the loaded workspace
+    afterwards (no --db, no --html): its size then never decides the memory.
     """
     from poncho_replay.shards import default_shards
+    from poncho_replay.sources.postgres import count_rows_postgres
     from poncho_replay.sources.sqlite import count_rows
     from poncho_replay.workspace import detect_kind
 
-    try:
-        if is_postgres_url(source) or detect_kind(source) != "sqlite":
-            return False
-    except SourceError:
-        return False  # the load reports it, with its hint
-    return (shards if shards is not None else default_shards(count_rows(source) or 0)) > 1
+    if is_postgres_url(source):
+        rows = count_rows_postgres(source)
+    else:
+        try:
+            if detect_kind(source) != "sqlite":
+                return None
+        except SourceError:
+            return None  # the load reports it, with its hint
+        rows = count_rows(source)
+    if rows is None:
+        return None  # unreadable: the load reports why, with its hint
+    return rows if (shards if shards is not None else default_shards(rows)) > 1 else None
 
 
-def _audit_streamed(path: Path, policy: str, compare: str, shards: int | None, jobs: int) -> Any:
-    """The audit of a big SQLite file: read once into shard spools, then load and audit shard by shard."""
+def _audit_streamed(source: str, rows: int, policy: str, compare: str, shards: int | None, jobs: int) -> Any:
+    """The audit of a big harness database: read once into shard spools, then load and audit shard by shard."""
     import tempfile
 
-    from poncho_replay.sources.sqlite import count_rows
-    from poncho_replay.streamed import audit_spool, spool_sqlite
+    from poncho_replay.streamed import audit_spool, spool_source
 
+    label = redact_url(source) if is_postgres_url(source) else source
     with tempfile.TemporaryDirectory(prefix="poncho-spool-") as folder:
         try:
-            with progress_bar(_load_progress(), count_rows(path), f"reading {path} by shard") as advance:
-                spool = spool_sqlite(path, folder, shards=shards, advance=advance)
+            with progress_bar(_load_progress(), rows, f"reading {label} by shard") as advance:
+                spool = spool_source(source, folder, shards=shards, advance=advance)
         except SourceError as exc:
-            raise CliError(str(exc), _source_hint(str(path))) from exc
+            raise CliError(str(exc), _source_hint(source)) from exc
         with progress_bar(_load_progress(), spool.shards, f"loading and auditing {spool.shards} shards") as advance:
             report, summary = audit_spool(spool, policy, compare, jobs=jobs, on_shard=lambda done, total: advance(1))  # type: ignore[arg-type]
     _note_quarantined(summary, "counted here; `poncho-replay load` keeps them in the quarantine table")

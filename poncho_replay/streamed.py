@@ -1,15 +1,16 @@
-"""The audit of a harness SQLite file bigger than memory: split while reading, then one shard at a time.
+"""The audit of a harness database bigger than memory: split while reading, then one shard at a time.
 
-``ws.load(file)`` then ``ws.parity()`` holds the whole fleet in one DuckDB:
-about 2 GiB per million entries, 20 GiB at ten million. This path reads
-the file once with the loader's own reader (:func:`~poncho_replay.sources.sqlite.read_sqlite`,
-one snapshot), and instead of staging each Arrow batch it routes the
+``ws.load(source)`` then ``ws.parity()`` holds the whole fleet in one DuckDB:
+about 2 GiB per million entries, 20 GiB at ten million. This path reads a
+harness SQLite file or PostgreSQL database once with the loader's own reader
+(:func:`~poncho_replay.sources.sqlite.read_sqlite`,
+:func:`~poncho_replay.sources.postgres.read_postgres`: one snapshot), and instead of staging each Arrow batch it routes the
 batch's rows to the shard of their conversation (DESIGN "Shards": MD5 of
 source and thread root) in spool files on disk, raw and in order. Then each
 shard is staged, checked, loaded and audited in a fresh in-memory workspace
 by the same :class:`~poncho_replay.sources.ingest.Stager` and the same
 rules, and dropped: the memory is one shard's whatever the fleet's size,
-and the rows equal ``ws.load(file); ws.parity()``'s (tests/test_streamed.py).
+and the rows equal ``ws.load(source); ws.parity()``'s (tests/test_streamed.py).
 
 Counts the shards cannot see alone are not lost: the load summary adds up
 every shard's (rows read, loaded, quarantined by reason, repaired), and the
@@ -38,9 +39,10 @@ from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
 from poncho_replay.shards import SHARD_SQL, default_shards
 from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager
+from poncho_replay.sources.postgres import count_rows_postgres, is_postgres_url, read_postgres, redact_url
 from poncho_replay.sources.sqlite import count_rows, read_sqlite
 
-__all__ = ["ShardSpool", "audit_spool", "parity_streamed", "spool_sqlite"]
+__all__ = ["ShardSpool", "audit_spool", "parity_streamed", "spool_source"]
 
 TABLES = ("conversations", "conversation_entries")
 
@@ -55,9 +57,10 @@ class ShardSpool:
     behind (``Stager.finish``).
     """
 
-    def __init__(self, folder: Path, source: str, shards: int) -> None:
+    def __init__(self, folder: Path, source: str, shards: int, kind: str = "sqlite") -> None:
         self.folder = folder
         self.source = source
+        self.kind = kind
         self.shards = shards
         self._shard_of: dict[str, int] = {}
         self._writers: dict[tuple[int, str], tuple[pa.ipc.RecordBatchFileWriter, pa.Schema]] = {}
@@ -65,8 +68,10 @@ class ShardSpool:
         self._duck = duckdb.connect()
         self._duck.execute("SET enable_progress_bar = false")
 
-    def add(self, table: str, batch: pa.RecordBatch) -> int:
+    def add(self, table: str, batch: pa.RecordBatch | pa.Table) -> int:
         """Route one raw batch (the reader's columns) to the shards; returns its size."""
+        if isinstance(batch, pa.Table):  # the PostgreSQL reader stages tables
+            return sum(self.add(table, b) for b in batch.combine_chunks().to_batches())
         n = batch.num_rows
         if n == 0:
             return 0
@@ -151,7 +156,11 @@ def _batches(parts: list[tuple[str, Path]]) -> Iterator[tuple[str, pa.RecordBatc
 
 
 def audit_spooled_shard(
-    parts: list[tuple[str, Path]], label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser
+    parts: list[tuple[str, Path]],
+    label: str,
+    policy: Policy,
+    compare: audit.Comparison | audit.Normaliser,
+    kind: str = "sqlite",
 ) -> tuple[pd.DataFrame, LoadSummary]:
     """One shard: stage its spooled rows, check and load them, audit; its rows and its load's counts."""
     import poncho_replay
@@ -161,7 +170,7 @@ def audit_spooled_shard(
         stager = Stager(ws.con)
         for table, batch in _batches(parts):
             stager.add(table, batch)
-        summary = stager.finish(label, "sqlite")
+        summary = stager.finish(label, kind)
         frame = pd.DataFrame(ws.parity(policy, compare, shards=1, progress=False))
         return frame, summary
     finally:
@@ -216,7 +225,7 @@ def _id_batches(parts: list[tuple[int, Path]]) -> Iterator[tuple[int, Path, pa.R
             yield shard, path, batch.select(["id"])
 
 
-def spool_sqlite(
+def spool_source(
     source: str | Path,
     folder: str | Path,
     *,
@@ -225,25 +234,29 @@ def spool_sqlite(
     agent_id: str | None = None,
     advance: Callable[[int], None] = lambda n: None,
 ) -> ShardSpool:
-    """Read a harness SQLite file once (one snapshot) into per-shard spool files under ``folder``.
+    """Read a harness SQLite file or PostgreSQL URL once (one snapshot) into per-shard spool files under ``folder``.
 
     Args:
-        source: the harness SQLite file.
+        source: the harness SQLite file, or a ``postgresql://`` URL.
         folder: where the spool files go (created if missing).
         shards: how many (default: one per 250k entries, :func:`~poncho_replay.shards.default_shards`).
-        name: the ``source`` value of the rows (default: the file's absolute path, as ``load``).
+        name: the ``source`` value of the rows (default: as ``load`` names it,
+            the file's absolute path or the URL without its password).
         agent_id: keep one agent's conversations, as ``load``.
         advance: called with each read batch's row count (a progress bar).
     """
-    path = Path(source)
-    label = name or str(path.resolve())
+    postgres = is_postgres_url(str(source))
+    label = name or (redact_url(str(source)) if postgres else str(Path(source).resolve()))
     if shards is None:
-        shards = default_shards(count_rows(path) or 0)
+        shards = default_shards((count_rows_postgres(str(source)) if postgres else count_rows(source)) or 0)
     Path(folder).mkdir(parents=True, exist_ok=True)
-    sink = ShardSpool(Path(folder), label, shards)
+    sink = ShardSpool(Path(folder), label, shards, "postgres" if postgres else "sqlite")
     try:
         with phase("read and spool rows by shard"):
-            read_sqlite(path, sink, agent_id=agent_id, advance=advance)  # type: ignore[arg-type]
+            if postgres:
+                read_postgres(str(source), sink, agent_id=agent_id, advance=advance)  # type: ignore[arg-type]
+            else:
+                read_sqlite(source, sink, agent_id=agent_id, advance=advance)  # type: ignore[arg-type]
     finally:
         sink.close()
     return sink
@@ -265,7 +278,7 @@ def audit_spool(
     shard.
     """
     resolve_policy(policy)
-    summary = LoadSummary(source=spool.source, kind="sqlite")
+    summary = LoadSummary(source=spool.source, kind=spool.kind)
     frames: list[pd.DataFrame] = []
     for done, (frame, part) in enumerate(_audit_shards(spool, policy, compare, jobs), start=1):
         frames.append(frame)
@@ -291,7 +304,7 @@ def _audit_shards(
     if jobs <= 1 or spool.shards == 1 or not isinstance(compare, str):  # (a custom normaliser may not pickle)
         for k in range(spool.shards):
             with phase(f"shard {k + 1}/{spool.shards}: load and audit"):
-                yield audit_spooled_shard(spool.parts(k), spool.source, policy, compare)
+                yield audit_spooled_shard(spool.parts(k), spool.source, policy, compare, spool.kind)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -299,7 +312,7 @@ def _audit_shards(
     # spawn: a forked child would inherit this process's DuckDB and thread state
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool, \
             phase(f"{spool.shards} shards: load and audit, {jobs} at once"):
-        futures = [pool.submit(audit_spooled_shard, spool.parts(k), spool.source, policy, compare)
+        futures = [pool.submit(audit_spooled_shard, spool.parts(k), spool.source, policy, compare, spool.kind)
                    for k in range(spool.shards)]  # fmt: skip
         for future in futures:
             yield future.result()
@@ -317,13 +330,13 @@ def parity_streamed(
     advance: Callable[[int], None] = lambda n: None,
     on_shard: Callable[[int, int], None] = lambda done, total: None,
 ) -> tuple[audit.ParityReport, LoadSummary]:
-    """``ws.load(source); ws.parity(policy, compare)`` of a harness SQLite file, in the memory of one shard.
+    """``ws.load(source); ws.parity(policy, compare)`` of a harness SQLite file or PostgreSQL URL, in one shard's memory.
 
-    :func:`spool_sqlite` into a temporary folder, then :func:`audit_spool`;
+    :func:`spool_source` into a temporary folder, then :func:`audit_spool`;
     see them for the arguments. Returns the parity report (the rows
     ``ws.parity`` gives) and the load's counts summed over the shards.
     """
     resolve_policy(policy)  # a bad policy fails before the file is read
     with tempfile.TemporaryDirectory(prefix="poncho-spool-") as folder:
-        spool = spool_sqlite(source, folder, shards=shards, name=name, agent_id=agent_id, advance=advance)
+        spool = spool_source(source, folder, shards=shards, name=name, agent_id=agent_id, advance=advance)
         return audit_spool(spool, policy, compare, jobs=jobs, on_shard=on_shard)

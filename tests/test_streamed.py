@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -15,11 +18,12 @@ from click.testing import CliRunner
 import poncho_replay
 from poncho_replay.cli import cli
 from poncho_replay.shards import shard_of
-from poncho_replay.simulate import Faults, fleet
-from poncho_replay.streamed import ShardSpool, parity_streamed, spool_sqlite
+from poncho_replay.simulate import Faults, Fleet, fleet
+from poncho_replay.streamed import ShardSpool, parity_streamed, spool_source
 from tests.test_audit_fixtures import CLASSES, _db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _whole(db: Path, policy: str, name: str | None = None) -> tuple[pd.DataFrame, dict]:
@@ -44,13 +48,40 @@ def test_streamed_audit_equals_load_then_parity_on_every_fixture(cls: str) -> No
 
 
 @pytest.fixture(scope="module")
-def random_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An upgraded fleet with faults and threads, as a harness SQLite file."""
-    data = fleet(60, seed=8, faults=Faults(lost=0.05, reorder=0.1, duplicate=0.02, writeback=True, seed=8),
+def random_data() -> Fleet:
+    """An upgraded fleet with faults and threads."""
+    return fleet(60, seed=8, faults=Faults(lost=0.05, reorder=0.1, duplicate=0.02, writeback=True, seed=8),
                  harness="0.58.0", upgrade_to="0.61.2")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def random_fleet(random_data: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random fleet as a harness SQLite file."""
     db = tmp_path_factory.mktemp("streamed") / "fleet.db"
-    data.to_sqlite(db)
+    random_data.to_sqlite(db)
     return db
+
+
+@pytest.fixture()
+def random_postgres(random_data: Fleet) -> Iterator[str]:
+    """The random fleet in a throwaway PostgreSQL schema, JSONB as string scalars (production); its URL."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        conn = psycopg.connect(PG, connect_timeout=3)
+    except psycopg.OperationalError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
+    name = f"pr_stream_{uuid.uuid4().hex[:10]}"
+    try:
+        random_data.to_postgres(conn, name)
+        conn.commit()
+        yield f"{PG}?options=-csearch_path%3D{name}"
+    finally:
+        conn.rollback()
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        conn.commit()
+        conn.close()
 
 
 def test_streamed_audit_equals_load_then_parity_on_a_random_fleet(random_fleet: Path) -> None:
@@ -106,7 +137,7 @@ def test_streamed_audit_counts_what_load_counts_on_hostile_rows(tmp_path: Path) 
 def test_the_spool_keeps_each_thread_with_its_parent(random_fleet: Path, tmp_path: Path) -> None:
     with sqlite3.connect(random_fleet) as con:
         parent_of = {cid: json.loads(data).get("parentConversationId") for cid, data in con.execute("SELECT id, data FROM conversations")}
-    spool = spool_sqlite(random_fleet, tmp_path / "spool", shards=5)
+    spool = spool_source(random_fleet, tmp_path / "spool", shards=5)
     shard: dict[str, int] = {}
     for k in range(spool.shards):
         for table, path in spool.parts(k):
@@ -153,3 +184,17 @@ def test_the_cli_audits_a_big_file_by_shards_with_the_same_answer(tmp_path: Path
     assert whole.exit_code == 0, whole.output
     assert json.loads(streamed.stdout) == json.loads(whole.stdout)
     assert len(json.loads(whole.stdout)["conversations"]) > 0
+
+
+def test_streamed_audit_of_postgres_equals_load_then_parity(random_postgres: str, random_data: Fleet) -> None:
+    """The production database is read once, by shards, with the rows and counts of a whole load."""
+    _assert_streamed_equals_whole(random_postgres, "0.58", [3])  # type: ignore[arg-type]
+    report, summary = parity_streamed(random_postgres, shards=3)
+    assert summary.kind == "postgres" and summary.source == random_postgres  # no password in this URL
+    assert sorted(report["conversation_id"]) == sorted(c["conversationId"] for c in random_data.conversations)
+    runner = CliRunner()
+    streamed = runner.invoke(cli, ["--quiet", "audit", random_postgres, "--shards", "3", "--json"])
+    assert streamed.exit_code == 0, streamed.output
+    assert json.loads(streamed.stdout)["conversations_total"] == len(report)
+    rows = {c["conversation_id"]: c["verdict"] for c in json.loads(streamed.stdout)["conversations"]}
+    assert rows == dict(zip(report["conversation_id"], report["verdict"], strict=True))

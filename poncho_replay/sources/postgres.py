@@ -30,9 +30,11 @@ import pyarrow as pa
 from poncho_replay.errors import SourceError
 from poncho_replay.sources.ingest import CONVERSATION_COLUMNS, ENTRY_COLUMNS, Stager
 
-__all__ = ["is_postgres_url", "read_postgres", "redact_url"]
+__all__ = ["count_rows_postgres", "is_postgres_url", "read_postgres", "redact_url"]
 
 BATCH_ROWS = 20_000
+
+
 def is_postgres_url(source: str) -> bool:
     """True for ``postgresql://`` and ``postgres://`` URLs."""
     return source.startswith(("postgresql://", "postgres://"))
@@ -124,6 +126,27 @@ def read_postgres(
         raise SourceError(f"cannot read {label}: {_scrub(str(exc), secrets)}") from None
     finally:
         conn.close()
+
+
+def count_rows_postgres(url: str) -> int | None:
+    """Conversations + entries behind ``url`` (the shard count's and progress bar's total), or None.
+
+    A count of its own, outside the read's snapshot: it sizes the work, the
+    read decides what is loaded. None when the database cannot be read
+    (the read then says why).
+    """
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            conn.read_only = True
+            tables = {r[0] for r in conn.execute(_TABLES_SQL).fetchall()}
+            if "conversations" not in tables:
+                return None
+            counted = [t for t in ("conversations", "conversation_entries") if t in tables]
+            return sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in counted)
+    except psycopg.Error:
+        return None
 
 
 _TABLES_SQL = (
