@@ -39,7 +39,12 @@ from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
 from poncho_replay.shards import SHARD_SQL, default_shards
 from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager
-from poncho_replay.sources.postgres import count_rows_postgres, is_postgres_url, read_postgres, redact_url
+from poncho_replay.sources.postgres import (
+    count_rows_postgres,
+    is_postgres_url,
+    read_postgres,
+    redact_url,
+)
 from poncho_replay.sources.sqlite import count_rows, read_sqlite
 
 __all__ = ["ShardSpool", "audit_spool", "parity_streamed", "spool_source"]

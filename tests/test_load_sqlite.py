@@ -191,7 +191,7 @@ def test_a_failed_read_leaves_the_workspace_as_it_was(
     ws.load(sample, name="first")
     stream = sqlite_source._stream
 
-    def fail_after_entries(con, sql, params, stager, table, advance) -> None:  # noqa: ANN001
+    def fail_after_entries(con, sql, params, stager, table, advance) -> None:
         stream(con, sql, params, stager, table, advance)
         if table == "conversation_entries":
             raise RuntimeError("disk gone")
