@@ -12,19 +12,9 @@ from pathlib import Path
 
 import pytest
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
+from tests.pg_server import SERVER, connect
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def _admin():
-    import psycopg
-
-    try:
-        return psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
 
 
 @contextmanager
@@ -35,7 +25,7 @@ def restored(dump: Path) -> Iterator[str]:
         if os.environ.get("CI") == "true":
             raise RuntimeError("psql is missing: .ci/install-system-deps.sh installs postgresql-client")
         pytest.skip("psql is not installed")
-    admin = _admin()
+    admin = connect("postgres", autocommit=True)
     name = f"pr_fixture_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -53,6 +53,7 @@ import poncho_replay
 from poncho_replay.cli import cli
 from poncho_replay.errors import BadEntryError
 from poncho_replay.simulate import fleet
+from tests.pg_server import TEST_URL, connect
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 EXAMPLES = 100 if THOROUGH else 8
@@ -317,19 +318,12 @@ def parquet_source(folder: Path, seed: int, ops: list[tuple]) -> Path:
 
 # --- PostgreSQL -------------------------------------------------------------------------------
 
-PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Any]:
     """One connection to the real server for the module (CI=true: its absence is a failure)."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        conn = psycopg.connect(PG_BASE, connect_timeout=3)
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
+    conn = connect()
     yield conn
     conn.close()
 
@@ -399,7 +393,7 @@ def postgres_source(conn: Any, schema: str, seed: int, ops: list[tuple], jsonb: 
     for table in TABLES:
         conn.execute(f"ALTER TABLE {table} DROP COLUMN _pos")
     conn.commit()
-    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    return f"{TEST_URL}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,28 +20,17 @@ from poncho_replay.harness_layout import (
     write_sqlite,
 )
 from tests.load_data import T0, conversation, log
+from tests.pg_server import connect
 
 psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.postgres
 
-BASE = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD = "s3cr3t-Pa55w0rd!"
-
-
-def _server() -> psycopg.Connection | None:
-    try:
-        return psycopg.connect(BASE, connect_timeout=3)
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        return None
 
 
 @pytest.fixture()
 def schema() -> Iterator[tuple[psycopg.Connection, str]]:
-    conn = _server()
-    if conn is None:
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
+    conn = connect()
     name = f"pr_load_{uuid.uuid4().hex[:10]}"
     try:
         yield conn, name

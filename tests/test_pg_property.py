@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 import poncho_replay
 from poncho_replay.simulate import fleet
-from tests.test_load_postgres import _server, table_rows, url
+from tests.pg_server import connect
+from tests.test_load_postgres import table_rows, url
 
 psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.postgres
@@ -51,9 +52,7 @@ def test_postgres_string_scalars_load_like_sqlite(seed: int, texts: list[str]) -
     rng = random.Random(seed)
     _sprinkle(data.conversations, rng, texts)
     _sprinkle(data.entries, rng, texts)
-    conn = _server()
-    if conn is None:
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
+    conn = connect()
     name = f"pr_prop_{uuid.uuid4().hex[:10]}"
     try:
         data.to_postgres(conn, name)

@@ -31,7 +31,6 @@ tests check the invariant on what landed in DuckDB:
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sqlite3
 import threading
 import time
@@ -55,6 +54,7 @@ from poncho_replay.sources.ingest import Stager
 from poncho_replay.sources.postgres import read_postgres
 from poncho_replay.sources.sqlite import read_sqlite
 from tests.load_data import T0, assistant, user
+from tests.pg_server import TEST_URL, connect
 
 JsonDict = dict[str, Any]
 AGENT = "snap-agent"
@@ -299,18 +299,6 @@ def test_sqlite_loads_while_a_writer_commits(live_sqlite: tuple[Path, SqliteWrit
 
 # --- PostgreSQL (the real server; CI=true makes its absence a failure) --------------------
 
-BASE = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _pg_connect() -> Any:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        return psycopg.connect(BASE, connect_timeout=3)
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
-
 
 class PostgresWriter:
     """Commits harness turns into a schema, JSONB as string scalars as the harness binds them."""
@@ -385,14 +373,14 @@ class PostgresWriter:
 @pytest.fixture()
 def live_postgres() -> Iterator[tuple[str, PostgresWriter]]:
     """A throwaway schema with START_CONVERSATIONS conversations, its URL and a writer on it."""
-    conn = _pg_connect()
+    conn = connect()
     name = f"pr_snap_{uuid.uuid4().hex[:10]}"
     harness = Harness()
     try:
         create_postgres(conn, name)
         write_postgres(conn, name, *harness.seed(START_CONVERSATIONS), agent_id=AGENT)
         conn.autocommit = True  # each commit_turn is its own explicit transaction
-        yield f"{BASE}?options=-csearch_path%3D{name}", PostgresWriter(conn, name, harness)
+        yield f"{TEST_URL}?options=-csearch_path%3D{name}", PostgresWriter(conn, name, harness)
     finally:
         if not conn.autocommit:
             conn.rollback()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import uuid
@@ -20,10 +19,10 @@ from poncho_replay.cli import cli
 from poncho_replay.shards import shard_of
 from poncho_replay.simulate import Faults, Fleet, fleet
 from poncho_replay.streamed import ShardSpool, parity_streamed, spool_source
+from tests.pg_server import TEST_URL, connect
 from tests.test_audit_fixtures import CLASSES, _db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _whole(db: Path, policy: str, name: str | None = None) -> tuple[pd.DataFrame, dict]:
@@ -65,18 +64,12 @@ def random_fleet(random_data: Fleet, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture()
 def random_postgres(random_data: Fleet) -> Iterator[str]:
     """The random fleet in a throwaway PostgreSQL schema, JSONB as string scalars (production); its URL."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        conn = psycopg.connect(PG, connect_timeout=3)
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (CI=true makes this a failure)")
+    conn = connect()
     name = f"pr_stream_{uuid.uuid4().hex[:10]}"
     try:
         random_data.to_postgres(conn, name)
         conn.commit()
-        yield f"{PG}?options=-csearch_path%3D{name}"
+        yield f"{TEST_URL}?options=-csearch_path%3D{name}"
     finally:
         conn.rollback()
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
