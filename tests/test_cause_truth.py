@@ -23,7 +23,7 @@ import pytest
 import poncho_replay
 from poncho_replay.audit import CAUSES
 from poncho_replay.policy import resolve_policy
-from poncho_replay.simulate import Faults, Simulator, Turn, fleet
+from poncho_replay.simulate import Faults, Fleet, Simulator, Turn, fleet
 from poncho_replay.simulate.truth import TRUTH_COLUMNS
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_causes.py"
@@ -226,3 +226,32 @@ def test_a_compaction_the_log_does_not_follow_retires_what_it_summarized() -> No
     sim.turn(c, Turn("F?", reply="f.", tools=[("calc", "", "1"), ("calc", "", "2")]))
     sim.turn(c, Turn("G?", reply="g.", compact_keep=1))
     assert [t.fields for t in resumed] == [()]
+
+
+def test_a_compaction_held_back_past_a_write_back_keeps_its_llm(tmp_path: Path) -> None:
+    """A reordered compaction is inert (the context reads the newest one, whatever its seq), unless a
+    write-back read the log before it landed: the blob then has the older context, the log the summary."""
+    sim = Simulator(seed=3, verify=False, faults=Faults(writeback=True))
+    c = sim.create("owner-a", "Late summary")
+    sim.turn(c, Turn("A?", reply="a."))  # 1u 2h 3h 4a
+    sim.turn(c, Turn("B?", reply="b."))  # 5u 6h 7h 8a
+    sim.plan.force("compaction", "reorder")
+    sim.plan.force("finalize", "lost")
+    sim.turn(c, Turn("C?", reply="c.", compact_keep=2))  # 9u; the compaction held back; the finalize lost
+    # D's get writes the log's context (no summary) back, then its 10u lets the compaction land at 11
+    sim.turn(c, Turn("D?", reply="d."))  # 10u 11c 12h 13h 14a
+    assert truth_of(sim, c) == [
+        ("compaction_moved_history", 11, ()),
+        ("lost_or_reordered_append", 11, ("llm",)),
+        ("approximate_finalize_diff", None, ()),
+        ("lost_or_reordered_append", None, ()),
+        ("blob_overwritten_by_rebuild", None, ()),
+    ]
+    db = tmp_path / "late.db"
+    Fleet.from_simulator(sim).to_sqlite(db)
+    ws = poncho_replay.open()
+    ws.load(db, progress=False)
+    (row,) = ws.parity(policy="0.58").to_dict("records")
+    ws.con.close()
+    assert "lost_or_reordered_append" in row["causes"] and "stale_blob" not in row["causes"], row["evidence"]
+    assert row["evidence"]["lost_or_reordered_append"]["compaction_landed_late"] == 11

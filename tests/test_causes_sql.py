@@ -75,10 +75,14 @@ def item_facts(**over: Any) -> dict[str, Any]:
         "unlogged_tail_users": 0,
         "unlogged_tail_bubbles": 0,
         "first_unlogged_user": Sql("NULL::BIGINT"),
+        "leading_tail_bubbles": 0,
         "stale_turn_seqs": Sql("NULL::BIGINT[]"),
         "blob_first_kept_seq": Sql("NULL::BIGINT"),
         "unlogged_summaries": 0,
         "newest_summary_in_blob": False,
+        "newest_summary_first": False,
+        "guess_at_kept": False,
+        "compaction_turn_bubble_in_blob": False,
         "pre_log_messages": 0,
     }
     return {**base, **over}
@@ -201,11 +205,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "diverged_fields": ["display"],
         },
     ),
-    # SPEC §5: the guessed firstKeptSeq, checked only where the blob holds the compaction's summary
+    # SPEC §5: the guessed firstKeptSeq, checked only where the blob's context starts with the compaction's summary
     "guessed_first_kept_seq_off": (
         {
             "log_facts": {"compaction_seq": 14, "first_kept_seq": "10"},
-            "llm_facts": item_facts(blob_first_kept_seq=12, newest_summary_in_blob=True),
+            "llm_facts": item_facts(blob_first_kept_seq=12, newest_summary_in_blob=True, newest_summary_first=True),
         },
         {
             "log_facts": {"compaction_seq": 14, "first_kept_seq": "10"},
@@ -352,6 +356,82 @@ def test_a_lost_finalize_before_the_unlogged_turns_is_still_a_lost_append(
         first_unlogged_user=11,
     )
     assert fire(con, "lost_or_reordered_append", display_facts=tail)
+
+
+def test_a_guess_that_points_at_a_copy_of_the_kept_message_is_not_off(con: duckdb.DuckDBPyConnection) -> None:
+    # a duplicated finalize logged the kept message at seqs 24 and 32; the guess, 32, holds it too
+    kept = {"compaction_seq": 35, "first_kept_seq": "32"}
+    off = item_facts(blob_first_kept_seq=24, newest_summary_in_blob=True, newest_summary_first=True)
+    assert fire(con, "guessed_first_kept_seq_off", log_facts=kept, llm_facts=off)
+    assert not fire(con, "guessed_first_kept_seq_off", log_facts=kept, llm_facts={**off, "guess_at_kept": True})
+
+
+def test_a_summary_a_later_unlogged_compaction_kept_is_no_guess_to_judge(con: duckdb.DuckDBPyConnection) -> None:
+    # 0.61.2 compacted again: its own summary leads the context, the logged one is its first kept message
+    later = item_facts(blob_first_kept_seq=66, newest_summary_in_blob=True, newest_summary_first=False, unlogged_summaries=1)
+    assert not fire(con, "guessed_first_kept_seq_off", log_facts={"compaction_seq": 65, "first_kept_seq": "62"}, llm_facts=later)
+
+
+def test_a_silent_diff_re_append_is_no_duplicate(tmp_path: Path) -> None:
+    """A lost blob write before a compaction that does not shrink the array: the length diff re-appends a logged message."""
+    sim = Simulator(seed=3)
+    cid = sim.create("owner-a", "Stale then compacted")
+    sim.turn(cid, Turn("one", reply="r1"))
+    sim.turn(cid, Turn("two", reply="r2", skip_final_update=True))  # the blob keeps 2 of the log's 4 context messages
+    sim.turn(cid, Turn("three", reply="r3"))
+    sim.turn(cid, Turn("four", reply="r4", compact_keep=4))  # summary + 4 kept = 5 > 4: the diff appends its last 3
+    logged = [e["message"]["content"] for e in sim.backend.read(cid) if e["type"] == "harness_message"]
+    assert logged.count("r3") == 2  # logged by turn three, and again by the silent diff
+    row = audit_one(sim, tmp_path)
+    assert row["verdict"] == "diverged"
+    assert "lost_or_reordered_append" not in row["causes"], row["evidence"]
+    assert set(row["causes"]) <= {t.cause for t in sim.truth}
+
+
+def test_a_0593_resume_after_a_stale_turn_is_not_a_lost_append(con: duckdb.DuckDBPyConnection) -> None:
+    # the context's unlogged tail starts with a resumed message (position 10), before the first unlogged user (11)
+    tail = item_facts(lost_positions=[10, 11, 12], last_in_log=9, unlogged_tail_users=1, first_unlogged_user=11)
+    # the display's unlogged tail starts with a 0.59.3+ user message the context lacks (its final write was lost)
+    users_first = item_facts(last_in_log=7, unlogged_tail_users=2, unlogged_tail_bubbles=2, first_unlogged_user=8)
+    mixed = {"era": "mixed"}
+    assert fire(con, "lost_or_reordered_append", llm_facts=tail, display_facts=item_facts())  # all 0.58: lost
+    assert not fire(con, "lost_or_reordered_append", conversation=mixed, llm_facts=tail, display_facts=users_first)
+    # an unlogged bubble finishes the last logged turn first: a 0.58 resume whose append was lost
+    bubble_first = {**users_first, "first_unlogged_user": 9, "leading_tail_bubbles": 1}
+    assert fire(con, "lost_or_reordered_append", conversation=mixed, llm_facts=tail, display_facts=bubble_first)
+    # the display's first unlogged user is the context's too: a 0.58 merged resume whose amendment was lost
+    same_users = {**users_first, "unlogged_tail_users": 1}
+    assert fire(con, "lost_or_reordered_append", conversation=mixed, llm_facts=tail, display_facts=same_users)
+
+
+def test_a_compaction_held_back_past_a_write_back_is_reordered_not_stale(con: duckdb.DuckDBPyConnection) -> None:
+    late = {"compaction_seq": 45}
+    summary_missing = item_facts(newest_summary_in_blob=False)
+    assert fire(con, "stale_blob", log_facts=late, llm_facts=summary_missing)
+    assert not fire(con, "lost_or_reordered_append", log_facts=late, llm_facts=summary_missing)
+    landed = {**summary_missing, "compaction_turn_bubble_in_blob": True}
+    assert not fire(con, "stale_blob", log_facts=late, llm_facts=landed)
+    assert fire(con, "lost_or_reordered_append", log_facts=late, llm_facts=landed)
+
+
+def test_a_callback_copy_dates_nothing_though_its_callback_started_was_lost(con: duckdb.DuckDBPyConnection) -> None:
+    # the blob's context is a copy of messages (display_copies); only the blob's injected message shows the callback
+    copied = item_facts(display_copies=5)
+    assert fire(con, "stale_blob", log_facts={"compaction_seq": 25}, llm_facts=copied)
+    assert not fire(
+        con, "stale_blob", log_facts={"compaction_seq": 25}, llm_facts=copied, display_facts=item_facts(callback_items=1)
+    )
+
+
+def audit_one(sim: Simulator, tmp_path: Path) -> dict[str, Any]:
+    """The one conversation of ``sim``, written in the harness layout and audited under 0.58."""
+    db = tmp_path / "one.db"
+    Fleet.from_simulator(sim).to_sqlite(db)
+    ws = poncho_replay.open()
+    ws.load(db, progress=False)
+    (row,) = ws.parity(policy="0.58").to_dict("records")
+    ws.con.close()
+    return row
 
 
 # --- the three lists of causes agree --------------------------------------------------------------------------

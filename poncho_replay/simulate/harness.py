@@ -54,7 +54,7 @@ from poncho_replay.simulate.releases import (
     harness_release,
     queue_injected_message,
 )
-from poncho_replay.simulate.truth import FIELDS, QUEUE_TYPES, TRANSCRIPT, Truth, fault_fields
+from poncho_replay.simulate.truth import FIELDS, QUEUE_TYPES, TRANSCRIPT, Truth, entry_fields, fault_fields
 
 _BLOB_KEYS = {"llm": "_harnessMessages", "display": "messages", "pending": "pendingSubagentResults"}
 
@@ -237,7 +237,18 @@ class Simulator:
         overwritten = FIELDS if reads == "full" else ("pending",)
         blob = self.backend.get(conversation_id, cutover=False)
         changed = [f for f in overwritten if (served.get(_BLOB_KEYS[f]) or []) != (blob.get(_BLOB_KEYS[f]) or [])]
-        self._retire(conversation_id, overwritten, spare)
+        # appends a reorder still holds back are not in what this read served: once they land, the log
+        # has them and the blob written back here does not (even an overtaken compaction, inert otherwise)
+        held = [
+            (entries, note)
+            for entries, notes in self._deferred.get(conversation_id, [])
+            for note in notes
+            if note.cause == "lost_or_reordered_append" and note.detail.startswith("reorder")
+        ]
+        self._retire(conversation_id, overwritten, [*spare, *(note for _, note in held)])
+        for entries, note in held:
+            fed = set(note.fields) | (set(entry_fields(entries)) & set(overwritten))
+            note.fields = tuple(f for f in FIELDS if f in fed)
         if changed:
             self._note(
                 conversation_id,

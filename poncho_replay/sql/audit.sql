@@ -542,10 +542,15 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
         WHERE h.type = 'harness_message' AND h.summary_flag
         GROUP BY ALL
     ),
-    keyed AS (  -- the entries that carry a message (or subagent result) identity, outside approximate turns
+    keyed AS (  -- the entries that carry a message (or subagent result) identity, outside approximate turns:
+                -- a whole re-appended context, or a silent length diff's tail, which re-appends what the log
+                -- already holds when the blob's context lacked messages the log had (a lost blob write
+                -- before the compaction); a duplicated finalize still shows in its assistant_message
         SELECT e.source, e.conversation_id, e.type, e.seq,
                CASE WHEN e.type = 'subagent_result' THEN e.result_key ELSE e.msg_id END AS k
-        FROM e ANTI JOIN approx AS a ON a.source = e.source AND a.conversation_id = e.conversation_id
+        FROM e ANTI JOIN (SELECT source, conversation_id, turn_id FROM approx
+                          UNION ALL SELECT source, conversation_id, turn_id FROM silent) AS a
+            ON a.source = e.source AND a.conversation_id = e.conversation_id
             AND a.turn_id = e.turn_id AND e.type = 'harness_message'
         WHERE e.type IN ('user_message', 'assistant_message', 'harness_message', 'subagent_result')
     ),
@@ -758,7 +763,8 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                count(*) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS unlogged_tail_users,
                count(*) FILTER (WHERE b.role = 'assistant') AS unlogged_tail_bubbles,
                -- where the unlogged turns start: the items before it finish the last logged turn
-               min(b.position) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS first_unlogged_user
+               min(b.position) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS first_unlogged_user,
+               list(b.position ORDER BY b.position) FILTER (WHERE b.role = 'assistant') AS tail_bubble_positions
         FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
         WHERE NOT b.in_log AND b.position > coalesce(f.last_in_log, -1)
         GROUP BY ALL
@@ -871,8 +877,36 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     ),
     summary_facts AS (
         SELECT source, conversation_id, count(*) FILTER (WHERE NOT logged) AS unlogged_summaries,
-               bool_or(newest) AS newest_summary_in_blob
+               bool_or(newest) AS newest_summary_in_blob,
+               -- the blob's context still starts with it: no later compaction (unlogged) summarized it
+               bool_or(newest AND position = 0) AS newest_summary_first
         FROM summaries GROUP BY ALL
+    ),
+    compaction_turn_bubble AS (  -- the newest compaction's turn (the last user message before its entry) left
+                                 -- its final bubble in the blob (or its compactedHistory): that turn's write landed
+        SELECT DISTINCT n.source, n.conversation_id
+        FROM newest_compaction AS n
+        ASOF JOIN (SELECT source, conversation_id, seq, turn_id FROM e WHERE type = 'user_message' AND NOT hidden) AS u
+            ON u.source = n.source AND u.conversation_id = n.conversation_id AND u.seq < n.seq
+        JOIN turn_messages AS t ON t.source = n.source AND t.conversation_id = n.conversation_id
+            AND t.turn_id = u.turn_id AND t.type = 'assistant_message' AND t.known
+        WHERE src IS NULL OR n.source = src
+    ),
+    guess_at_kept AS (  -- the newest compaction's firstKeptSeq holds the blob's first kept message (position 1):
+                        -- the guess points at a kept message, though it may be logged at other seqs too (a
+                        -- duplicated append), so no rule of "its last occurrence" can say the guess is off
+        SELECT DISTINCT n.source, n.conversation_id
+        FROM newest_compaction AS n
+        JOIN e AS c ON c.source = n.source AND c.conversation_id = n.conversation_id AND c.seq = n.seq
+        JOIN e AS h ON h.source = n.source AND h.conversation_id = n.conversation_id
+            AND h.type = 'harness_message' AND h.seq = TRY_CAST(c.first_kept AS BIGINT)
+        JOIN conversation_entries AS p ON p.source = h.source AND p.conversation_id = h.conversation_id
+            AND p.seq = h.seq
+        JOIN audit_blob_items AS b ON b.source = n.source AND b.conversation_id = n.conversation_id
+            AND b.field = 'llm' AND b.position = 1
+        WHERE (src IS NULL OR n.source = src)
+          AND CASE WHEN b.item_key IS NOT NULL THEN h.msg_id = b.item_key
+                   ELSE audit_eq('exact', 'llm', p.payload -> 'message', b.item) END
     ),
     first_kept AS (  -- the log seq of the blob's first kept llm message (position 1, after the summary):
                      -- by metadata.id, or by the whole message when it has no id (an earlier summary
@@ -907,11 +941,17 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
            l.lost_positions, ls.unseen_seqs, coalesce(ls.moved_items, 0) AS moved_items,
            coalesce(t.unlogged_tail_users, 0) AS unlogged_tail_users,
            coalesce(t.unlogged_tail_bubbles, 0) AS unlogged_tail_bubbles, t.first_unlogged_user,
+           -- unlogged bubbles before the first unlogged user message: they finish the last logged turn
+           len(list_filter(coalesce(t.tail_bubble_positions, []),
+                           lambda p_: p_ < coalesce(t.first_unlogged_user, p_ + 1))) AS leading_tail_bubbles,
            CASE WHEN f.field = 'display' THEN st.stale_turn_seqs END AS stale_turn_seqs,
            CASE WHEN f.field = 'display' THEN coalesce(pl.pre_log_messages, 0) END AS pre_log_messages,
            CASE WHEN f.field = 'llm' THEN fk.blob_first_kept_seq END AS blob_first_kept_seq,
            CASE WHEN f.field = 'llm' THEN coalesce(sf.unlogged_summaries, 0) END AS unlogged_summaries,
-           CASE WHEN f.field = 'llm' THEN coalesce(sf.newest_summary_in_blob, false) END AS newest_summary_in_blob
+           CASE WHEN f.field = 'llm' THEN coalesce(sf.newest_summary_in_blob, false) END AS newest_summary_in_blob,
+           CASE WHEN f.field = 'llm' THEN coalesce(sf.newest_summary_first, false) END AS newest_summary_first,
+           CASE WHEN f.field = 'llm' THEN gk.conversation_id IS NOT NULL END AS guess_at_kept,
+           CASE WHEN f.field = 'llm' THEN cb.conversation_id IS NOT NULL END AS compaction_turn_bubble_in_blob
     FROM first_found AS f
     LEFT JOIN lost AS l USING (source, conversation_id, field)
     LEFT JOIN log_side AS ls USING (source, conversation_id, field)
@@ -919,7 +959,9 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     LEFT JOIN stale_turns AS st USING (source, conversation_id)
     LEFT JOIN pre_log AS pl USING (source, conversation_id)
     LEFT JOIN first_kept AS fk USING (source, conversation_id)
-    LEFT JOIN summary_facts AS sf USING (source, conversation_id);
+    LEFT JOIN summary_facts AS sf USING (source, conversation_id)
+    LEFT JOIN guess_at_kept AS gk USING (source, conversation_id)
+    LEFT JOIN compaction_turn_bubble AS cb USING (source, conversation_id);
 
 -- Facts about the pending subagent results, the one field 0.59+ reads from
 -- the log (SPEC §7), by result identity (subagentId@timestamp): results the

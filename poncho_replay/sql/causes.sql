@@ -20,7 +20,9 @@
 --                    identity between blob and log): callback_items,
 --                    display_copies, last_in_log, missing_prefix,
 --                    lost_positions, unseen_seqs, moved_items,
---                    blob_first_kept_seq
+--                    blob_first_kept_seq, newest_summary_in_blob,
+--                    newest_summary_first, guess_at_kept, unlogged_summaries,
+--                    compaction_turn_bubble_in_blob, leading_tail_bubbles
 --   llm_counts, display_counts, pending_counts
 --                    audit_compare of that field: served, blob, matching,
 --                    changed, missing_in_entries, extra_in_entries,
@@ -105,13 +107,18 @@ CREATE OR REPLACE MACRO cause_approximate_finalize_diff(diverged_fields, log_fac
 
 -- guessed_first_kept_seq_off (SPEC §5 "Compaction during a turn": firstKeptSeq
 -- is a guess). Reads diverged_fields, log_facts.compaction_seq,
--- first_kept_seq; llm_facts.blob_first_kept_seq, newest_summary_in_blob;
--- llm_counts.first_position. Only when the blob holds the newest compaction's
--- summary: without it the compaction turn's blob write was lost (stale_blob)
--- and the blob kept nothing to compare the guess with.
+-- first_kept_seq; llm_facts.blob_first_kept_seq, newest_summary_first,
+-- guess_at_kept; llm_counts.first_position. Only when the blob's context
+-- still starts with the newest compaction's summary: without it the
+-- compaction turn's blob write was lost (stale_blob), or a later compaction
+-- the log never saw (0.59.3+) summarized it, and the blob kept nothing to
+-- compare the guess with. Not when the guessed seq holds the blob's first
+-- kept message (logged twice, by a duplicated append, it also stands at
+-- another seq).
 CREATE OR REPLACE MACRO cause_guessed_first_kept_seq_off(diverged_fields, log_facts, llm_facts, llm_counts) AS
     CASE WHEN list_contains(diverged_fields, 'llm') AND log_facts.compaction_seq IS NOT NULL
-              AND coalesce(llm_facts.newest_summary_in_blob, false)
+              AND coalesce(llm_facts.newest_summary_first, false)
+              AND NOT coalesce(llm_facts.guess_at_kept, false)
               AND llm_facts.blob_first_kept_seq IS DISTINCT FROM TRY_CAST(log_facts.first_kept_seq AS BIGINT)
               AND (llm_facts.blob_first_kept_seq IS NOT NULL OR llm_counts.first_position = 1)
          THEN {'cause': 'guessed_first_kept_seq_off', 'evidence': json_object(
@@ -170,21 +177,61 @@ CREATE OR REPLACE MACRO audit_written_after_dual_write(conversation, llm_facts, 
     OR coalesce(llm_facts.queue_callback_items, 0) + coalesce(display_facts.queue_callback_items, 0) > 0
     OR coalesce(llm_facts.incomplete_items, 0) + coalesce(display_facts.incomplete_items, 0) > 0;
 
+-- Whether a callback turned the blob's llm context into a copy of `messages`
+-- (SPEC §5 "Subagent callback turn", §7), shared by the rules that read the
+-- context's summary or dates. Reads llm_facts.display_copies; any trace of
+-- the callback: log_facts.callback_seqs, hidden_users, callback_reply_seqs
+-- (a 0.58 callback's entries, any one of which may be lost) or
+-- llm/display_facts.callback_items, queue_callback_items (its injected
+-- messages in the blob).
+CREATE OR REPLACE MACRO audit_llm_copied(log_facts, llm_facts, display_facts) AS
+    coalesce(llm_facts.display_copies, 0) > 0 AND (
+        len(coalesce(log_facts.callback_seqs, [])) > 0 OR len(coalesce(log_facts.hidden_users, [])) > 0
+        OR len(coalesce(log_facts.callback_reply_seqs, [])) > 0
+        OR coalesce(llm_facts.callback_items, 0) + coalesce(llm_facts.queue_callback_items, 0)
+           + coalesce(display_facts.callback_items, 0) + coalesce(display_facts.queue_callback_items, 0) > 0);
+
+-- Whether the log's newest compaction entry belongs to an earlier turn than
+-- the one it is logged in (SPEC §5: nothing orders the appends): the blob's
+-- context lacks its summary (and holds no unlogged one of its own, and is no
+-- callback's copy) while it holds the bubble of the turn the entry is logged
+-- in, so that turn's write landed; the entry was held back past a later read
+-- that wrote the log's older context back. Reads log_facts.compaction_seq,
+-- llm_facts.newest_summary_in_blob, unlogged_summaries,
+-- compaction_turn_bubble_in_blob, and what audit_llm_copied reads.
+CREATE OR REPLACE MACRO audit_compaction_landed_late(log_facts, llm_facts, display_facts) AS
+    log_facts.compaction_seq IS NOT NULL AND llm_facts IS NOT NULL
+    AND NOT coalesce(llm_facts.newest_summary_in_blob, false)
+    AND coalesce(llm_facts.unlogged_summaries, 0) = 0
+    AND coalesce(llm_facts.compaction_turn_bubble_in_blob, false)
+    AND NOT audit_llm_copied(log_facts, llm_facts, display_facts);
+
 -- lost_or_reordered_append (SPEC §5: every write is fire-and-forget, nothing
 -- orders it; SPEC §6). Reads diverged_fields, conversation (era,
 -- parent_conversation_id); log_facts.reordered, duplicates,
 -- summaries_without_compaction, amendments, resume_seqs, approx_turns,
 -- compaction_seq, first_type;
--- llm/display/pending_facts.lost_positions, last_in_log, first_unlogged_user,
--- missing_prefix and what audit_written_after_dual_write reads. Blob-only items it does not
+-- llm/display/pending_facts.lost_positions, last_in_log, first_unlogged_user;
+-- llm/display_facts.unlogged_tail_users; display_facts.leading_tail_bubbles;
+-- missing_prefix and what audit_written_after_dual_write and
+-- audit_compaction_landed_late read (a compaction entry held back past a
+-- later turn's read, which wrote the older context back). Blob-only items it does not
 -- count: a resumed turn's message (llm_facts leaves those out), a callback's
 -- copy, the tail of a silent length diff (after a compaction that did not
 -- shrink the array, the finalize logged only the array's last messages:
 -- approximate_finalize_diff), and the blob's unlogged tail of a conversation
 -- 0.59.3+ went on writing (dual_write_ended), from its first unlogged user
 -- message on (what precedes it finishes the last logged turn: a lost
--- finalize). Ambiguous: a lost append inside those stretches; only a record
--- of the write itself (the harness's warning log) would decide it.
+-- finalize or resume append), and in the context all of it when the
+-- display's unlogged tail starts with a user message the context lacks
+-- (display_facts.leading_tail_bubbles = 0 and more unlogged tail users than
+-- the context's: a 0.59.3+ turn whose final write was lost, so a context
+-- message before the first unlogged user is a later 0.59.3+ resume's, which
+-- logs nothing). Ambiguous: a lost append inside those stretches, and a 0.58
+-- resume whose append was lost, just before the upgrade, against a 0.59.3+
+-- resume right after it (both leave an unlogged context message after the
+-- last logged turn; counted as lost); only a record of the write itself (the
+-- harness's warning log) or the upgrade date would decide it.
 CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversation, log_facts,
                                                        llm_facts, display_facts, pending_facts) AS
     list_transform([{
@@ -199,7 +246,13 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                 -- a resumed turn's harness messages are never logged (resume_not_captured)
                 (d_.resumed AND pos_ > coalesce(d_.llm.last_in_log, -1))
                 OR (d_.silent_diff AND pos_ > 0)
-                OR (d_.after_dual_write AND pos_ >= coalesce(d_.llm.first_unlogged_user, pos_ + 1)))),
+                OR (d_.after_dual_write AND pos_ >= coalesce(d_.llm.first_unlogged_user, pos_ + 1))
+                -- the display's unlogged tail starts with a user message the context lacks (a 0.59.3+
+                -- turn whose final write was lost, right after the last logged turn, no unlogged bubble
+                -- finishing that one): the context's whole unlogged tail is 0.59.3+'s (its resume logs nothing)
+                OR (d_.after_dual_write AND pos_ > coalesce(d_.llm.last_in_log, -1)
+                    AND coalesce(display_facts.leading_tail_bubbles, 0) = 0
+                    AND coalesce(display_facts.unlogged_tail_users, 0) > coalesce(d_.llm.unlogged_tail_users, 0)))),
             'display': list_filter(coalesce(d_.display.lost_positions, []), lambda pos_: NOT (
                 d_.after_dual_write AND pos_ >= coalesce(d_.display.first_unlogged_user, pos_ + 1))),
             'pending': coalesce(d_.pending.lost_positions, [])}], lambda lost_:
@@ -208,6 +261,8 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                   -- a logged re-appended summary with no compaction entry: that entry's append was lost
                   OR len(coalesce(log_facts.summaries_without_compaction, [])) > 0
                   OR len(lost_.llm) + len(lost_.display) + len(lost_.pending) > 0
+                  -- the newest compaction entry landed after a later turn's read (audit_compaction_landed_late)
+                  OR (list_contains(diverged_fields, 'llm') AND audit_compaction_landed_late(log_facts, llm_facts, display_facts))
                   -- blob messages older than the log, but the log does not start with a turn: its start was lost
                   OR (conversation.parent_conversation_id IS NULL AND log_facts.compaction_seq IS NULL
                       AND log_facts.first_type IS DISTINCT FROM 'user_message'
@@ -219,13 +274,17 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                 'blob_only_display_positions', nullif(lost_.display, []),
                 'blob_only_pending_positions', nullif(lost_.pending, []),
                 'first_entry_type', log_facts.first_type,
-                'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0))} END)[1])[1];
+                'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0),
+                'compaction_landed_late', CASE WHEN list_contains(diverged_fields, 'llm')
+                    AND audit_compaction_landed_late(log_facts, llm_facts, display_facts) THEN log_facts.compaction_seq END
+                )} END)[1])[1];
 
 -- stale_blob (SPEC §5: the blob write at a turn's end is not ordered against
 -- the log's appends, and may be lost). Reads diverged_fields, conversation.updated_at;
--- log_facts.callback_seqs, compaction_seq, last_entry_at;
--- llm/display/pending_facts.unseen_seqs; llm_facts.display_copies,
--- newest_summary_in_blob, unlogged_summaries; display_facts.stale_turn_seqs.
+-- log_facts.compaction_seq, last_entry_at; llm/display/pending_facts.unseen_seqs;
+-- llm_facts.newest_summary_in_blob, unlogged_summaries;
+-- display_facts.stale_turn_seqs; what audit_llm_copied and
+-- audit_compaction_landed_late read.
 -- Any of: log items newer than everything the blob knows (an llm context a
 -- callback turned into a copy of `messages` excepted: callback_turn_not_captured);
 -- a turn whose user message is in the blob and whose logged final bubble is
@@ -233,12 +292,15 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
 -- logged newest compaction whose summary the blob lacks (the compaction
 -- turn's write was lost; unless the blob holds an unlogged summary of its own,
 -- written after the dual-write ended, or its llm context is a callback's copy
--- of `messages`, which never holds the summary after a write-back).
+-- of `messages`, which never holds the summary after a write-back, or the
+-- blob holds the bubble of the turn the compaction entry is logged in: that
+-- turn's write landed, so the entry is an earlier turn's, reordered past a
+-- later read: lost_or_reordered_append).
 CREATE OR REPLACE MACRO cause_stale_blob(diverged_fields, conversation, log_facts,
                                          llm_facts, display_facts, pending_facts) AS
     list_transform([{
         -- a callback turned the llm context into a copy of `messages`: it dates nothing
-        'llm_copied': len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(llm_facts.display_copies, 0) > 0}],
+        'llm_copied': audit_llm_copied(log_facts, llm_facts, display_facts)}],
         lambda c_:
     list_transform([{
         'llm': CASE WHEN list_contains(diverged_fields, 'llm') AND NOT c_.llm_copied THEN llm_facts.unseen_seqs END,
@@ -249,7 +311,8 @@ CREATE OR REPLACE MACRO cause_stale_blob(diverged_fields, conversation, log_fact
         'summary_missing': list_contains(diverged_fields, 'llm') AND log_facts.compaction_seq IS NOT NULL
                            AND llm_facts IS NOT NULL AND NOT c_.llm_copied
                            AND NOT coalesce(llm_facts.newest_summary_in_blob, false)
-                           AND coalesce(llm_facts.unlogged_summaries, 0) = 0}], lambda u_:
+                           AND coalesce(llm_facts.unlogged_summaries, 0) = 0
+                           AND NOT audit_compaction_landed_late(log_facts, llm_facts, display_facts)}], lambda u_:
         CASE WHEN len(coalesce(u_.llm, [])) + len(coalesce(u_.display, [])) + len(coalesce(u_.pending, []))
                   + len(coalesce(u_.turns, [])) > 0 OR u_.summary_missing
              THEN {'cause': 'stale_blob', 'evidence': json_object(
