@@ -152,12 +152,18 @@ class ShardSpool:
         return list(self._parts[shard])
 
 
-def _batches(parts: list[tuple[str, Path]]) -> Iterator[tuple[str, pa.RecordBatch]]:
+def _tables(parts: list[tuple[str, Path]], columns: list[str] | None = None) -> Iterator[tuple[str, pa.Table]]:
+    """Each spool file as one table (its ``columns``, default all), valid until the next is read.
+
+    One table a file, not its batches: a reader batch split over many shards
+    leaves a few hundred rows a batch, and each ``Stager.add`` or DuckDB
+    insert has a fixed cost (at ten million entries, 20 s of inserts for
+    the id pass alone).
+    """
     for table, path in parts:
         with pa.memory_map(str(path)) as source:
-            reader = pa.ipc.open_file(source)
-            for i in range(reader.num_record_batches):
-                yield table, reader.get_batch(i)
+            read = pa.ipc.open_file(source).read_all()
+            yield table, (read.select(columns) if columns else read.combine_chunks())
 
 
 def audit_spooled_shard(
@@ -173,8 +179,8 @@ def audit_spooled_shard(
     ws = poncho_replay.open()
     try:
         stager = Stager(ws.con)
-        for table, batch in _batches(parts):
-            stager.add(table, batch)
+        for table, rows in _tables(parts):
+            stager.add(table, rows)
         summary = stager.finish(label, kind)
         frame = pd.DataFrame(ws.parity(policy, compare, shards=1, progress=False))
         return frame, summary
@@ -202,7 +208,7 @@ def _duplicate_ids_across_shards(parts: list[tuple[int, Path]]) -> int:
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("CREATE TABLE ids (h UBIGINT, shard INTEGER)")
-        for shard, _, batch in _id_batches(parts):
+        for shard, batch in _ids(parts):
             con.execute("INSERT INTO ids SELECT hash(id), $shard FROM batch", {"shard": shard})
         hashes = [r[0] for r in con.execute(
             "SELECT h FROM ids GROUP BY h HAVING count(DISTINCT shard) > 1"
@@ -211,7 +217,7 @@ def _duplicate_ids_across_shards(parts: list[tuple[int, Path]]) -> int:
             return 0
         con.execute("CREATE TABLE suspects AS SELECT unnest($h::UBIGINT[]) AS h", {"h": hashes})
         con.execute("CREATE TABLE held (id VARCHAR, shard INTEGER)")
-        for shard, _, batch in _id_batches(parts):
+        for shard, batch in _ids(parts):
             con.execute("INSERT INTO held SELECT id, $shard FROM batch SEMI JOIN suspects ON hash(batch.id) = suspects.h",
                         {"shard": shard})  # fmt: skip
         across, counted = con.execute(
@@ -224,10 +230,10 @@ def _duplicate_ids_across_shards(parts: list[tuple[int, Path]]) -> int:
         con.close()
 
 
-def _id_batches(parts: list[tuple[int, Path]]) -> Iterator[tuple[int, Path, pa.RecordBatch]]:
+def _ids(parts: list[tuple[int, Path]]) -> Iterator[tuple[int, pa.Table]]:
     for shard, path in parts:
-        for _, batch in _batches([("conversation_entries", path)]):
-            yield shard, path, batch.select(["id"])
+        for _, ids in _tables([("conversation_entries", path)], ["id"]):
+            yield shard, ids
 
 
 def spool_source(
