@@ -423,6 +423,26 @@ def test_a_callback_copy_dates_nothing_though_its_callback_started_was_lost(con:
     )
 
 
+@pytest.mark.parametrize(("site", "fate"), [("user_turn", "duplicate"), ("compaction", "fail")])
+def test_a_bubble_the_kept_messages_replaced_is_no_stale_turn(tmp_path: Path, site: str, fate: str) -> None:
+    """The compaction's display keeps 3 harness messages in place of its last 3 messages (B's bubble among them).
+
+    B's bubble is then in neither the display nor compactedHistory; what bounds that is the compaction's
+    turn, which starts at its first user_message (logged twice here) or, its compaction entry lost, shows
+    by the summary its finalize re-appended (logged at seq 16).
+    """
+    sim = Simulator(seed=3)
+    cid = sim.create("owner-a", "Kept tail")
+    sim.turn(cid, Turn("A?", reply="a."))  # 1u 2h 3h 4a
+    sim.turn(cid, Turn("B?", reply="b."))  # 5u 6h 7h 8a
+    sim.turn(cid, Turn("D?", reply="d.", tools=[("calc", "", "4")]))  # 9u 10-13h 14a
+    sim.plan.force(site, fate)
+    sim.turn(cid, Turn("E?", reply="e.", compact_keep=3))  # keeps D's 3 last harness messages
+    row = audit_one(sim, tmp_path)
+    assert row["verdict"] == "diverged"
+    assert "stale_blob" not in row["causes"] and "stale_blob" not in {t.cause for t in sim.truth}, row["evidence"]
+
+
 def audit_one(sim: Simulator, tmp_path: Path) -> dict[str, Any]:
     """The one conversation of ``sim``, written in the harness layout and audited under 0.58."""
     db = tmp_path / "one.db"

@@ -837,12 +837,31 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             ON u.source = c.source AND u.conversation_id = c.conversation_id AND u.seq < c.seq
         WHERE c.type = 'compaction'
     ),
+    compaction_turn_starts AS (  -- each compaction's turn start at its first user message (a duplicated
+                                 -- user_message append logs it twice: the copy is no later turn's message);
+                                 -- a compaction whose entry was lost shows by its turn's re-appended summary
+        SELECT c.source, c.conversation_id, min(x.seq) AS seq
+        FROM e AS c
+        ASOF JOIN (SELECT source, conversation_id, seq, turn_id FROM e WHERE type = 'user_message' AND NOT hidden) AS u
+            ON u.source = c.source AND u.conversation_id = c.conversation_id AND u.seq < c.seq
+        JOIN e AS x ON x.source = u.source AND x.conversation_id = u.conversation_id AND x.turn_id = u.turn_id
+            AND x.type = 'user_message' AND NOT x.hidden
+        WHERE c.type = 'compaction'
+        GROUP BY c.source, c.conversation_id, c.seq
+        UNION ALL
+        SELECT h.source, h.conversation_id, coalesce(min(x.seq), h.seq) AS seq
+        FROM e AS h
+        LEFT JOIN e AS x ON x.source = h.source AND x.conversation_id = h.conversation_id AND x.turn_id = h.turn_id
+            AND x.type = 'user_message' AND NOT x.hidden
+        WHERE h.type = 'harness_message' AND h.summary_flag
+        GROUP BY h.source, h.conversation_id, h.seq
+    ),
     stale_turns AS (  -- turns whose user message reached the blob while none of their finalize messages
                       -- did, though a later turn's message, before any later compaction's turn, did: the turn's
                       -- final blob write was lost and later writes went on from the blob (SPEC §5)
         SELECT t.source, t.conversation_id, list(t.finalize_seqs[1] ORDER BY t.finalize_seqs[1]) AS stale_turn_seqs
         FROM turn_facts AS t
-        ASOF LEFT JOIN compaction_bounds AS c ON c.source = t.source AND c.conversation_id = t.conversation_id
+        ASOF LEFT JOIN compaction_turn_starts AS c ON c.source = t.source AND c.conversation_id = t.conversation_id
             AND c.seq > t.last_seq
         ASOF JOIN known_turn_messages AS k ON k.source = t.source AND k.conversation_id = t.conversation_id
             AND k.seq > t.last_seq
