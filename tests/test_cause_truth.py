@@ -23,8 +23,9 @@ import pytest
 import poncho_replay
 from poncho_replay.audit import CAUSES
 from poncho_replay.policy import resolve_policy
-from poncho_replay.simulate import Faults, Fleet, Simulator, Turn, fleet
+from poncho_replay.simulate import Faults, Simulator, Turn, fleet
 from poncho_replay.simulate.truth import TRUTH_COLUMNS
+from tests.test_causes_sql import audit_one
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_causes.py"
 
@@ -247,11 +248,6 @@ def test_a_compaction_held_back_past_a_write_back_keeps_its_llm(tmp_path: Path) 
         ("lost_or_reordered_append", None, ()),
         ("blob_overwritten_by_rebuild", None, ()),
     ]
-    db = tmp_path / "late.db"
-    Fleet.from_simulator(sim).to_sqlite(db)
-    ws = poncho_replay.open()
-    ws.load(db, progress=False)
-    (row,) = ws.parity(policy="0.58").to_dict("records")
-    ws.con.close()
+    row = audit_one(sim, tmp_path)
     assert "lost_or_reordered_append" in row["causes"] and "stale_blob" not in row["causes"], row["evidence"]
     assert row["evidence"]["lost_or_reordered_append"]["compaction_landed_late"] == 11
