@@ -506,19 +506,15 @@ def _stream_rows(source: str, shards: int | None) -> int | None:
     afterwards (no --db, no --html): its size then never decides the memory.
     """
     from poncho_replay.shards import default_shards
-    from poncho_replay.sources.postgres import count_rows_postgres
-    from poncho_replay.sources.sqlite import count_rows
+    from poncho_replay.sources.databases import source_rows
     from poncho_replay.workspace import detect_kind
 
-    if is_postgres_url(source):
-        rows = count_rows_postgres(source)
-    else:
-        try:
-            if detect_kind(source) != "sqlite":
-                return None
-        except SourceError:
-            return None  # the load reports it, with its hint
-        rows = count_rows(source)
+    try:
+        if detect_kind(source) not in ("sqlite", "postgres"):
+            return None
+    except SourceError:
+        return None  # the load reports it, with its hint
+    rows = source_rows(source)
     if rows is None:
         return None  # unreadable: the load reports why, with its hint
     return rows if (shards if shards is not None else default_shards(rows)) > 1 else None
@@ -528,13 +524,14 @@ def _audit_streamed(source: str, rows: int, policy: str, compare: str, shards: i
     """The audit of a big harness database: read once into shard spools, then load and audit shard by shard."""
     import tempfile
 
+    from poncho_replay.shards import default_shards
     from poncho_replay.streamed import audit_spool, spool_source
 
     label = redact_url(source) if is_postgres_url(source) else source
     with tempfile.TemporaryDirectory(prefix="poncho-spool-") as folder:
         try:
             with progress_bar(_load_progress(), rows, f"reading {label} by shard") as advance:
-                spool = spool_source(source, folder, shards=shards, advance=advance)
+                spool = spool_source(source, folder, shards=shards if shards is not None else default_shards(rows), advance=advance)
         except SourceError as exc:
             raise CliError(str(exc), _source_hint(source)) from exc
         with progress_bar(_load_progress(), spool.shards, f"loading and auditing {spool.shards} shards") as advance:

@@ -42,14 +42,10 @@ from poncho_replay import audit
 from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
 from poncho_replay.shards import SHARD_SQL, default_shards
+from poncho_replay.sources.databases import source_label, source_rows
 from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager
-from poncho_replay.sources.postgres import (
-    count_rows_postgres,
-    is_postgres_url,
-    read_postgres,
-    redact_url,
-)
-from poncho_replay.sources.sqlite import count_rows, read_sqlite
+from poncho_replay.sources.postgres import is_postgres_url, read_postgres
+from poncho_replay.sources.sqlite import read_sqlite
 
 __all__ = ["ShardSpool", "audit_spool", "parity_streamed", "spool_source"]
 
@@ -277,9 +273,9 @@ def spool_source(
         advance: called with each read batch's row count (a progress bar).
     """
     postgres = is_postgres_url(str(source))
-    label = name or (redact_url(str(source)) if postgres else str(Path(source).resolve()))
+    label = name or source_label(source)
     if shards is None:
-        shards = default_shards((count_rows_postgres(str(source)) if postgres else count_rows(source)) or 0)
+        shards = default_shards(source_rows(source) or 0)
     Path(folder).mkdir(parents=True, exist_ok=True)
     sink = ShardSpool(Path(folder), label, shards, "postgres" if postgres else "sqlite")
     try:

@@ -28,8 +28,9 @@ from poncho_replay.profiling import phase, profiling
 from poncho_replay.rebuild import Policy
 from poncho_replay.shards import default_shards, export_shards, parity_by_shards, shard_folders
 from poncho_replay.sources import export as export_source
+from poncho_replay.sources.databases import source_label
 from poncho_replay.sources.ingest import LoadSummary, Stager, ensure_schema, progress_bar
-from poncho_replay.sources.postgres import is_postgres_url, read_postgres, redact_url
+from poncho_replay.sources.postgres import is_postgres_url, read_postgres
 from poncho_replay.sources.sqlite import count_rows, read_sqlite
 from poncho_replay.sql import CONVERSATION_JSON_COLUMNS
 from poncho_replay.store.duckdb import DuckDBStore
@@ -110,9 +111,7 @@ class Workspace:
             The counts: rows read, loaded, quarantined by reason, anomalies by kind.
         """
         kind = detect_kind(source)
-        label = name or (
-            redact_url(str(source)) if kind == "postgres" else str(Path(source).resolve())
-        )
+        label = name or source_label(source)
         with profiling(profile), phase(f"load {kind}"):
             stager = Stager(self.con)
             total = count_rows(source) if kind == "sqlite" else None

@@ -54,7 +54,14 @@ from poncho_replay.simulate.releases import (
     harness_release,
     queue_injected_message,
 )
-from poncho_replay.simulate.truth import FIELDS, QUEUE_TYPES, TRANSCRIPT, Truth, entry_fields, fault_fields
+from poncho_replay.simulate.truth import (
+    FIELDS,
+    QUEUE_TYPES,
+    TRANSCRIPT,
+    Truth,
+    entry_fields,
+    fault_fields,
+)
 
 _BLOB_KEYS = {"llm": "_harnessMessages", "display": "messages", "pending": "pendingSubagentResults"}
 
