@@ -199,6 +199,7 @@ CREATE OR REPLACE VIEW audit_log_counts AS
                count(*) FILTER (WHERE type IN ('subagent_result', 'callback_started')) AS n_queue,
                max(seq) FILTER (WHERE type NOT IN ('subagent_result', 'callback_started')) AS last_transcript_seq,
                max(seq) FILTER (WHERE type = 'callback_started') AS last_callback_seq,
+               max(created_at) AS last_entry_at,
                bool_or(CASE WHEN type = 'subagent_result'
                             THEN json_exists(payload, '$.result.taskOutcome') ELSE false END) AS outcome_results
         FROM conversation_entries GROUP BY ALL
@@ -226,7 +227,7 @@ CREATE OR REPLACE VIEW audit_log_counts AS
 CREATE OR REPLACE MACRO audit_plan(policy, src := NULL) AS TABLE
     WITH n AS (SELECT * FROM audit_log_counts WHERE src IS NULL OR source = src)
     SELECT c.source, c.id AS conversation_id, coalesce(n.n_entries, 0) AS n_entries,
-           coalesce(n.n_queue, 0) AS n_queue,
+           coalesce(n.n_queue, 0) AS n_queue, n.last_callback_seq, n.last_entry_at,
            CASE WHEN n.n_entries IS NULL THEN 'blob'
                 WHEN n.last_transcript_seq IS NULL THEN 'queue'
                 WHEN n.outcome_results OR n.last_callback_seq > n.last_transcript_seq THEN 'mixed'
@@ -490,9 +491,18 @@ CREATE OR REPLACE MACRO audit_harness_verdict(src := NULL) AS TABLE
     LEFT JOIN items AS i USING (source, conversation_id)
     GROUP BY c.source, c.conversation_id, t.error;
 
+-- The conversations whose cause facts are computed: every one, as a view.
+-- Causes are found on few conversations (causes.sql: almost all need a
+-- divergence), so parity_at shadows this view with a CTE of the same name
+-- holding only those (a CTE of the calling query shadows a view a table macro
+-- reads): the facts of the rest are never computed. The facts macros read
+-- their inputs through it; called on their own they cover every conversation.
+CREATE OR REPLACE VIEW audit_cause_scope AS SELECT source, id AS conversation_id FROM conversations;
+
 -- Facts about each conversation's log that the causes below rest on.
 CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
-    WITH e AS (SELECT * FROM audit_entry_facts WHERE src IS NULL OR source = src),
+    WITH e AS (SELECT * FROM audit_entry_facts SEMI JOIN audit_cause_scope USING (source, conversation_id)
+               WHERE src IS NULL OR source = src),
     summary_ids AS (
         SELECT DISTINCT source, conversation_id, msg_id FROM e WHERE type = 'compaction' AND msg_id IS NOT NULL
     ),
@@ -655,12 +665,20 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
 
 -- Following items by identity between the blob and the log, per field.
 CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
-    WITH e AS (SELECT * FROM audit_entry_facts WHERE src IS NULL OR source = src),
-    log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys WHERE src IS NULL OR source = src),
+    WITH e AS (SELECT * FROM audit_entry_facts SEMI JOIN audit_cause_scope USING (source, conversation_id)
+               WHERE src IS NULL OR source = src),
+    log_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM audit_log_keys
+                 SEMI JOIN audit_cause_scope USING (source, conversation_id) WHERE src IS NULL OR source = src),
+    blob_items AS (SELECT * FROM audit_blob_items SEMI JOIN audit_cause_scope USING (source, conversation_id)
+                   WHERE src IS NULL OR source = src),
+    entries AS (SELECT * FROM conversation_entries SEMI JOIN audit_cause_scope USING (source, conversation_id)
+                WHERE src IS NULL OR source = src),
     compacted AS MATERIALIZED (  -- display messages the blob moved to compactedHistory (a non-array gives none)
         SELECT source, conversation_id, item, item -> 'metadata' ->> 'id' AS k
         FROM (SELECT source, id AS conversation_id, unnest(json_extract(data, '$.compactedHistory[*]')) AS item
-              FROM conversations WHERE src IS NULL OR source = src)
+              FROM conversations AS c
+              SEMI JOIN audit_cause_scope AS sc ON sc.source = c.source AND sc.conversation_id = c.id
+              WHERE src IS NULL OR c.source = src)
     ),
     moved_keys AS (SELECT DISTINCT source, conversation_id, k FROM compacted),
     log_runs AS (SELECT DISTINCT source, conversation_id, run_id FROM e WHERE run_id IS NOT NULL),
@@ -672,7 +690,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT x.source, x.conversation_id, count(*) AS pre_log_messages
         FROM (  -- (set apart first, so only the unlogged messages are parsed for their timestamp)
             SELECT y.* FROM (
-                SELECT source, conversation_id, item, item_key AS k FROM audit_blob_items
+                SELECT source, conversation_id, item, item_key AS k FROM blob_items
                 WHERE field = 'display' AND (src IS NULL OR source = src)
                 UNION ALL
                 SELECT source, conversation_id, item, k FROM compacted
@@ -703,7 +721,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                -- an llm item that is a logged display message: the blob copied `messages` into
                -- _harnessMessages (a callback turn, SPEC §5), it is no lost harness_message
                b.field = 'llm' AND dk.k IS NOT NULL AS display_copy
-        FROM audit_blob_items AS b
+        FROM blob_items AS b
         LEFT JOIN log_keys AS lk ON lk.source = b.source AND lk.conversation_id = b.conversation_id
             AND lk.field = b.field AND lk.k = b.item_key
         LEFT JOIN log_keys AS dk ON dk.source = b.source AND dk.conversation_id = b.conversation_id
@@ -789,6 +807,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                bk.k IS NOT NULL AS in_blob, mk.k IS NOT NULL AS moved,
                s.field = 'display' AND am.seq IS NOT NULL AS amended
         FROM audit_served_items(policy, src := src) AS s
+        SEMI JOIN audit_cause_scope AS sc ON sc.source = s.source AND sc.conversation_id = s.conversation_id
         LEFT JOIN blob_keys AS bk ON bk.source = s.source AND bk.conversation_id = s.conversation_id
             AND bk.field = s.field AND bk.k = s.item_key
         LEFT JOIN moved_keys AS mk ON mk.source = s.source AND mk.conversation_id = s.conversation_id
@@ -872,7 +891,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     compactions AS MATERIALIZED (  -- each compaction entry's summary message and its metadata.id
         SELECT source, conversation_id, seq, payload -> 'summaryMessage' AS summary,
                json_extract_string(payload, '$.summaryMessage.metadata.id') AS msg_id
-        FROM conversation_entries WHERE type = 'compaction' AND (src IS NULL OR source = src)
+        FROM entries WHERE type = 'compaction' AND (src IS NULL OR source = src)
     ),
     newest_compaction AS (
         SELECT source, conversation_id, seq FROM compactions
@@ -919,9 +938,9 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         JOIN e AS c ON c.source = n.source AND c.conversation_id = n.conversation_id AND c.seq = n.seq
         JOIN e AS h ON h.source = n.source AND h.conversation_id = n.conversation_id
             AND h.type = 'harness_message' AND h.seq = TRY_CAST(c.first_kept AS BIGINT)
-        JOIN conversation_entries AS p ON p.source = h.source AND p.conversation_id = h.conversation_id
+        JOIN entries AS p ON p.source = h.source AND p.conversation_id = h.conversation_id
             AND p.seq = h.seq
-        JOIN audit_blob_items AS b ON b.source = n.source AND b.conversation_id = n.conversation_id
+        JOIN blob_items AS b ON b.source = n.source AND b.conversation_id = n.conversation_id
             AND b.field = 'llm' AND b.position = 1
         WHERE (src IS NULL OR n.source = src)
           AND CASE WHEN b.item_key IS NOT NULL THEN h.msg_id = b.item_key
@@ -935,12 +954,12 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT x.source, x.conversation_id,
                coalesce(max(x.seq) FILTER (WHERE x.seq < n.turn_start), min(x.seq)) AS blob_first_kept_seq FROM (
             SELECT b.source, b.conversation_id, e.seq
-            FROM audit_blob_items AS b JOIN e ON e.source = b.source
+            FROM blob_items AS b JOIN e ON e.source = b.source
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message' AND e.msg_id = b.item_key
             WHERE b.field = 'llm' AND b.position = 1 AND (src IS NULL OR b.source = src)
             UNION ALL
             SELECT b.source, b.conversation_id, e.seq
-            FROM audit_blob_items AS b JOIN conversation_entries AS e ON e.source = b.source
+            FROM blob_items AS b JOIN entries AS e ON e.source = b.source
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
             WHERE b.field = 'llm' AND b.position = 1 AND b.item_key IS NULL AND (src IS NULL OR b.source = src)
               AND audit_eq('exact', 'llm', e.payload -> 'message', b.item)
@@ -1034,8 +1053,20 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
     -- Each part is computed once, on its own (MATERIALIZED): planned as one
     -- query, the parts' shared subplans and joins blow up time and memory.
     WITH cmp AS MATERIALIZED (SELECT * FROM audit_compare(policy, mode, src := src)),
-    f AS MATERIALIZED (SELECT * FROM audit_item_facts(policy, src := src)),
     plan AS MATERIALIZED (SELECT * FROM audit_plan(policy, src := src)),
+    -- the conversations a cause can be found on, the only ones the facts macros read (see the view
+    -- of this name): the diverged ones, and the matching ones cause_blob_overwritten_by_rebuild
+    -- can name (llm served from the log, and a callback_started logged or the blob written after
+    -- the last entry: that macro's own conditions, less the blob's callback messages)
+    audit_cause_scope AS MATERIALIZED (
+        SELECT source, conversation_id FROM cmp WHERE first_position IS NOT NULL
+        UNION
+        SELECT p.source, p.conversation_id FROM plan AS p
+        JOIN conversations AS c ON c.source = p.source AND c.id = p.conversation_id
+        WHERE p.llm_log AND (p.last_callback_seq IS NOT NULL
+                             OR c.updated_at > p.last_entry_at + INTERVAL 1 SECOND)
+    ),
+    f AS MATERIALIZED (SELECT * FROM audit_item_facts(policy, src := src)),
     lf AS MATERIALIZED (SELECT * FROM audit_log_facts(src := src)),
     h AS MATERIALIZED (SELECT * FROM audit_harness_verdict(src := src)),
     pf AS MATERIALIZED (SELECT * FROM audit_pending_facts(src := src)),

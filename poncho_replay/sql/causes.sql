@@ -369,6 +369,8 @@ CREATE OR REPLACE MACRO cause_quarantined_entries(diverged_fields, conversation)
 -- transcript, so only a policy that serves it from the log can tell, and only
 -- on a conversation that matches. Reads diverged_fields, conversation.n_entries,
 -- llm_log, updated_at; log_facts.callback_seqs, last_entry_at; llm_facts.callback_items.
+-- (The one cause found on matching conversations: parity_at's audit_cause_scope
+-- repeats its conditions on the log, so keep the two in step.)
 CREATE OR REPLACE MACRO cause_blob_overwritten_by_rebuild(diverged_fields, conversation, log_facts, llm_facts) AS
     CASE WHEN len(diverged_fields) = 0 AND conversation.n_entries > 0 AND conversation.llm_log AND (
               (len(coalesce(log_facts.callback_seqs, [])) > 0 AND coalesce(llm_facts.callback_items, 0) = 0)
