@@ -129,6 +129,58 @@ def test_a_skipped_blob_write_is_a_stale_blob(tmp_path: Path) -> None:
     assert (row["display_entries"], row["display_blob"], row["display_extra_in_entries"]) == (4, 3, 1)
 
 
+def two_stale_turns(fate: str = "ok") -> Script:
+    """Two turns whose finalize blob writes are lost, then a third (its finalize append's fate ``fate``).
+
+    The blob never got a ``_harnessMessages``, so turns two and three ran on
+    the display ``messages`` and their length diff (against no array)
+    appended all of them: the first user message, by its display id, is
+    logged by both (benchmarks, seeds 78, 92, 94 without faults).
+    """
+
+    def script(sim: Simulator) -> str:
+        c = sim.create("owner-ines", "Stale twice")
+        sim.turn(c, Turn("Question 0?", reply="Answer 0.", skip_final_update=True))
+        sim.turn(c, Turn("Question 1?", reply="Answer 1.", skip_final_update=True))
+        sim.plan.force("finalize", fate)  # type: ignore[arg-type]
+        sim.turn(c, Turn("Question 2?", reply="Answer 2."))
+        return c
+
+    return script
+
+
+def test_a_context_rebuilt_from_the_display_twice_is_a_stale_blob_only(tmp_path: Path) -> None:
+    row, sim = audit(tmp_path, two_stale_turns())
+    assert [(e.site, e.fate) for e in sim.events] == [("finalize", "blob_write_skipped")] * 2
+    # U1 H2 H3 A4 | U5 [H6 = U1's display message] H7 H8 A9 | U10 [H11 = U1] [H12 = U5] H13 H14 A15
+    assert row["verdict"] == "diverged"
+    assert list(row["causes"]) == ["stale_blob"]
+
+
+def test_a_thread_whose_first_finalize_blob_write_was_lost_duplicated_no_append(tmp_path: Path) -> None:
+    def script(sim: Simulator) -> str:
+        p = sim.create("owner-ines", "Parent")
+        sim.turn(p, Turn("P0?", reply="p0."))
+        sim.turn(p, Turn("P1?", reply="p1."))
+        c = sim.thread(p, "Child")
+        sim.turn(c, Turn("C0?", reply="c0.", skip_final_update=True))
+        sim.turn(c, Turn("C1?", reply="c1."))
+        return c
+
+    row, _ = audit(tmp_path, script)
+    # both child turns ran on the copied display messages (the parent's ids, in the blob's display, never
+    # logged as the child's user/assistant messages) and appended all four: logged twice, no fault
+    assert list(row["causes"]) == ["thread_copy_not_captured"]
+
+
+def test_a_duplicated_finalize_of_a_turn_run_on_the_display_is_still_named(tmp_path: Path) -> None:
+    row, sim = audit(tmp_path, two_stale_turns("duplicate"))
+    assert ("finalize", "duplicate") in [(e.site, e.fate) for e in sim.events]
+    assert "lost_or_reordered_append" in row["causes"]
+    dups = row["evidence"]["lost_or_reordered_append"]["duplicated"]
+    assert {d["type"] for d in dups} == {"harness_message", "assistant_message"}
+
+
 def test_a_rename_with_the_cutover_on_is_a_blob_overwritten_by_rebuild(tmp_path: Path) -> None:
     def script(sim: Simulator) -> str:
         c = sim.create("owner-kenji", "Standup")

@@ -564,9 +564,20 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
             AND a.turn_id = e.turn_id AND e.type = 'harness_message'
         WHERE e.type IN ('user_message', 'assistant_message', 'harness_message', 'subagent_result')
     ),
-    logged_twice AS (
-        SELECT source, conversation_id, type, k, count(*) AS n FROM keyed WHERE k IS NOT NULL
-        GROUP BY ALL HAVING count(*) > 1
+    logged_twice AS (  -- but a harness message under a display message's id (SPEC §5 turn finalize): a turn
+                       -- whose blob had no _harnessMessages (a thread's first turn, or every turn until one
+                       -- finalize blob write lands: stale_blob) ran on the display `messages`, and its length
+                       -- diff against no array appended all of them, again on each such turn; a duplicated
+                       -- finalize of such a turn still shows in its own messages and its assistant_message
+        SELECT t.* FROM (
+            SELECT source, conversation_id, type, k, count(*) AS n FROM keyed WHERE k IS NOT NULL
+            GROUP BY ALL HAVING count(*) > 1
+        ) AS t
+        WHERE NOT (t.type = 'harness_message' AND (
+            EXISTS (SELECT 1 FROM e WHERE e.source = t.source AND e.conversation_id = t.conversation_id
+                        AND e.type IN ('user_message', 'assistant_message') AND e.msg_id = t.k)
+            OR EXISTS (SELECT 1 FROM audit_blob_items AS b WHERE b.source = t.source
+                           AND b.conversation_id = t.conversation_id AND b.field = 'display' AND b.item_key = t.k)))
     ),
     dup AS (  -- the same message (or subagent result) appended more often than the blob holds it (a message
               -- the blob itself holds twice, e.g. a thread's copy of a re-appended context, was written twice):
