@@ -49,9 +49,9 @@ def audit_shard_folder(
     folder: str, label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser
 ) -> pd.DataFrame:
     """One task: load one shard folder under the export's source name, audit it whole (runs on a worker)."""
-    import poncho_replay
+    from poncho_replay.workspace import open_for_audit
 
-    ws = poncho_replay.open()
+    ws = open_for_audit()
     try:
         ws.load(folder, name=label, progress=False)
         return pd.DataFrame(ws.parity(policy, compare, shards=1))

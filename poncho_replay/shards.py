@@ -132,7 +132,7 @@ def audit_shard(
         con.execute("SET enable_progress_bar = false")  # never on stdout (see workspace.open)
         if memory_limit is not None:
             con.execute("SET memory_limit = ?", [memory_limit])
-        ensure_schema(con)
+        ensure_schema(con, keys=False)  # loaded once, then only audited
         for table, rows in (
             ("conversations", tables.conversations),
             ("conversation_entries", tables.entries),
@@ -251,7 +251,7 @@ def export_shards(
         tables = shard_tables(con, shard, shards, source=source)
         part = duckdb.connect()
         try:
-            ensure_schema(part)
+            ensure_schema(part, keys=False)  # only written out
             for table, rows in (("conversations", tables.conversations), ("conversation_entries", tables.entries)):
                 part.register("_shard_rows", rows)
                 part.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _shard_rows")

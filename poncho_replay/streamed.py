@@ -174,9 +174,9 @@ def audit_spooled_shard(
     kind: str = "sqlite",
 ) -> tuple[pd.DataFrame, LoadSummary]:
     """One shard: stage its spooled rows, check and load them, audit; its rows and its load's counts."""
-    import poncho_replay
+    from poncho_replay.workspace import open_for_audit
 
-    ws = poncho_replay.open()
+    ws = open_for_audit()
     try:
         stager = Stager(ws.con)
         for table, rows in _tables(parts):

@@ -191,3 +191,26 @@ def test_streamed_audit_of_postgres_equals_load_then_parity(random_postgres: str
     assert json.loads(streamed.stdout)["conversations_total"] == len(report)
     rows = {c["conversation_id"]: c["verdict"] for c in json.loads(streamed.stdout)["conversations"]}
     assert rows == dict(zip(report["conversation_id"], report["verdict"], strict=True))
+
+
+def test_a_shard_workspace_has_the_workspace_tables_without_their_keys() -> None:
+    """open_for_audit: the same columns, types, defaults and NOT NULLs, none of the three keys the store relies on."""
+    from poncho_replay.workspace import open_for_audit
+
+    keyed, keyless = poncho_replay.open().con, open_for_audit().con
+    columns = (
+        "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name IN ('conversations', 'conversation_entries', 'quarantine') "
+        "ORDER BY ALL"
+    )
+    assert keyless.execute(columns).fetchall() == keyed.execute(columns).fetchall()
+    keys = (
+        "SELECT table_name, constraint_type, constraint_column_names FROM duckdb_constraints() "
+        "WHERE constraint_type IN ('UNIQUE', 'PRIMARY KEY') ORDER BY ALL"
+    )
+    assert keyed.execute(keys).fetchall() == [
+        ("conversation_entries", "UNIQUE", ["source", "conversation_id", "seq", "dup"]),
+        ("conversation_entries", "UNIQUE", ["source", "id", "dup"]),
+        ("conversations", "PRIMARY KEY", ["source", "id"]),
+    ]
+    assert keyless.execute(keys).fetchall() == []

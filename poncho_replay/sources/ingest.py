@@ -65,10 +65,23 @@ _SURROGATE_ESCAPES = re.compile(
 _SURROGATE_HINT = r"\\u[dD][89a-fA-F]"  # RE2: rows that may hold one (the exact scan runs on those only)
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the workbench tables, the validation macros and the anomalies view."""
-    for name in ("schema.sql", "validate.sql", "anomalies.sql"):
+def ensure_schema(con: duckdb.DuckDBPyConnection, *, keys: bool = True) -> None:
+    """Create the workbench tables, the validation macros and the anomalies view.
+
+    ``keys=False`` leaves out the tables' PRIMARY KEY and UNIQUE constraints,
+    for a workspace that is loaded once and only audited (one shard of a
+    streamed or distributed audit): nothing appends to it, and keeping the
+    two entry indexes is most of a load's insert time. Loads stay exact
+    without them: duplicates are ranked by the ingest, not by the indexes.
+    """
+    schema = read_sql("schema.sql")
+    con.execute(schema if keys else _KEYS.sub("", schema))
+    for name in ("validate.sql", "anomalies.sql"):
         run_script(con, name)
+
+
+_KEYS = re.compile(r",\s*(?:PRIMARY KEY|UNIQUE) \([^)]*\)")
+"""A table constraint of schema.sql with the comma before it."""
 
 
 @cache
