@@ -114,6 +114,35 @@ def test_a_faulty_subagent_result_append_is_a_lost_or_reordered_append(tmp_path:
     assert (row["pending_blob"], row["pending_entries"]) == (1, 0 if fate == "lost" else 2)
 
 
+
+def test_a_duplicated_queue_append_under_0_61_is_named_beside_the_double_delivery(tmp_path: Path) -> None:
+    """0.61.2 queues one entry per result (SPEC §7); its blob holds every result twice anyway (served by get(), then
+    pushed), so a result queued twice shows as a third blob copy: the blob's count cannot excuse the duplicate."""
+
+    def script(sim: Simulator) -> str:
+        c = sim.create("owner-rafael", "Delegation")
+        sim.turn(c, Turn("Go", reply="Delegated."))
+        sim.upgrade("0.61.2", c)
+        sim.plan.force("subagent_result", "duplicate")  # type: ignore[arg-type]
+        sim.subagent_result(c, "sub-1", "Compare", "Q wins.")
+        return c
+
+    sim = Simulator(seed=11, verify=False)
+    cid = script(sim)
+    db = tmp_path / "harness.db"
+    Fleet.from_simulator(sim).to_sqlite(db)
+    ws = poncho_replay.open()
+    ws.load(db, progress=False)
+    (row,) = [r for r in ws.parity("current").to_dict("records") if r["conversation_id"] == cid]
+    assert row["diverged_fields"].tolist() == ["pending"]
+    assert sorted(row["causes"]) == ["lost_or_reordered_append", "result_delivered_twice"]
+    assert (row["pending_entries"], row["pending_blob"]) == (2, 3)  # queued twice; get() served both, then a push
+    queued = [seq for (seq,) in ws.con.execute(
+        "SELECT seq FROM conversation_entries WHERE conversation_id = ? AND type = 'subagent_result' ORDER BY seq", [cid]
+    ).fetchall()]  # fmt: skip
+    assert len(queued) == 2
+    assert row["evidence"]["lost_or_reordered_append"]["duplicated"] == [{"type": "subagent_result", "seqs": queued}]
+
 def test_a_skipped_blob_write_is_a_stale_blob(tmp_path: Path) -> None:
     def script(sim: Simulator) -> str:
         c = sim.create("owner-lukas", "Stale")

@@ -579,9 +579,11 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
             OR EXISTS (SELECT 1 FROM audit_blob_items AS b WHERE b.source = t.source
                            AND b.conversation_id = t.conversation_id AND b.field = 'display' AND b.item_key = t.k)))
     ),
-    dup AS (  -- the same message (or subagent result) appended more often than the blob holds it (a message
-              -- the blob itself holds twice, e.g. a thread's copy of a re-appended context, was written twice):
-              -- counted first, listed only when found
+    dup AS (  -- the same message appended more often than the blob holds it (a message the blob itself holds
+              -- twice, e.g. a thread's copy of a re-appended context, was written twice), or the same subagent
+              -- result queued twice (one append per result, SPEC §5, §7: the blob's count says nothing, as
+              -- 0.59.3+ delivers a queued result twice, result_delivered_twice): counted first, listed only
+              -- when found
         SELECT x.source, x.conversation_id, x.type, x.k, list(x.seq ORDER BY x.seq) AS seqs
         FROM keyed AS x SEMI JOIN (
             SELECT d.source, d.conversation_id, d.type, d.k FROM logged_twice AS d
@@ -594,7 +596,7 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
             ) AS b ON b.source = d.source AND b.conversation_id = d.conversation_id AND b.item_key = d.k
                 AND b.field = CASE d.type WHEN 'harness_message' THEN 'llm' WHEN 'subagent_result' THEN 'pending'
                                           ELSE 'display' END
-            WHERE d.n > coalesce(b.n, 0) OR coalesce(b.n, 0) < 2
+            WHERE d.type = 'subagent_result' OR d.n > coalesce(b.n, 0) OR coalesce(b.n, 0) < 2
         ) AS d ON d.source = x.source AND d.conversation_id = x.conversation_id AND d.type = x.type AND d.k = x.k
         GROUP BY ALL
     ),
