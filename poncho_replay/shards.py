@@ -127,12 +127,10 @@ def audit_shard(
     Runs in a fresh in-memory DuckDB, so it can run anywhere the package is
     installed (a worker process, a Dask task) with nothing shared.
     """
-    con = duckdb.connect()
+    from poncho_replay.workspace import open_for_audit
+
+    con = open_for_audit(memory_limit).con
     try:
-        con.execute("SET enable_progress_bar = false")  # never on stdout (see workspace.open)
-        if memory_limit is not None:
-            con.execute("SET memory_limit = ?", [memory_limit])
-        ensure_schema(con, keys=False)  # loaded once, then only audited
         for table, rows in (
             ("conversations", tables.conversations),
             ("conversation_entries", tables.entries),

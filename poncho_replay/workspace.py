@@ -56,7 +56,7 @@ def open(
     return Workspace(_connect(path, memory_limit, temp_directory))
 
 
-def open_for_audit() -> Workspace:
+def open_for_audit(memory_limit: str | None = None) -> Workspace:
     """An in-memory workspace that is loaded once and audited, never appended to: one shard's.
 
     Its tables lack their keys (:func:`~poncho_replay.sources.ingest.ensure_schema`
@@ -64,7 +64,7 @@ def open_for_audit() -> Workspace:
     rows and the audit are the same. Not for a :class:`DuckDBStore`, whose
     gap-free seqs rest on the keys.
     """
-    con = _connect(":memory:", None, None)
+    con = _connect(":memory:", memory_limit, None)
     ensure_schema(con, keys=False)
     return Workspace(con)
 

@@ -704,7 +704,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         FROM (  -- (set apart first, so only the unlogged messages are parsed for their timestamp)
             SELECT y.* FROM (
                 SELECT source, conversation_id, item, item_key AS k FROM blob_items
-                WHERE field = 'display' AND (src IS NULL OR source = src)
+                WHERE field = 'display'
                 UNION ALL
                 SELECT source, conversation_id, item, k FROM compacted
             ) AS y
@@ -739,7 +739,6 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             AND lk.field = b.field AND lk.k = b.item_key
         LEFT JOIN log_keys AS dk ON dk.source = b.source AND dk.conversation_id = b.conversation_id
             AND dk.field = 'display' AND dk.k = b.item_key
-        WHERE src IS NULL OR b.source = src
     ),
     blob1 AS MATERIALIZED (  -- what only the items the log never saw are read for
         SELECT *,
@@ -904,7 +903,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     compactions AS MATERIALIZED (  -- each compaction entry's summary message and its metadata.id
         SELECT source, conversation_id, seq, payload -> 'summaryMessage' AS summary,
                json_extract_string(payload, '$.summaryMessage.metadata.id') AS msg_id
-        FROM entries WHERE type = 'compaction' AND (src IS NULL OR source = src)
+        FROM entries WHERE type = 'compaction'
     ),
     newest_compaction AS (
         SELECT source, conversation_id, seq FROM compactions
@@ -969,12 +968,12 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             SELECT b.source, b.conversation_id, e.seq
             FROM blob_items AS b JOIN e ON e.source = b.source
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message' AND e.msg_id = b.item_key
-            WHERE b.field = 'llm' AND b.position = 1 AND (src IS NULL OR b.source = src)
+            WHERE b.field = 'llm' AND b.position = 1
             UNION ALL
             SELECT b.source, b.conversation_id, e.seq
             FROM blob_items AS b JOIN entries AS e ON e.source = b.source
                 AND e.conversation_id = b.conversation_id AND e.type = 'harness_message'
-            WHERE b.field = 'llm' AND b.position = 1 AND b.item_key IS NULL AND (src IS NULL OR b.source = src)
+            WHERE b.field = 'llm' AND b.position = 1 AND b.item_key IS NULL
               AND audit_eq('exact', 'llm', e.payload -> 'message', b.item)
         ) AS x
         LEFT JOIN (  -- the newest compaction's turn start: a re-append by that turn's own finalize (or a
