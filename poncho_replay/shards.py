@@ -249,7 +249,7 @@ def export_shards(
         tables = shard_tables(con, shard, shards, source=source)
         part = duckdb.connect()
         try:
-            ensure_schema(part, keys=False)  # only written out
+            ensure_schema(part)
             for table, rows in (("conversations", tables.conversations), ("conversation_entries", tables.entries)):
                 part.register("_shard_rows", rows)
                 part.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _shard_rows")

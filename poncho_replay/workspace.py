@@ -57,16 +57,8 @@ def open(
 
 
 def open_for_audit(memory_limit: str | None = None) -> Workspace:
-    """An in-memory workspace that is loaded once and audited, never appended to: one shard's.
-
-    Its tables lack their keys (:func:`~poncho_replay.sources.ingest.ensure_schema`
-    with ``keys=False``), which saves most of the load's insert time; the
-    rows and the audit are the same. Not for a :class:`DuckDBStore`, whose
-    gap-free seqs rest on the keys.
-    """
-    con = _connect(":memory:", memory_limit, None)
-    ensure_schema(con, keys=False)
-    return Workspace(con)
+    """An in-memory workspace for one shard of a streamed or distributed audit: loaded once, audited, closed."""
+    return Workspace(_connect(":memory:", memory_limit, None))
 
 
 def _connect(path: str | Path, memory_limit: str | None, temp_directory: str | Path | None) -> duckdb.DuckDBPyConnection:

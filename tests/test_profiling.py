@@ -13,7 +13,9 @@ import poncho_replay
 from poncho_replay.cli import cli
 from poncho_replay.profiling import phase, profiling
 
-LINE = re.compile(r"^\[profile\] +(?P<name>.+?) +(?P<s>\d+\.\d\d) s +rss +\d+ MiB +peak +(?P<peak>\d+) MiB$")
+LINE = re.compile(
+    r"^\[profile\] +(?P<name>.+?) +(?P<s>\d+\.\d\d) s +cpu +(?P<cpu>\d+\.\d\d) s +rss +\d+ MiB +peak +(?P<peak>\d+) MiB$"
+)
 
 
 def _phases(text: str) -> list[str]:
@@ -44,6 +46,7 @@ def test_phases_are_timed_and_nested() -> None:
         sum(range(100_000))
     assert [t.name for t in timings] == ["  inner", "outer"]
     assert timings[1].seconds >= timings[0].seconds > 0
+    assert timings[1].cpu_seconds >= timings[0].cpu_seconds > 0  # a busy loop is CPU time
     assert all(t.peak_rss >= t.rss > 0 for t in timings)
 
 

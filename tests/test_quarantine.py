@@ -145,6 +145,36 @@ def test_strict_raises_on_first_bad_row_and_writes_nothing(damaged: Path) -> Non
     assert ws.con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
 
 
+def test_a_source_too_large_to_hold_is_staged_in_duckdb_with_the_same_result(
+    damaged: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past STAGE_IN_MEMORY_BYTES the staged rows move into temp tables: same rows, same quarantine."""
+    from poncho_replay.sources import ingest
+
+    def tables(ws: poncho_replay.Workspace) -> list[list[tuple[Any, ...]]]:
+        return [
+            ws.con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in ("conversations", "conversation_entries", "quarantine")
+        ]
+
+    held = poncho_replay.open()
+    held_summary = held.load(damaged, name="dmg")
+    monkeypatch.setattr(ingest, "STAGE_IN_MEMORY_BYTES", 0)
+    spilled = poncho_replay.open()
+    spills: list[int] = []
+    spill = ingest.Stager._spill
+    monkeypatch.setattr(ingest.Stager, "_spill", lambda self: spills.append(1) or spill(self))
+    assert spilled.load(damaged, name="dmg").to_dict() == held_summary.to_dict()
+    assert spills and tables(spilled) == tables(held)
+    assert held_summary.quarantined  # the quarantine path was exercised on both sides
+    with pytest.raises(BadEntryError):  # a strict failure after spilling leaves nothing behind
+        spilled.load(damaged, name="again", strict=True)
+    assert spilled.con.execute("SELECT count(*) FROM conversations WHERE source = 'again'").fetchone() == (0,)
+    assert spilled.con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_stage%' OR table_name LIKE '_checked%'"
+    ).fetchone() == (0,)
+
+
 def test_strict_names_entry_seq(tmp_path: Path) -> None:
     con = loose_db(tmp_path / "s.db")
     add_conv(con, conversation("c1"))
@@ -188,6 +218,34 @@ def test_every_anomaly_kind(tmp_path: Path) -> None:
     # The second holder of a seq or an id keeps a unique positive dup; first holders keep 0.
     dups = dict(ws.con.execute("SELECT id, dup FROM conversation_entries WHERE dup > 0").fetchall())
     assert dups == {"dup-seq": 1, e[3]["id"]: 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 7), max_size=8), min_size=1, max_size=5))
+def test_seq_gaps_are_every_missing_run_before_each_logs_last_seq(logs: list[list[int]]) -> None:
+    """The view ranks only logs that are not 1..n; a repeated seq (1, 1, 3: n rows, max n) is not 1..n."""
+    ws = poncho_replay.open()
+    rows = [(f"c{i}", seq, f"c{i}-{j}", j) for i, seqs in enumerate(logs) for j, seq in enumerate(seqs)]
+    for cid, seq, eid, dup in rows:
+        ws.con.execute(
+            "INSERT INTO conversation_entries (seq, id, agent_id, conversation_id, type, payload, dup) "
+            "VALUES (?, ?, 'a', ?, 'harness_message', '{}', ?)",
+            [seq, eid, cid, dup],
+        )
+    expected = set()
+    for i, seqs in enumerate(logs):
+        prev = 0
+        for seq in sorted(set(seqs)):
+            if seq > prev + 1:
+                expected.add((f"c{i}", prev + 1, seq - 1))
+            prev = seq
+    found = ws.con.execute(
+        "SELECT conversation_id, seq, detail FROM anomalies WHERE kind = 'seq_gap'"
+    ).fetchall()
+    as_runs = {
+        (cid, first, first if d.startswith("seq ") else int(d.split("..")[1].split()[0])) for cid, first, d in found
+    }
+    assert len(found) == len(as_runs) and as_runs == expected
 
 
 # --- the SQL rules agree with the models ------------------------------------------

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -18,6 +19,7 @@ import poncho_replay
 from poncho_replay.cli import cli
 from poncho_replay.shards import shard_of
 from poncho_replay.simulate import Faults, Fleet, fleet
+from poncho_replay.store import DuckDBStore
 from poncho_replay.streamed import ShardSpool, parity_streamed, spool_source
 from tests.pg_server import TEST_URL, connect
 from tests.test_audit_fixtures import CLASSES, _db
@@ -193,24 +195,23 @@ def test_streamed_audit_of_postgres_equals_load_then_parity(random_postgres: str
     assert rows == dict(zip(report["conversation_id"], report["verdict"], strict=True))
 
 
-def test_a_shard_workspace_has_the_workspace_tables_without_their_keys() -> None:
-    """open_for_audit: the same columns, types, defaults and NOT NULLs, none of the three keys the store relies on."""
-    from poncho_replay.workspace import open_for_audit
-
-    keyed, keyless = poncho_replay.open().con, open_for_audit().con
-    columns = (
-        "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name IN ('conversations', 'conversation_entries', 'quarantine') "
-        "ORDER BY ALL"
-    )
-    assert keyless.execute(columns).fetchall() == keyed.execute(columns).fetchall()
-    keys = (
-        "SELECT table_name, constraint_type, constraint_column_names FROM duckdb_constraints() "
-        "WHERE constraint_type IN ('UNIQUE', 'PRIMARY KEY') ORDER BY ALL"
-    )
-    assert keyed.execute(keys).fetchall() == [
-        ("conversation_entries", "UNIQUE", ["source", "conversation_id", "seq", "dup"]),
-        ("conversation_entries", "UNIQUE", ["source", "id", "dup"]),
-        ("conversations", "PRIMARY KEY", ["source", "id"]),
+def test_a_workspace_has_no_keys_until_a_store_writes_to_it() -> None:
+    """Loads skip the keys; the first DuckDBStore on the database adds exactly the three its writes rest on."""
+    ws = poncho_replay.open()
+    ws.load(_db("harness-0.58-sample"), progress=False)
+    keys = "SELECT table_name, index_name, is_unique FROM duckdb_indexes() ORDER BY ALL"
+    constraints = "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type IN ('UNIQUE', 'PRIMARY KEY')"
+    assert ws.con.execute(keys).fetchall() == []
+    assert ws.con.execute(constraints).fetchone() == (0,)
+    copy_first = "INSERT INTO conversation_entries SELECT * FROM conversation_entries ORDER BY ordinal LIMIT 1"
+    ws.con.execute("BEGIN")
+    ws.con.execute(copy_first)  # nothing stops a second row with the same keys yet
+    ws.con.execute("ROLLBACK")
+    DuckDBStore(connection=ws.con)
+    assert ws.con.execute(keys).fetchall() == [
+        ("conversation_entries", "conversation_entries_id_key", True),
+        ("conversation_entries", "conversation_entries_seq_key", True),
+        ("conversations", "conversations_key", True),
     ]
-    assert keyless.execute(keys).fetchall() == []
+    with pytest.raises(duckdb.ConstraintException):
+        ws.con.execute(copy_first)

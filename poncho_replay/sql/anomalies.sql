@@ -10,8 +10,21 @@
 -- Entries are joined on conversation_id only, never on agent_id (SPEC §5).
 
 CREATE OR REPLACE VIEW anomalies AS
-WITH seqs AS (
-    SELECT DISTINCT source, conversation_id, seq FROM conversation_entries
+WITH shared_seqs AS (
+    SELECT source, conversation_id, seq, count(*) AS n
+    FROM conversation_entries GROUP BY source, conversation_id, seq HAVING count(*) > 1
+),
+gapped AS (
+    -- A log without a repeated seq whose seqs run from 1 to its row count is
+    -- 1, 2, 3, ... with no gap: only the others need their seqs ranked.
+    SELECT source, conversation_id FROM conversation_entries
+    GROUP BY source, conversation_id HAVING min(seq) <> 1 OR max(seq) <> count(*)
+    UNION
+    SELECT source, conversation_id FROM shared_seqs
+),
+seqs AS (
+    SELECT DISTINCT e.source, e.conversation_id, e.seq
+    FROM conversation_entries e SEMI JOIN gapped g ON g.source = e.source AND g.conversation_id = e.conversation_id
 ),
 gaps AS (
     SELECT source, conversation_id, seq,
@@ -19,8 +32,8 @@ gaps AS (
     FROM seqs
 )
 SELECT source, 'duplicate_seq' AS kind, conversation_id, seq, NULL AS entry_id,
-    count(*) || ' entries share this seq' AS detail
-FROM conversation_entries GROUP BY source, conversation_id, seq HAVING count(*) > 1
+    n || ' entries share this seq' AS detail
+FROM shared_seqs
 UNION ALL
 SELECT source, 'duplicate_id', min(conversation_id), min(seq), id,
     count(*) || ' entries share this id'

@@ -1,7 +1,9 @@
 -- Ingest of one loaded source: staged raw rows -> checked -> tables + quarantine.
 --
 -- Readers fill _stage_conversations / _stage_entries (every column VARCHAR,
--- exactly as the source holds it, plus the row's ordinal). Each block below
+-- exactly as the source holds it, plus the row's ordinal): Arrow tables the
+-- Stager registers under those names, or temp tables for a source too large
+-- to hold in memory (poncho_replay.sources.ingest.Stager). Each block below
 -- is one statement, run by poncho_replay.sources.ingest in order; $source is
 -- always a bound parameter. Nothing is repaired silently: a row either loads
 -- as it was, or goes to quarantine with a reason from a fixed vocabulary.
@@ -11,21 +13,6 @@
 -- later step joins back to the stage by row_id (the stager's own counter: an
 -- export's ordinals need not be unique); duplicate ranking windows run over
 -- the narrow key columns, never over the payloads.
-
--- name: stage
-CREATE OR REPLACE TEMP TABLE _stage_conversations (
-    row_id BIGINT, ordinal BIGINT, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR, owner_id VARCHAR, title VARCHAR,
-    data VARCHAR, message_count VARCHAR, created_at VARCHAR, updated_at VARCHAR,
-    tool_result_archive VARCHAR, harness_messages VARCHAR, continuation_messages VARCHAR,
-    parent_conversation_id VARCHAR, has_pending_approvals VARCHAR, channel_meta VARCHAR,
-    parent_message_id VARCHAR, problem_reason VARCHAR, problem_field VARCHAR,
-    source_row VARCHAR, source_text VARCHAR
-);
-CREATE OR REPLACE TEMP TABLE _stage_entries (
-    row_id BIGINT, ordinal BIGINT, seq VARCHAR, id VARCHAR, agent_id VARCHAR, tenant_id VARCHAR,
-    conversation_id VARCHAR, type VARCHAR, payload VARCHAR, created_at VARCHAR,
-    problem_reason VARCHAR, problem_field VARCHAR, source_row VARCHAR, source_text VARCHAR
-);
 
 -- name: check_conversations
 CREATE OR REPLACE TEMP TABLE _checked_conversations AS

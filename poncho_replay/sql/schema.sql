@@ -6,8 +6,12 @@
 --   loaded source's name). Every rule (seq space, id uniqueness) holds per source.
 -- dup: 0 for a normal row. A loader that meets a duplicate (conversation_id, seq)
 --   or a duplicate id in one source keeps the row (it is an anomaly, not junk)
---   and gives it a unique positive dup, so the UNIQUE constraints below still
---   guard every row the store writes (dup = 0) while anomalies stay loadable.
+--   and gives it a unique positive dup, so the store's unique keys (keys.sql)
+--   still guard every row it writes (dup = 0) while anomalies stay loadable.
+--
+-- No keys here: a workspace that is loaded and audited needs none (the load
+-- ranks duplicates itself), and maintaining them was a third of a load's
+-- time. The DuckDBStore adds them (keys.sql) before its first write.
 -- ordinal: the row's position in its source, a stable tie-breaker for equal seqs.
 
 CREATE TABLE IF NOT EXISTS conversations (
@@ -27,8 +31,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     parent_conversation_id VARCHAR,
     has_pending_approvals INTEGER NOT NULL DEFAULT 0,
     channel_meta JSON,
-    parent_message_id VARCHAR,
-    PRIMARY KEY (source, id)
+    parent_message_id VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS conversation_entries (
@@ -42,9 +45,7 @@ CREATE TABLE IF NOT EXISTS conversation_entries (
     payload JSON NOT NULL,
     created_at TIMESTAMP,
     dup INTEGER NOT NULL DEFAULT 0,
-    ordinal BIGINT,
-    UNIQUE (source, conversation_id, seq, dup),
-    UNIQUE (source, id, dup)
+    ordinal BIGINT
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (

@@ -53,7 +53,7 @@ from poncho_replay.store.records import (
 )
 from poncho_replay.store.rowstore import ALL_TENANTS, Clock, RowStore
 
-__all__ = ["MAX_APPEND_ATTEMPTS", "DuckDBStore"]
+__all__ = ["MAX_APPEND_ATTEMPTS", "DuckDBStore", "ensure_keys"]
 
 MAX_APPEND_ATTEMPTS = 10
 """Compute-max(seq)-and-insert attempts before an append gives up (upstream: 3)."""
@@ -102,6 +102,22 @@ def _heads_for(key: object, anchor: object) -> _LogHeads:
 
 
 @functools.cache
+def ensure_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Give the tables the unique keys every store write relies on (``sql/keys.sql``).
+
+    A workspace's tables are created without them (loading and auditing need
+    none); the first store on a database builds them over whatever is loaded,
+    once. A database written before the keys moved out of the tables already
+    has them as table constraints and is left as it is.
+    """
+    declared = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND schema_name = current_schema() AND table_name = 'conversation_entries' AND constraint_type = 'UNIQUE'"
+    ).fetchone()[0]
+    if not declared:
+        run_script(con, "keys.sql")
+
+
 def _queries() -> dict[str, str]:
     """The named statements of ``store.sql`` (``-- name: x`` starts statement ``x``)."""
     parts = re.split(r"^-- name: (\w+)\s*$", read_sql("store.sql"), flags=re.MULTILINE)
@@ -151,6 +167,7 @@ class DuckDBStore(RowStore):
         try:
             self._con = connection if connection is not None else duckdb.connect(str(path))
             run_script(self._con, "schema.sql")
+            ensure_keys(self._con)
             db_path = self._con.execute(
                 "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
             ).fetchone()[0]
