@@ -257,3 +257,17 @@ def test_fleet_from_store_reads_blobs_without_cutover() -> None:
     f = Fleet.from_store(store, [cid])
     assert len(f.conversations[0]["messages"]) == 3  # the stale blob, not the rebuilt 4
     assert store.read_cutover is True
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12, 2**40])
+def test_clock_ids_are_the_uuid4_strings_of_the_same_draws(seed: int) -> None:
+    """The clock formats its UUIDs by hand: the same text uuid.UUID(int=..., version=4) gives, draw for draw."""
+    import random
+
+    from poncho_replay.simulate.clock import Clock
+
+    clock, draws = Clock(seed), random.Random(seed)
+    for _ in range(2000):
+        expected = str(uuid.UUID(int=draws.getrandbits(128), version=4))
+        got = clock.uuid()
+        assert got == expected and uuid.UUID(got).version == 4
