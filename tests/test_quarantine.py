@@ -171,7 +171,7 @@ def test_a_source_too_large_to_hold_is_staged_in_duckdb_with_the_same_result(
         spilled.load(damaged, name="again", strict=True)
     assert spilled.con.execute("SELECT count(*) FROM conversations WHERE source = 'again'").fetchone() == (0,)
     assert spilled.con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_stage%' OR table_name LIKE '_checked%'"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_stage%' OR table_name LIKE '_bad%'"
     ).fetchone() == (0,)
 
 

@@ -9,13 +9,15 @@
 -- as it was, or goes to quarantine with a reason from a fixed vocabulary.
 --
 -- Memory: the staged rows are the only copy of the source's text until the
--- final insert. The checked tables hold just (row_id, problem) and every
--- later step joins back to the stage by row_id (the stager's own counter: an
--- export's ordinals need not be unique); duplicate ranking windows run over
--- the narrow key columns, never over the payloads.
+-- final insert. The checks keep just (row_id, problem) of the bad rows
+-- (_bad_conversations, _bad_entries: few, so excluding them is a cheap anti
+-- join) and every later step joins back to the stage by row_id (the stager's
+-- own counter: an export's ordinals need not be unique); duplicates are
+-- ranked only among the rows that share a key, over the narrow key columns,
+-- never over the payloads.
 
 -- name: check_conversations
-CREATE OR REPLACE TEMP TABLE _checked_conversations AS
+CREATE OR REPLACE TEMP TABLE _bad_conversations AS
 WITH base AS (
     SELECT s.*, CASE
         WHEN s.problem_reason IS NOT NULL THEN {'reason': s.problem_reason, 'field': s.problem_field}
@@ -48,17 +50,19 @@ WITH base AS (
     END AS problem
     FROM _stage_conversations s
 )
-SELECT row_id, CASE
-    WHEN problem IS NULL AND row_number() OVER (PARTITION BY problem IS NULL, id ORDER BY ordinal) > 1
-        THEN {'reason': 'duplicate_conversation', 'field': 'id'}
-    ELSE problem END AS problem
-FROM base;
+SELECT * FROM (
+    SELECT row_id, CASE
+        WHEN problem IS NULL AND row_number() OVER (PARTITION BY problem IS NULL, id ORDER BY ordinal) > 1
+            THEN {'reason': 'duplicate_conversation', 'field': 'id'}
+        ELSE problem END AS problem
+    FROM base
+) WHERE problem IS NOT NULL;
 
 -- name: check_entries
 -- One pass: each payload is parsed for validity, for the JSON types of the
 -- paths its type needs and for the strings compared (validate.sql); a row's
 -- fields are checked only when nothing before them failed (CASE is lazy).
-CREATE OR REPLACE TEMP TABLE _checked_entries AS
+CREATE OR REPLACE TEMP TABLE _bad_entries AS
 WITH parsed AS (
     SELECT s.*, json_valid(s.payload) AS valid FROM _stage_entries s
 ),
@@ -67,7 +71,7 @@ typed AS (
         CASE WHEN p.valid THEN pr_entry_json_strings(p.payload, p.type) END AS v
     FROM parsed p
 )
-SELECT row_id, CASE
+SELECT * FROM (SELECT row_id, CASE
     WHEN problem_reason IS NOT NULL THEN {'reason': problem_reason, 'field': problem_field}
     WHEN payload IS NOT NULL AND NOT valid THEN {'reason': 'invalid_json', 'field': 'payload'}
     WHEN id IS NULL THEN {'reason': 'missing_field', 'field': 'id'}
@@ -83,15 +87,15 @@ SELECT row_id, CASE
     WHEN type IS DISTINCT FROM v[1] THEN {'reason': 'type_mismatch', 'field': 'type'}
     ELSE pr_entry_problem(payload, type, t, v)
 END AS problem
-FROM typed;
+FROM typed) WHERE problem IS NOT NULL;
 
 -- name: first_problem
 SELECT tbl, conversation_id, seq, problem.reason, problem.field, source_row FROM (
     SELECT 'conversations' AS tbl, 0 AS k, s.ordinal, s.id AS conversation_id, NULL AS seq, problem, s.source_row
-    FROM _checked_conversations JOIN _stage_conversations AS s USING (row_id) WHERE problem IS NOT NULL
+    FROM _bad_conversations JOIN _stage_conversations AS s USING (row_id)
     UNION ALL
     SELECT 'conversation_entries', 1, s.ordinal, s.conversation_id, s.seq, problem, s.source_row
-    FROM _checked_entries JOIN _stage_entries AS s USING (row_id) WHERE problem IS NOT NULL
+    FROM _bad_entries JOIN _stage_entries AS s USING (row_id)
 ) ORDER BY k, ordinal LIMIT 1;
 
 -- name: clear_source
@@ -110,7 +114,7 @@ WITH blob AS (
         json_type(c.data, ['$._toolResultArchive', '$._harnessMessages', '$._continuationMessages',
             '$.pendingApprovals', '$.channelMeta']) AS t,
         json_extract_string(c.data, ['$.parentConversationId', '$.parentMessageId']) AS v
-    FROM _stage_conversations c SEMI JOIN _checked_conversations k ON k.row_id = c.row_id AND k.problem IS NULL
+    FROM _stage_conversations c ANTI JOIN _bad_conversations k ON k.row_id = c.row_id
 ),
 moved AS (
     -- Before migration 3 the heavy fields live inside `data`; the harness's
@@ -153,22 +157,31 @@ FROM moved ORDER BY ordinal;
 INSERT INTO conversation_entries BY NAME
 WITH keys AS (  -- the narrow columns the duplicate ranking needs
     SELECT s.row_id, s.ordinal, s.id, s.conversation_id, CAST(s.seq AS BIGINT) AS seq_i
-    FROM _stage_entries s SEMI JOIN _checked_entries k ON k.row_id = s.row_id AND k.problem IS NULL
+    FROM _stage_entries s ANTI JOIN _bad_entries k ON k.row_id = s.row_id
 ),
-ranked AS (
-    SELECT row_id, ordinal, seq_i,
-        row_number() OVER (PARTITION BY conversation_id, seq_i ORDER BY ordinal) = 1
-            AND row_number() OVER (PARTITION BY id ORDER BY ordinal) = 1 AS first
-    FROM keys
+shared AS (  -- the rows that share a (conversation_id, seq) or an id: the only ones ranked
+    SELECT * FROM keys WHERE (conversation_id, seq_i) IN (
+        SELECT (conversation_id, seq_i) FROM keys GROUP BY conversation_id, seq_i HAVING count(*) > 1)
+    UNION
+    SELECT * FROM keys WHERE id IN (SELECT id FROM keys GROUP BY id HAVING count(*) > 1)
+),
+later AS (  -- every holder of a key but the first (by ordinal) of each of its keys
+    SELECT row_id, ordinal FROM (
+        SELECT row_id, ordinal,
+            row_number() OVER (PARTITION BY conversation_id, seq_i ORDER BY ordinal) = 1
+                AND row_number() OVER (PARTITION BY id ORDER BY ordinal) = 1 AS first
+        FROM shared
+    ) WHERE NOT first
 ),
 dups AS (
     -- The schema header: duplicates keep a unique positive dup, firsts keep 0.
-    SELECT row_id, seq_i, CASE WHEN first THEN 0 ELSE row_number() OVER (PARTITION BY first ORDER BY ordinal) END AS dup
-    FROM ranked
+    SELECT row_id, row_number() OVER (ORDER BY ordinal) AS dup FROM later
 )
-SELECT $source AS source, d.seq_i AS seq, s.id, s.agent_id, s.tenant_id, s.conversation_id, s.type, s.payload,
-    pr_ts(s.created_at) AS created_at, d.dup, s.ordinal
-FROM _stage_entries s JOIN dups d USING (row_id) ORDER BY s.ordinal;
+SELECT $source AS source, CAST(s.seq AS BIGINT) AS seq, s.id, s.agent_id, s.tenant_id, s.conversation_id, s.type,
+    s.payload, pr_ts(s.created_at) AS created_at, coalesce(d.dup, 0) AS dup, s.ordinal
+FROM _stage_entries s ANTI JOIN _bad_entries k ON k.row_id = s.row_id
+LEFT JOIN dups d ON d.row_id = s.row_id
+ORDER BY s.ordinal;
 
 -- name: insert_quarantine
 -- A reader that knows where a row sits in its file (an export's "line 12")
@@ -181,19 +194,20 @@ SELECT $source, 'conversations', coalesce(source_row, id, '#' || ordinal), id, N
         'continuation_messages': continuation_messages, 'parent_conversation_id': parent_conversation_id,
         'has_pending_approvals': has_pending_approvals, 'channel_meta': channel_meta,
         'parent_message_id': parent_message_id})::VARCHAR)
-FROM _checked_conversations JOIN _stage_conversations USING (row_id) WHERE problem IS NOT NULL
+FROM _bad_conversations JOIN _stage_conversations USING (row_id)
 UNION ALL
 SELECT $source, 'conversation_entries', coalesce(source_row, id, '#' || ordinal), conversation_id,
     TRY_CAST(seq AS BIGINT), problem.reason, problem.field,
     coalesce(source_text, to_json({'seq': seq, 'id': id, 'agent_id': agent_id, 'tenant_id': tenant_id,
         'conversation_id': conversation_id, 'type': type, 'payload': payload, 'created_at': created_at})::VARCHAR)
-FROM _checked_entries JOIN _stage_entries USING (row_id) WHERE problem IS NOT NULL;
+FROM _bad_entries JOIN _stage_entries USING (row_id);
 
 -- name: counts
-SELECT 'conversations' AS tbl, count(*) AS read, count(*) FILTER (WHERE problem IS NULL) AS loaded
-FROM _checked_conversations
+SELECT 'conversations' AS tbl, read, read - (SELECT count(*) FROM _bad_conversations) AS loaded
+FROM (SELECT count(*) AS read FROM _stage_conversations)
 UNION ALL
-SELECT 'conversation_entries', count(*), count(*) FILTER (WHERE problem IS NULL) FROM _checked_entries;
+SELECT 'conversation_entries', read, read - (SELECT count(*) FROM _bad_entries)
+FROM (SELECT count(*) AS read FROM _stage_entries);
 
 -- name: quarantine_counts
 SELECT reason, count(*) FROM quarantine WHERE source = $source GROUP BY reason ORDER BY reason;
@@ -204,5 +218,5 @@ SELECT kind, count(*) FROM anomalies WHERE source = $source GROUP BY kind ORDER 
 -- name: drop_stage
 DROP TABLE IF EXISTS _stage_conversations;
 DROP TABLE IF EXISTS _stage_entries;
-DROP TABLE IF EXISTS _checked_conversations;
-DROP TABLE IF EXISTS _checked_entries;
+DROP TABLE IF EXISTS _bad_conversations;
+DROP TABLE IF EXISTS _bad_entries;
