@@ -74,7 +74,7 @@ def read_sqlite(
         tables = {r[0] for r in _rows(con, "SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "conversations" not in tables:
             raise SourceError(f"{file} has no conversations table: not a harness database")
-        present = {r[1] for r in _rows(con, "PRAGMA table_info(conversations)")}
+        present = _columns(con, "conversations")
         where = " WHERE agent_id = ?" if agent_id is not None else ""
         params = (agent_id,) if agent_id is not None else ()
         select = ", ".join(_column(c, present) for c in CONVERSATION_COLUMNS)
@@ -88,7 +88,7 @@ def read_sqlite(
             advance,
         )
         if "conversation_entries" in tables:
-            present = {r[1] for r in _rows(con, "PRAGMA table_info(conversation_entries)")}
+            present = _columns(con, "conversation_entries")
             select = ", ".join(_column(c, present) for c in ENTRY_COLUMNS)
             select += ", " + _problem(ENTRY_COLUMNS, present)
             where = (
@@ -152,13 +152,25 @@ def _open(file: Path):
         raise SourceError(f"cannot open {file} read-only: {exc}") from exc
 
 
-def _column(name: str, present: set[str]) -> str:
-    """Text value plus a NULL flag (ADBC infers a type per batch; an all-NULL batch would break it)."""
+def _columns(con, table: str) -> dict[str, bool]:
+    """The table's columns, each with whether the file's schema declares it NOT NULL."""
+    return {r[1]: bool(r[3]) for r in _rows(con, f"PRAGMA table_info({table})")}
+
+
+def _column(name: str, present: dict[str, bool]) -> str:
+    """Text value plus a NULL flag (ADBC infers a type per batch; an all-NULL batch would break it).
+
+    A column the file declares NOT NULL holds no NULL (SQLite enforces it on
+    every write), so it needs no flag: about 0.4 s of the read per million
+    entries.
+    """
+    if present.get(name):
+        return f"CAST({name} AS TEXT) AS {name}"
     expr = name if name in present else "NULL"
     return f"ifnull(CAST({expr} AS TEXT), '') AS {name}, ({expr}) IS NULL AS {name}{NULL_SUFFIX}"
 
 
-def _problem(columns: tuple[str, ...], present: set[str]) -> str:
+def _problem(columns: tuple[str, ...], present: dict[str, bool]) -> str:
     """``problem_field`` of a row: its first BLOB column (:func:`_stream` adds the reason).
 
     Sent as text with ``''`` for "none" (an all-NULL batch would give ADBC no
