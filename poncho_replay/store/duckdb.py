@@ -16,7 +16,7 @@ Instead, the stores on one database share :class:`_LogHeads`: each
 conversation's max seq as of the last append made here, and the number of
 rows the table held then. An append is then one autocommit INSERT (atomic,
 durable at commit as before) that writes only if the table still holds
-that many rows (a metadata lookup, no scan); the unique constraint on
+that many rows (a metadata lookup, no scan); the unique key (sql/keys.sql) on
 (conversation, seq) catches the rest. Anything else (a loader reloading a
 source, rows inserted or deleted by hand) makes the INSERT write nothing
 or conflict; the store then forgets what it knew and falls back to
