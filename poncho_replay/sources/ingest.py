@@ -321,6 +321,7 @@ class Stager:
             for table, read, loaded in con.execute(st["counts"]).fetchall():
                 summary.read[table] = read
                 summary.loaded[table] = loaded
+            self._drop_stage()  # the source's text is in the tables now: free the staged copy before counting anomalies
             summary.quarantined = dict(con.execute(st["quarantine_counts"], params).fetchall())
             with phase("count anomalies"):
                 summary.anomalies = dict(con.execute(st["anomaly_counts"], params).fetchall())
