@@ -310,3 +310,29 @@ def test_rename_0_59_3_is_json_set_on_the_stored_blob(con: Any) -> None:
 def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         DuckDBStore(tmp_path / "missing-dir" / "x.duckdb")
+
+
+def test_a_database_whose_tables_declare_the_keys_gets_no_second_copy(tmp_path: Path) -> None:
+    """Files written before the keys became indexes hold them as table constraints: the store uses those."""
+    path = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute(
+        "CREATE TABLE conversation_entries (source VARCHAR NOT NULL DEFAULT 'store', seq BIGINT NOT NULL, "
+        "id VARCHAR NOT NULL, agent_id VARCHAR NOT NULL, tenant_id VARCHAR NOT NULL DEFAULT '__default__', "
+        "conversation_id VARCHAR NOT NULL, type VARCHAR NOT NULL, payload JSON NOT NULL, created_at TIMESTAMP, "
+        "dup INTEGER NOT NULL DEFAULT 0, ordinal BIGINT, UNIQUE (source, conversation_id, seq, dup), "
+        "UNIQUE (source, id, dup))"
+    )
+    old.close()
+    with DuckDBStore(path, agent_id="a", read_cutover=False) as store:
+        assert store._con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (0,)
+        conv = store.create(title="t")
+        stored = store.append_entries(conv.conversation_id, "local-owner", None, [harness("e1", "user", "hi")])
+        assert [e.seq for e in stored] == [1]
+        with pytest.raises(duckdb.ConstraintException):  # the declared key still guards the log
+            store._con.execute(
+                "INSERT INTO conversation_entries SELECT * FROM conversation_entries WHERE id = 'e1'"
+            )
+    fresh = DuckDBStore(tmp_path / "new.duckdb", agent_id="a")
+    assert fresh._con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (3,)
+    fresh.close()

@@ -253,7 +253,7 @@ class Stager:
                 empty = _stage_schema(table).empty_table()  # noqa: F841  (read by DuckDB's replacement scan)
                 self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM empty")
         for table, name in _STAGE_TABLES.items():
-            for staged in self._held[table]:  # noqa: B007  (read by DuckDB's replacement scan)
+            for staged in self._held[table]:  # read by DuckDB's replacement scan
                 self.con.execute(f"INSERT INTO {name} SELECT * FROM staged")
             self._held[table] = []
         self._held_bytes = 0
