@@ -48,6 +48,11 @@
 -- are dated before its first turn. Ambiguous: in a log that holds only queue
 -- entries (0.59.3+) the blob's older turns may be pre-dual-write or 0.59.3+;
 -- the deployment's upgrade date against the messages' timestamps would decide.
+-- And a 0.58 first turn whose user_message and finalize appends were both
+-- lost leaves the same leading gap (no write only pre-0.57 releases make
+-- exists to give a source fact, as audit_source_facts does for 0.59.3+); the
+-- date 0.57 was deployed, or the harness's warning log of the failed appends,
+-- would decide.
 -- (A log that does not start with a user message lost its start instead:
 -- lost_or_reordered_append.)
 CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_facts, llm_facts, display_facts,
@@ -220,7 +225,7 @@ CREATE OR REPLACE MACRO audit_compaction_landed_late(log_facts, llm_facts, displ
 
 -- lost_or_reordered_append (SPEC §5: every write is fire-and-forget, nothing
 -- orders it; SPEC §6). Reads diverged_fields, conversation (era,
--- parent_conversation_id); log_facts.reordered, duplicates,
+-- parent_conversation_id, queue_writes_in_source); log_facts.reordered, duplicates,
 -- summaries_without_compaction, amendments, resume_seqs, approx_turns,
 -- compaction_seq, first_type;
 -- llm/display/pending_facts.lost_positions, last_in_log, first_unlogged_user;
@@ -232,7 +237,10 @@ CREATE OR REPLACE MACRO audit_compaction_landed_late(log_facts, llm_facts, displ
 -- copy, the tail of a silent length diff (after a compaction that did not
 -- shrink the array, the finalize logged only the array's last messages:
 -- approximate_finalize_diff), and the blob's unlogged tail of a conversation
--- 0.59.3+ went on writing (dual_write_ended), from its first unlogged user
+-- 0.59.3+ went on writing (dual_write_ended; audit_written_after_dual_write,
+-- where a tail alone counts only in a source that release wrote, so in a
+-- database 0.59.3+ never wrote a last turn that lost both its appends is
+-- counted here), from its first unlogged user
 -- message on (what precedes it finishes the last logged turn: a lost
 -- finalize or resume append), and in the context all of it when the
 -- display's unlogged tail starts with a user message the context lacks
