@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from poncho_replay import fleet
 from poncho_replay._js import json_quote, printed, utf16_slice
@@ -55,6 +56,8 @@ __all__ = [
     "parity_df",
     "parity_rows",
     "parity_summary_df",
+    "source_facts",
+    "source_facts_shadowed",
 ]
 
 COMPARISONS: tuple[str, ...] = ("exact", "text")
@@ -129,7 +132,51 @@ def install(con: Any, normaliser: Normaliser | None = None) -> None:
 
     _replace_function(con, "audit_custom", custom, ["VARCHAR", "VARCHAR"], "VARCHAR")
     run_script(con, "causes.sql")  # one macro per cause; parity_at in audit.sql calls them
+    run_script(con, "source_facts.sql")  # what spans a whole source; audit.sql reads it
     run_script(con, "audit.sql")
+
+
+SOURCE_FACTS_SCHEMA = pa.schema([("source", pa.string()), ("queue_writes_seen", pa.bool_())])
+"""The columns of ``audit_source_facts`` (sql/source_facts.sql): one row per source."""
+
+
+def source_facts(con: Any, source: str | None = None) -> pa.Table:
+    """The facts of each whole source a cause rule reads (``sql/source_facts.sql``), from ``con``'s tables.
+
+    A sharded audit computes them once over the whole fleet, outside the
+    shards (DESIGN "Shards"), and hands them to every shard
+    (:func:`source_facts_shadowed`), so a conversation's causes do not depend
+    on which shard it lands in. Cheap: one pass over the ``subagent_result``
+    entries. Needs only the workbench tables on ``con``.
+    """
+    run_script(con, "source_facts.sql")
+    table = con.sql(
+        "SELECT source, queue_writes_seen FROM main.audit_source_facts WHERE ?::VARCHAR IS NULL OR source = ? "
+        "ORDER BY source",
+        params=[source, source],
+    ).to_arrow_table()
+    return table.cast(SOURCE_FACTS_SCHEMA)
+
+
+@contextmanager
+def source_facts_shadowed(con: Any, facts: pa.Table | None) -> Iterator[None]:
+    """Audit on ``con`` with ``facts`` (:func:`source_facts` of the whole fleet) as its sources' facts.
+
+    A TEMP table of the view's name shadows ``audit_source_facts`` (as
+    :func:`materialized` shadows the item views) until the block ends, so a
+    shard's audit reads the whole source's facts, not its own rows'.
+    ``None`` shadows nothing: the tables on ``con`` are the whole source.
+    """
+    if facts is None:
+        yield
+        return
+    con.execute("DROP TABLE IF EXISTS temp.audit_source_facts")
+    rows = facts.cast(SOURCE_FACTS_SCHEMA)  # noqa: F841 - read by the statement below
+    try:
+        con.execute("CREATE TEMP TABLE audit_source_facts AS SELECT source, queue_writes_seen FROM rows")
+        yield
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.audit_source_facts")
 
 
 def _replace_function(con: Any, name: str, fn: Callable[..., Any], params: list[str], returns: str) -> None:

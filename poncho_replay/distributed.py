@@ -5,7 +5,9 @@ self-contained export folder per shard (``path/shard=K/``). Each Dask task
 loads its own shard folder with the kit's loader and audits it with the same
 SQL and Python rules as one machine (:func:`poncho_replay.shards.audit_shard`
 underneath ``Workspace.parity``); nothing large passes through the client,
-only each shard's result rows come back. The workers must see ``path``
+only each shard's result rows come back. The facts of the whole source a
+cause rule reads (whether 0.59.3+ wrote it) are found first
+(:func:`export_source_facts`) and handed to every task. The workers must see ``path``
 (a shared filesystem or the same machine).
 
 Example:
@@ -22,14 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from poncho_replay import audit
 from poncho_replay.errors import ReplayError, SourceError
 from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
-from poncho_replay.shards import shard_folders
+from poncho_replay.shards import may_hold_queue_release_write, shard_folders
+from poncho_replay.sources.export import FILES
 
-__all__ = ["audit_shard_folder", "connect", "parity"]
+__all__ = ["audit_shard_folder", "connect", "export_source_facts", "parity", "shard_folder_source_facts"]
 
 RETRIES = 1
 """Dask retries a failed shard task once; a shard that fails twice is reported, not fatal."""
@@ -46,17 +51,83 @@ def _dask() -> Any:
 
 
 def audit_shard_folder(
-    folder: str, label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser
+    folder: str,
+    label: str,
+    policy: Policy,
+    compare: audit.Comparison | audit.Normaliser,
+    source_facts: pa.Table | None = None,
 ) -> pd.DataFrame:
-    """One task: load one shard folder under the export's source name, audit it whole (runs on a worker)."""
+    """One task: load one shard folder under the export's source name, audit it whole (runs on a worker).
+
+    ``source_facts``: the whole export's (:func:`export_source_facts`), which
+    one shard's rows cannot show; ``None`` takes the shard for the whole source.
+    """
     from poncho_replay.workspace import open_for_audit
 
     ws = open_for_audit()
     try:
         ws.load(folder, name=label, progress=False)
-        return pd.DataFrame(ws.parity(policy, compare, shards=1))
+        with audit.source_facts_shadowed(ws.con, source_facts):
+            return pd.DataFrame(ws.parity(policy, compare, shards=1))
     finally:
         ws.con.close()
+
+
+def shard_folder_source_facts(folder: str, label: str) -> pa.Table:
+    """One task: load one shard folder and give its rows' source facts (:func:`poncho_replay.audit.source_facts`)."""
+    from poncho_replay.workspace import open_for_audit
+
+    ws = open_for_audit()
+    try:
+        ws.load(folder, name=label, progress=False)
+        return audit.source_facts(ws.con)
+    finally:
+        ws.con.close()
+
+
+def _folder_may_hold_queue_release_write(folder: Path) -> bool:
+    """The cheap raw test (:func:`~poncho_replay.shards.may_hold_queue_release_write`) on a shard folder's entries.
+
+    A Parquet file is read two columns at a time; any other file counts as "maybe".
+    """
+    parquet = folder / f"{FILES['conversation_entries']}.parquet"
+    if not parquet.is_file():
+        return any(folder.glob(f"{FILES['conversation_entries']}.*"))
+    try:
+        reader = pq.ParquetFile(parquet)
+        columns = [c for c in ("type", "payload") if c in reader.schema_arrow.names]
+        return any(
+            may_hold_queue_release_write(pa.Table.from_batches([batch]))
+            for batch in reader.iter_batches(columns=columns or None)
+        )
+    except (OSError, pa.ArrowException):
+        return True  # the load will say what is wrong with it
+
+
+def export_source_facts(folders: list[Path], label: str, client: Any | None = None) -> pa.Table:
+    """The facts of a whole sharded export (:func:`poncho_replay.audit.source_facts`), before any shard is audited.
+
+    Each shard folder's raw entries are tested first (two columns, a text
+    search); only a folder that passes is loaded and asked (on Dask when
+    ``client`` is given), the first that shows a 0.59.3+ write deciding, so
+    the facts equal those of the whole export loaded at once. A folder that
+    fails to load shows nothing here (its audit task fails too, and the
+    report names it in ``attrs["incomplete"]``).
+    """
+    for folder in folders:
+        if not _folder_may_hold_queue_release_write(folder):
+            continue
+        try:
+            if client is None:
+                facts = shard_folder_source_facts(str(folder), label)
+            else:
+                task = client.submit(shard_folder_source_facts, str(folder), label, retries=RETRIES, pure=False)
+                facts = task.result()
+        except Exception:  # noqa: BLE001 - a shard that cannot load shows nothing; its audit task names it incomplete
+            continue
+        if any(facts.column("queue_writes_seen").to_pylist()):
+            return facts
+    return audit.SOURCE_FACTS_SCHEMA.empty_table()
 
 
 def parity(
@@ -87,10 +158,12 @@ def parity(
         )
     resolve_policy(policy)  # a bad policy fails here, not on every worker
     label = str(root.resolve())  # the source name a plain load of the export gives
+    with phase("facts of the whole source"):
+        facts = export_source_facts(folders, label, client)
     if client is None:
-        parts, incomplete = _serial(folders, label, policy, compare, on_shard)
+        parts, incomplete = _serial(folders, label, policy, compare, on_shard, facts)
     else:
-        parts, incomplete = _on_dask(client, folders, label, policy, compare, on_shard)
+        parts, incomplete = _on_dask(client, folders, label, policy, compare, on_shard, facts)
     frame = pd.concat([p for p in parts if len(p)] or parts[:1] or [pd.DataFrame()], ignore_index=True)
     if len(frame):
         frame = frame.sort_values(["source", "conversation_id"], ignore_index=True)
@@ -102,19 +175,19 @@ def parity(
 
 def _serial(
     folders: list[Path], label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser,
-    on_shard: Callable[[int, int], None],
+    on_shard: Callable[[int, int], None], facts: pa.Table,
 ) -> tuple[list[pd.DataFrame], dict[str, str]]:  # fmt: skip
     parts = []
     for done, folder in enumerate(folders, 1):
         with phase(f"{folder.name} ({done}/{len(folders)})"):
-            parts.append(audit_shard_folder(str(folder), label, policy, compare))
+            parts.append(audit_shard_folder(str(folder), label, policy, compare, facts))
         on_shard(done, len(folders))
     return parts, {}
 
 
 def _on_dask(
     client: Any, folders: list[Path], label: str, policy: Policy, compare: audit.Comparison | audit.Normaliser,
-    on_shard: Callable[[int, int], None],
+    on_shard: Callable[[int, int], None], facts: pa.Table,
 ) -> tuple[list[pd.DataFrame], dict[str, str]]:  # fmt: skip
     distributed = _dask()
     futures = client.map(
@@ -123,6 +196,7 @@ def _on_dask(
         label=label,
         policy=policy,
         compare=compare,
+        source_facts=facts,
         retries=RETRIES,
         pure=False,  # a fresh task per audit: results are never shared between audits by key
     )

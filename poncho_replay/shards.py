@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from poncho_replay import audit
 from poncho_replay.policy import Policy, resolve_policy
@@ -44,6 +45,7 @@ __all__ = [
     "audit_shard",
     "default_shards",
     "export_shards",
+    "may_hold_queue_release_write",
     "parity_by_shards",
     "shard_folders",
     "shard_of",
@@ -78,11 +80,17 @@ def default_shards(entries: int, memory_limit_bytes: int | None = None) -> int:
 
 @dataclass(frozen=True)
 class ShardTables:
-    """One shard's rows of the workbench tables (the schema of ``sql/schema.sql``), as Arrow."""
+    """One shard's rows of the workbench tables (the schema of ``sql/schema.sql``), as Arrow.
+
+    ``source_facts`` are the facts of the whole source(s) the shard belongs
+    to (:func:`poncho_replay.audit.source_facts`), which no shard can see
+    alone; ``None`` when the shard's rows are taken for the whole source.
+    """
 
     conversations: pa.Table
     entries: pa.Table
     quarantine: pa.Table
+    source_facts: pa.Table | None = None
 
     @property
     def entry_count(self) -> int:
@@ -93,7 +101,11 @@ class ShardTables:
 def shard_tables(
     con: duckdb.DuckDBPyConnection, shard: int, shards: int, *, source: str | None = None
 ) -> ShardTables:
-    """Read one shard of a workspace's tables (conversations, their entries and quarantined rows)."""
+    """Read one shard of a workspace's tables (conversations, their entries and quarantined rows).
+
+    With them go the facts of the whole source (:func:`poncho_replay.audit.source_facts`,
+    over every shard), so :func:`audit_shard` names the causes the whole-fleet audit names.
+    """
     params = {"shard": shard, "shards": shards, "source": source}
     # A cursor of its own: the caller's connection may hold an unfinished result
     # (a fetchone() elsewhere), which DuckDB refuses to run another query beside.
@@ -110,9 +122,10 @@ def shard_tables(
             for table, key in (("conversations", "id"), ("conversation_entries", "conversation_id"),
                                ("quarantine", "conversation_id"))
         ]  # fmt: skip
+        facts = audit.source_facts(cur, source)
     finally:
         cur.close()
-    return ShardTables(*tables)
+    return ShardTables(*tables, source_facts=facts)
 
 
 def audit_shard(
@@ -139,9 +152,45 @@ def audit_shard(
             con.register("_shard_rows", rows)
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _shard_rows")
             con.unregister("_shard_rows")
-        return pd.DataFrame(audit.parity_df(con, policy, compare))
+        with audit.source_facts_shadowed(con, tables.source_facts):
+            return pd.DataFrame(audit.parity_df(con, policy, compare))
     finally:
         con.close()
+
+
+QUEUE_RELEASE_HINTS = ("taskOutcome", "\\u")
+"""Text a raw entry payload holds if it can be a write only 0.59.3+ makes: the key
+``taskOutcome`` (``sql/source_facts.sql``), or an escape that might spell it."""
+
+
+def may_hold_queue_release_write(entries: pa.Table) -> bool:
+    """Whether raw entry rows (a reader's or an export's columns) may hold a write only 0.59.3+ makes.
+
+    A cheap text test, never a false "no": a ``subagent_result`` row whose
+    payload text holds a :data:`QUEUE_RELEASE_HINTS` string (anything this
+    test cannot read counts as "maybe"). A sharded audit that reads raw rows
+    (a spool, a sharded export) loads only the shards this test passes, until
+    one shows such a write by the rule itself (:func:`poncho_replay.audit.source_facts`),
+    so the facts equal the whole load's while a fleet with none costs one
+    scan of two columns.
+    """
+    names = entries.schema.names
+    if entries.num_rows == 0:
+        return False
+    if "type" not in names or "payload" not in names:
+        return True
+    try:
+        kinds = entries.column("type")
+        if pa.types.is_binary(kinds.type) or pa.types.is_large_binary(kinds.type):
+            kinds = kinds.cast(pa.string())
+        payload = entries.column("payload")
+        if not (pa.types.is_binary(payload.type) or pa.types.is_large_binary(payload.type)):
+            payload = payload.cast(pa.string())
+        hinted = pc.or_kleene(*(pc.match_substring(payload, hint) for hint in QUEUE_RELEASE_HINTS))
+        found = pc.and_kleene(pc.equal(kinds.cast(pa.string()), "subagent_result"), hinted)
+    except (pa.ArrowException, ValueError):
+        return True
+    return bool(pc.any(found).as_py())
 
 
 _TABLES = (("conversations", "id"), ("conversation_entries", "conversation_id"), ("quarantine", "conversation_id"))
@@ -182,13 +231,16 @@ def iter_shard_results(
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Each shard's audit, one after another, as it finishes (results can be written as they come).
 
-    The rules are installed once and each conversation's shard computed
-    once; each shard's rows are then copied to TEMP tables that shadow the
-    workbench tables on ``con`` while that shard is audited (never across a
-    ``yield``).
+    The rules are installed once, the facts of each whole source
+    (:func:`poncho_replay.audit.source_facts`) and each conversation's shard
+    computed once; each shard's rows are then copied to TEMP tables that
+    shadow the workbench tables on ``con`` while that shard is audited (never
+    across a ``yield``), and every shard reads the whole source's facts.
     """
     with phase("install rules"):
         audit.install(con, compare if callable(compare) else None)
+    with phase("facts of the whole source"):
+        facts = audit.source_facts(con, source)
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _shard_keys AS SELECT source, id, {SHARD_SQL} AS shard "
@@ -196,7 +248,8 @@ def iter_shard_results(
             {"shards": shards, "source": source},
         )
         for shard in range(shards):
-            with phase(f"shard {shard + 1}/{shards}"), _shard_scope(con, shard):
+            with phase(f"shard {shard + 1}/{shards}"), audit.source_facts_shadowed(con, facts), \
+                    _shard_scope(con, shard):
                 result = pd.DataFrame(audit.parity_rows(con, policy, compare, source))
             yield shard, result
     finally:

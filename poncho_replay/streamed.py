@@ -16,7 +16,9 @@ Counts the shards cannot see alone are not lost: the load summary adds up
 every shard's (rows read, loaded, quarantined by reason, repaired), and the
 anomalies that span shards (an entry id in two conversations of different
 shards, which a harness file's UNIQUE constraint forbids) are counted
-over the spools' id columns in one pass.
+over the spools' id columns in one pass. The facts of the whole source a
+cause rule reads (whether 0.59.3+ wrote it: :func:`spool_source_facts`) are
+found before any shard is audited and handed to each.
 
 Example:
     >>> report, summary = parity_streamed("fleet.sqlite")  # doctest: +SKIP
@@ -31,6 +33,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -41,13 +44,16 @@ import pyarrow.compute as pc
 from poncho_replay import audit
 from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
-from poncho_replay.shards import SHARD_SQL, default_shards
+from poncho_replay.shards import SHARD_SQL, default_shards, may_hold_queue_release_write
 from poncho_replay.sources.databases import source_label, source_rows
 from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres
 from poncho_replay.sources.sqlite import read_sqlite
 
-__all__ = ["ShardSpool", "audit_spool", "parity_streamed", "spool_source"]
+if TYPE_CHECKING:
+    from poncho_replay.workspace import Workspace
+
+__all__ = ["ShardSpool", "audit_spool", "parity_streamed", "spool_source", "spool_source_facts"]
 
 TABLES = ("conversations", "conversation_entries")
 
@@ -166,14 +172,8 @@ def _tables(parts: list[tuple[str, Path]], columns: list[str] | None = None) -> 
             yield table, (read.select(columns) if columns else read.combine_chunks())
 
 
-def audit_spooled_shard(
-    parts: list[tuple[str, Path]],
-    label: str,
-    policy: Policy,
-    compare: audit.Comparison | audit.Normaliser,
-    kind: str = "sqlite",
-) -> tuple[pd.DataFrame, LoadSummary]:
-    """One shard: stage its spooled rows, check and load them, audit; its rows and its load's counts."""
+def _load_spooled_shard(parts: list[tuple[str, Path]], label: str, kind: str) -> tuple[Workspace, LoadSummary]:
+    """One shard's spooled rows staged, checked and loaded into a fresh workspace (the caller closes it)."""
     from poncho_replay.workspace import open_for_audit
 
     ws = open_for_audit()
@@ -181,12 +181,65 @@ def audit_spooled_shard(
         stager = Stager(ws.con)
         for table, rows in _tables(parts):
             stager.add(table, rows)
-        summary = stager.finish(label, kind)
-        frame = pd.DataFrame(ws.parity(policy, compare, shards=1, progress=False))
+        return ws, stager.finish(label, kind)
+    except BaseException:
+        ws.con.close()
+        raise
+
+
+def audit_spooled_shard(
+    parts: list[tuple[str, Path]],
+    label: str,
+    policy: Policy,
+    compare: audit.Comparison | audit.Normaliser,
+    kind: str = "sqlite",
+    source_facts: pa.Table | None = None,
+) -> tuple[pd.DataFrame, LoadSummary]:
+    """One shard: stage its spooled rows, check and load them, audit; its rows and its load's counts.
+
+    ``source_facts``: the whole source's (:func:`spool_source_facts`), which
+    the shard's own rows cannot show; ``None`` takes the shard for the whole source.
+    """
+    ws, summary = _load_spooled_shard(parts, label, kind)
+    try:
+        with audit.source_facts_shadowed(ws.con, source_facts):
+            frame = pd.DataFrame(ws.parity(policy, compare, shards=1, progress=False))
         return frame, summary
     finally:
         ws.con.close()
         _release_memory()
+
+
+def _kinds_and_payloads(parts: list[tuple[str, Path]]) -> Iterator[pa.Table]:
+    """Each entries spool file's ``type`` and ``payload`` columns (those it has), valid until the next is read."""
+    for _, path in parts:
+        with pa.memory_map(str(path)) as source:
+            read = pa.ipc.open_file(source).read_all()
+            yield read.select([c for c in ("type", "payload") if c in read.schema.names])
+
+
+def spool_source_facts(spool: ShardSpool) -> pa.Table:
+    """The facts of the whole spooled source (:func:`poncho_replay.audit.source_facts`), before any shard is audited.
+
+    The raw rows of each shard are tested first (two columns, a text
+    search: :func:`~poncho_replay.shards.may_hold_queue_release_write`); only
+    a shard that passes is loaded and asked, the first that shows a 0.59.3+
+    write deciding. A fleet 0.59.3+ never wrote costs one scan; an upgraded
+    one, one shard's load.
+    """
+    for k in range(spool.shards):
+        entries = [(t, p) for t, p in spool.parts(k) if t == "conversation_entries"]
+        if not any(may_hold_queue_release_write(rows) for rows in _kinds_and_payloads(entries)):
+            continue
+        ws, _ = _load_spooled_shard(spool.parts(k), spool.source, spool.kind)
+        try:
+            facts = audit.source_facts(ws.con)
+        finally:
+            ws.con.close()
+            _release_memory()
+        if any(facts.column("queue_writes_seen").to_pylist()):
+            return facts
+    return audit.SOURCE_FACTS_SCHEMA.empty_table()
 
 
 def _release_memory() -> None:
@@ -307,7 +360,9 @@ def audit_spool(
     resolve_policy(policy)
     summary = LoadSummary(source=spool.source, kind=spool.kind)
     frames: list[pd.DataFrame] = []
-    for done, (frame, part) in enumerate(_audit_shards(spool, policy, compare, jobs), start=1):
+    with phase("facts of the whole source"):
+        facts = spool_source_facts(spool)
+    for done, (frame, part) in enumerate(_audit_shards(spool, policy, compare, jobs, facts), start=1):
         frames.append(frame)
         _merge(summary, part)
         on_shard(done, spool.shards)
@@ -325,13 +380,20 @@ def audit_spool(
 
 
 def _audit_shards(
-    spool: ShardSpool, policy: Policy, compare: audit.Comparison | audit.Normaliser, jobs: int
+    spool: ShardSpool,
+    policy: Policy,
+    compare: audit.Comparison | audit.Normaliser,
+    jobs: int,
+    facts: pa.Table | None = None,
 ) -> Iterator[tuple[pd.DataFrame, LoadSummary]]:
-    """Each shard's rows and counts, in shard order: here one after another, or in ``jobs`` worker processes."""
+    """Each shard's rows and counts, in shard order: here one after another, or in ``jobs`` worker processes.
+
+    ``facts``: the whole source's (:func:`spool_source_facts`), handed to every shard.
+    """
     if jobs <= 1 or spool.shards == 1 or not isinstance(compare, str):  # (a custom normaliser may not pickle)
         for k in range(spool.shards):
             with phase(f"shard {k + 1}/{spool.shards}: load and audit"):
-                yield audit_spooled_shard(spool.parts(k), spool.source, policy, compare, spool.kind)
+                yield audit_spooled_shard(spool.parts(k), spool.source, policy, compare, spool.kind, facts)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -339,7 +401,7 @@ def _audit_shards(
     # spawn: a forked child would inherit this process's DuckDB and thread state
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool, \
             phase(f"{spool.shards} shards: load and audit, {jobs} at once"):
-        futures = [pool.submit(audit_spooled_shard, spool.parts(k), spool.source, policy, compare, spool.kind)
+        futures = [pool.submit(audit_spooled_shard, spool.parts(k), spool.source, policy, compare, spool.kind, facts)
                    for k in range(spool.shards)]  # fmt: skip
         for future in futures:
             yield future.result()

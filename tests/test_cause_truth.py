@@ -107,6 +107,22 @@ def test_a_compaction_after_a_callback_guesses_off() -> None:
     assert off.detail == "guessed 2; the 2 kept messages are not in the log"  # harness seqs [2, 3]: 2nd from last
 
 
+@pytest.mark.parametrize("fate", ["lost", "fail"])
+def test_a_guess_whose_compaction_entry_never_landed_is_served_by_no_read(fate: str) -> None:
+    """DESIGN "Cause metric": recall counts what can change what a policy serves; an unlogged guess cannot."""
+    sim = Simulator(seed=3, verify=False)
+    c = sim.create("owner-a", "Callback then lost compaction")
+    sim.turn(c, Turn("Go", reply="Delegated."))
+    sim.subagent_result(c, "sub-1", "Compare", "Q wins.")
+    sim.callback(c, "Q wins.")  # the kept messages will be display copies: the guess is off
+    sim.plan.force("compaction", fate)
+    sim.turn(c, Turn("More", reply="Sure.", compact_keep=2))
+    assert not any(e["type"] == "compaction" for e in sim.backend.read(c))
+    (off,) = [t for t in sim.truth if t.cause == "guessed_first_kept_seq_off"]
+    assert off.fields == ()
+    assert any(t.cause == "lost_or_reordered_append" and t.detail.startswith(f"{fate} at compaction") for t in sim.truth)
+
+
 def test_a_resume_after_a_lost_finalize_amends_the_wrong_bubble() -> None:
     sim = Simulator(seed=3, verify=False)
     c = sim.create("owner-a", "Approval")

@@ -113,6 +113,7 @@ def defaults() -> dict[str, Any]:
             "updated_at": T0,
             "llm_log": True,
             "quarantined": Sql("NULL::STRUCT(seq BIGINT, reason VARCHAR, field VARCHAR)[]"),
+            "queue_writes_in_source": False,
         },
         "log_facts": {
             "callback_seqs": Sql("NULL::BIGINT[]"),
@@ -267,6 +268,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"display_facts": item_facts(lost_positions=[3], last_in_log=9)},
         # the same position, in the blob's unlogged tail of whole turns 0.59.3+ wrote (dual_write_ended)
         {
+            "conversation": {"queue_writes_in_source": True},
             "display_facts": item_facts(
                 lost_positions=[10],
                 last_in_log=9,
@@ -298,9 +300,15 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     # SPEC §7: 0.59.3+ wrote turns the log never holds
     "dual_write_ended": (
-        {"display_facts": item_facts(unlogged_tail_users=1, unlogged_tail_bubbles=1)},
+        {
+            "conversation": {"queue_writes_in_source": True},
+            "display_facts": item_facts(unlogged_tail_users=1, unlogged_tail_bubbles=1),
+        },
         # only a bubble after the log's end: the last logged turn's finalize was lost
-        {"display_facts": item_facts(unlogged_tail_users=0, unlogged_tail_bubbles=1)},
+        {
+            "conversation": {"queue_writes_in_source": True},
+            "display_facts": item_facts(unlogged_tail_users=0, unlogged_tail_bubbles=1),
+        },
     ),
     # the load quarantined entry rows of a diverged conversation
     "quarantined_entries": (
@@ -356,6 +364,21 @@ def test_a_lost_finalize_before_the_unlogged_turns_is_still_a_lost_append(
         first_unlogged_user=11,
     )
     assert fire(con, "lost_or_reordered_append", display_facts=tail)
+
+
+def test_an_unlogged_turn_is_0593s_only_in_a_source_that_release_wrote(con: duckdb.DuckDBPyConnection) -> None:
+    # SPEC §5, §7: the last turn's user message and bubble after everything the log holds; a 0.58 turn whose
+    # user_message and finalize appends were both lost leaves the same tail, and is all it can be in a
+    # database no write of 0.59.3+ shows (audit_source_facts)
+    tail = item_facts(lost_positions=[10, 11], last_in_log=9, unlogged_tail_users=1, unlogged_tail_bubbles=1,
+                      first_unlogged_user=10)  # fmt: skip
+    for cause, in_source in (("dual_write_ended", True), ("lost_or_reordered_append", False)):
+        other = "lost_or_reordered_append" if cause == "dual_write_ended" else "dual_write_ended"
+        seen = {"queue_writes_in_source": in_source}
+        assert fire(con, cause, conversation=seen, display_facts=tail), cause
+        assert not fire(con, other, conversation=seen, display_facts=tail), cause
+    # the conversation's own log shows 0.59.3+ (its era): the source's fact is not needed
+    assert fire(con, "dual_write_ended", conversation={"era": "mixed"}, display_facts=tail)
 
 
 def test_a_guess_that_points_at_a_copy_of_the_kept_message_is_not_off(con: duckdb.DuckDBPyConnection) -> None:

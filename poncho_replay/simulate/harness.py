@@ -455,6 +455,10 @@ class Simulator:
             if self._append("compaction", cid, [entry], notes=notes) not in ("lost", "fail"):
                 for record in earlier:  # the context reads the newest compaction only (SPEC §3)
                     record.fields = tuple(f for f in record.fields if f != "llm")
+            else:  # the guess never reached the log: no read can serve it (the lost append is its own record)
+                for record in notes:
+                    if record.cause == "guessed_first_kept_seq_off":
+                        record.fields = ()
         return [summary, *kept], [summary, *kept]
 
     def _compacted_over(

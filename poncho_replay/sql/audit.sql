@@ -200,8 +200,7 @@ CREATE OR REPLACE VIEW audit_log_counts AS
                max(seq) FILTER (WHERE type NOT IN ('subagent_result', 'callback_started')) AS last_transcript_seq,
                max(seq) FILTER (WHERE type = 'callback_started') AS last_callback_seq,
                max(created_at) AS last_entry_at,
-               bool_or(CASE WHEN type = 'subagent_result'
-                            THEN json_exists(payload, '$.result.taskOutcome') ELSE false END) AS outcome_results
+               bool_or(audit_written_by_queue_release(type, payload)) AS outcome_results
         FROM conversation_entries GROUP BY ALL
     ),
     err AS (
@@ -1082,6 +1081,8 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
     lf AS MATERIALIZED (SELECT * FROM audit_log_facts(src := src)),
     h AS MATERIALIZED (SELECT * FROM audit_harness_verdict(src := src)),
     pf AS MATERIALIZED (SELECT * FROM audit_pending_facts(src := src)),
+    -- the source's facts (a TEMP table of the whole source's in a shard: see the view)
+    sf AS MATERIALIZED (SELECT * FROM audit_source_facts WHERE src IS NULL OR source = src),
     wide AS (
         SELECT source, conversation_id,
             any_value(cmp) FILTER (WHERE field = 'llm') AS llm,
@@ -1109,7 +1110,8 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                flatten(list_filter(w.sample_lists, lambda x_: x_ IS NOT NULL)) AS samples,
                {'n_entries': p.n_entries, 'era': p.era, 'parent_conversation_id': c.parent_conversation_id,
                 'updated_at': c.updated_at, 'llm_log': p.llm_log,
-                'quarantined': coalesce(q.quarantined, [])} AS conversation,
+                'quarantined': coalesce(q.quarantined, []),
+                'queue_writes_in_source': coalesce(sf.queue_writes_seen, false)} AS conversation,
                lf AS log_facts, pf AS queue_facts, pfw.llm_facts, pfw.display_facts, pfw.pending_facts
         FROM conversations AS c
         JOIN plan AS p ON p.source = c.source AND p.conversation_id = c.id
@@ -1117,6 +1119,7 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
         LEFT JOIN per_field AS pfw ON pfw.source = c.source AND pfw.conversation_id = c.id
         LEFT JOIN lf ON lf.source = c.source AND lf.conversation_id = c.id
         LEFT JOIN pf ON pf.source = c.source AND pf.conversation_id = c.id
+        LEFT JOIN sf ON sf.source = c.source
         LEFT JOIN (
             SELECT source, conversation_id, list({'seq': seq, 'reason': reason, 'field': detail} ORDER BY seq) AS quarantined
             FROM quarantine WHERE "table" = 'conversation_entries' AND (src IS NULL OR source = src) GROUP BY ALL

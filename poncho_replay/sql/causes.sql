@@ -8,9 +8,13 @@
 --   diverged_fields  the fields ('llm', 'display', 'pending') whose served
 --                    value differs from the blob's
 --   conversation     {n_entries, era, parent_conversation_id, updated_at,
---                     llm_log, quarantined}: the conversation row, which
---                    harness wrote its log (audit_plan's era) and whether
---                    the policy serves the LLM context from the log
+--                     llm_log, quarantined, queue_writes_in_source}: the
+--                    conversation row, which harness wrote its log
+--                    (audit_plan's era), whether the policy serves the LLM
+--                    context from the log, and whether any conversation of
+--                    its source holds a write only 0.59.3+ makes
+--                    (audit_source_facts: a fact of the whole source,
+--                    computed outside the shards)
 --   log_facts        audit_log_facts: callback_seqs, hidden_users,
 --                    approx_turns, duplicates, reordered, amendments,
 --                    resume_seqs, compaction_seq, first_kept_seq, first_type,
@@ -44,6 +48,11 @@
 -- are dated before its first turn. Ambiguous: in a log that holds only queue
 -- entries (0.59.3+) the blob's older turns may be pre-dual-write or 0.59.3+;
 -- the deployment's upgrade date against the messages' timestamps would decide.
+-- And a 0.58 first turn whose user_message and finalize appends were both
+-- lost leaves the same leading gap (no write only pre-0.57 releases make
+-- exists to give a source fact, as audit_source_facts does for 0.59.3+); the
+-- date 0.57 was deployed, or the harness's warning log of the failed appends,
+-- would decide.
 -- (A log that does not start with a user message lost its start instead:
 -- lost_or_reordered_append.)
 CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_facts, llm_facts, display_facts,
@@ -163,17 +172,25 @@ CREATE OR REPLACE MACRO cause_amendment_wrong_target(diverged_fields, log_facts)
              THEN {'cause': 'amendment_wrong_target', 'evidence': json_object('amendments', wrong_)} END)[1];
 
 -- Whether 0.59.3+ wrote part of the blob (SPEC §7), shared by the rules that
--- must tell its unlogged turns from lost appends. Reads conversation.era;
--- display_facts.unlogged_tail_users; llm/display_facts.queue_callback_items,
--- incomplete_items. A user message after everything the log holds (one lost
--- append cannot leave it there: a lost user_message is followed by its turn's
--- logged bubble, a lost finalize leaves only the bubble unlogged); a callback
--- message naming a taskOutcome; a draft bubble's metadata.incomplete (0.59.1+).
--- Ambiguous: a 0.58 turn whose user_message and finalize appends were both
--- lost looks the same; only the deployment's upgrade date would decide.
+-- must tell its unlogged turns from lost appends. Reads conversation.era,
+-- queue_writes_in_source; display_facts.unlogged_tail_users;
+-- llm/display_facts.queue_callback_items, incomplete_items. The
+-- conversation's own log or blob shows that release: a queue-era log
+-- (audit_plan), a callback message naming a taskOutcome, a draft bubble's
+-- metadata.incomplete (0.59.1+). Or a user message after everything the log
+-- holds (one lost append cannot leave it there: a lost user_message is
+-- followed by its turn's logged bubble, a lost finalize leaves only the bubble
+-- unlogged), but only in a source some write of 0.59.3+ shows
+-- (audit_source_facts, SPEC §7): a 0.58 turn whose user_message and finalize
+-- appends were both lost leaves the same tail, and in a database 0.59.3+
+-- never wrote, that is all it can be. Ambiguous still, in a source 0.59.3+
+-- wrote: the two look the same there; only the deployment's upgrade date
+-- against the unlogged messages' timestamps (or the harness's warning log of
+-- the failed append) would decide. A source whose 0.59.3+ release never
+-- queued a subagent result shows no such write: its 0.59.3+ tails read as lost.
 CREATE OR REPLACE MACRO audit_written_after_dual_write(conversation, llm_facts, display_facts) AS
     coalesce(conversation.era IN ('queue', 'mixed'), false)
-    OR coalesce(display_facts.unlogged_tail_users, 0) > 0
+    OR (coalesce(display_facts.unlogged_tail_users, 0) > 0 AND coalesce(conversation.queue_writes_in_source, false))
     OR coalesce(llm_facts.queue_callback_items, 0) + coalesce(display_facts.queue_callback_items, 0) > 0
     OR coalesce(llm_facts.incomplete_items, 0) + coalesce(display_facts.incomplete_items, 0) > 0;
 
@@ -208,7 +225,7 @@ CREATE OR REPLACE MACRO audit_compaction_landed_late(log_facts, llm_facts, displ
 
 -- lost_or_reordered_append (SPEC §5: every write is fire-and-forget, nothing
 -- orders it; SPEC §6). Reads diverged_fields, conversation (era,
--- parent_conversation_id); log_facts.reordered, duplicates,
+-- parent_conversation_id, queue_writes_in_source); log_facts.reordered, duplicates,
 -- summaries_without_compaction, amendments, resume_seqs, approx_turns,
 -- compaction_seq, first_type;
 -- llm/display/pending_facts.lost_positions, last_in_log, first_unlogged_user;
@@ -220,7 +237,10 @@ CREATE OR REPLACE MACRO audit_compaction_landed_late(log_facts, llm_facts, displ
 -- copy, the tail of a silent length diff (after a compaction that did not
 -- shrink the array, the finalize logged only the array's last messages:
 -- approximate_finalize_diff), and the blob's unlogged tail of a conversation
--- 0.59.3+ went on writing (dual_write_ended), from its first unlogged user
+-- 0.59.3+ went on writing (dual_write_ended; audit_written_after_dual_write,
+-- where a tail alone counts only in a source that release wrote, so in a
+-- database 0.59.3+ never wrote a last turn that lost both its appends is
+-- counted here), from its first unlogged user
 -- message on (what precedes it finishes the last logged turn: a lost
 -- finalize or resume append), and in the context all of it when the
 -- display's unlogged tail starts with a user message the context lacks
@@ -349,8 +369,9 @@ CREATE OR REPLACE MACRO cause_queued_result_not_in_blob(diverged_fields, convers
 -- dual_write_ended (SPEC §7: 0.59.3+ logs no transcript, so a full-cutover
 -- read of its log misses those turns). Reads diverged_fields,
 -- conversation.era, updated_at, log_facts.first_type, last_entry_at, and
--- what audit_written_after_dual_write reads (the log's era, or release
--- fingerprints in blob items the log never saw).
+-- what audit_written_after_dual_write reads (the log's era, release
+-- fingerprints in blob items the log never saw, or unlogged turns after the
+-- log's end in a source 0.59.3+ wrote).
 CREATE OR REPLACE MACRO cause_dual_write_ended(diverged_fields, conversation, log_facts, llm_facts, display_facts) AS
     CASE WHEN audit_written_after_dual_write(conversation, llm_facts, display_facts)
               AND (list_contains(diverged_fields, 'llm') OR list_contains(diverged_fields, 'display'))
