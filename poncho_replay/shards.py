@@ -180,14 +180,12 @@ def may_hold_queue_release_write(entries: pa.Table) -> bool:
     if "type" not in names or "payload" not in names:
         return True
     try:
-        kinds = entries.column("type")
-        if pa.types.is_binary(kinds.type) or pa.types.is_large_binary(kinds.type):
-            kinds = kinds.cast(pa.string())
+        kinds = entries.column("type").cast(pa.string())
         payload = entries.column("payload")
         if not (pa.types.is_binary(payload.type) or pa.types.is_large_binary(payload.type)):
             payload = payload.cast(pa.string())
         hinted = pc.or_kleene(*(pc.match_substring(payload, hint) for hint in QUEUE_RELEASE_HINTS))
-        found = pc.and_kleene(pc.equal(kinds.cast(pa.string()), "subagent_result"), hinted)
+        found = pc.and_kleene(pc.equal(kinds, "subagent_result"), hinted)
     except (pa.ArrowException, ValueError):
         return True
     return bool(pc.any(found).as_py())

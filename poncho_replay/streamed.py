@@ -46,7 +46,7 @@ from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
 from poncho_replay.shards import SHARD_SQL, default_shards, may_hold_queue_release_write
 from poncho_replay.sources.databases import source_label, source_rows
-from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager
+from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager, with_nulls
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres
 from poncho_replay.sources.sqlite import read_sqlite
 
@@ -111,7 +111,7 @@ class ShardSpool:
         if column in names:
             values = batch.column(column).cast(pa.string())
             if f"{column}{NULL_SUFFIX}" in names:
-                values = pc.if_else(batch.column(f"{column}{NULL_SUFFIX}").cast(pa.bool_()), pa.scalar(None, pa.string()), values)
+                values = with_nulls(values, batch.column(f"{column}{NULL_SUFFIX}"))
             parents = values.to_pylist()
         else:
             parents = [None] * batch.num_rows

@@ -27,7 +27,7 @@ from poncho_replay.errors import BadEntryError, SourceError
 from poncho_replay.profiling import phase
 from poncho_replay.sql import CONVERSATION_JSON_COLUMNS, ENTRY_JSON_COLUMNS, read_sql, run_script
 
-__all__ = ["LoadSummary", "Stager", "decode_utf8", "ensure_schema", "progress_bar"]
+__all__ = ["LoadSummary", "Stager", "decode_utf8", "ensure_schema", "progress_bar", "with_nulls"]
 
 CONVERSATION_COLUMNS = (
     "id", "agent_id", "tenant_id", "owner_id", "title", "data", "message_count", "created_at", "updated_at",
@@ -221,7 +221,7 @@ class Stager:
                 reason = pc.if_else(first, pa.scalar("invalid_utf8"), reason)
                 field = pc.if_else(first, pa.scalar(col), field)
             if col + NULL_SUFFIX in names:
-                values = _with_nulls(values, batch.column(col + NULL_SUFFIX))
+                values = with_nulls(values, batch.column(col + NULL_SUFFIX))
             if col in json_cols:
                 values, fixed = _replace_lone_surrogates(values)
                 self.repaired += fixed
@@ -340,7 +340,7 @@ def _text_column(batch: pa.RecordBatch | pa.Table, name: str, n: int) -> pa.Arra
     return pa.nulls(n, pa.string())
 
 
-def _with_nulls(values: pa.Array, flags: pa.Array | pa.ChunkedArray) -> pa.Array:
+def with_nulls(values: pa.Array, flags: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``values`` NULL where ``flags`` is true, sharing the text buffers.
 
     ``if_else`` would copy every string (the payloads: about 1 GB per
