@@ -123,7 +123,7 @@ def export_source_facts(folders: list[Path], label: str, client: Any | None = No
             else:
                 task = client.submit(shard_folder_source_facts, str(folder), label, retries=RETRIES, pure=False)
                 facts = task.result()
-        except Exception:  # noqa: BLE001 - a shard that cannot load shows nothing; its audit task names it incomplete
+        except Exception:  # noqa: BLE001, S112 - a shard that cannot load shows nothing; its audit task names it incomplete
             continue
         if any(facts.column("queue_writes_seen").to_pylist()):
             return facts

@@ -120,7 +120,7 @@ def test_the_raw_test_never_misses_a_queued_outcome() -> None:
     outcome = '{"type":"subagent_result","result":{"subagentId":"s","taskOutcome":"succeeded"}}'
     escaped = '{"type":"subagent_result","result":{"subagentId":"s","\\u0074askOutcome":"succeeded"}}'
     old = '{"type":"subagent_result","result":{"subagentId":"s","status":"completed"}}'
-    rows = lambda kinds, payloads: pa.table({"type": kinds, "payload": payloads})  # noqa: E731
+    rows = lambda kinds, payloads: pa.table({"type": kinds, "payload": payloads})
     assert may_hold_queue_release_write(rows(["subagent_result"], [outcome]))
     assert may_hold_queue_release_write(rows(["subagent_result"], [escaped]))
     assert may_hold_queue_release_write(rows([b"subagent_result"], [outcome.encode()]))
