@@ -25,11 +25,16 @@ loaded and audited under each policy; then per cause:
 
 Fleets: ``0.58`` (every conversation written by 0.58.0) and ``mixed`` (0.58.0
 conversations upgraded to the current release at a seeded point, as a field
-database usually is, SPEC §7). Usage::
+database usually is, SPEC §7), each on two timelines (``simulate.fleet``'s
+``timeline``): sequential (each conversation moves on at its own point, so
+releases coexist for the whole fleet and no date separates them) and
+``-dated`` (the conversations overlap in time and each release is deployed
+to the whole fleet at one moment, pre-0.57 first, as a deployment runs).
+Usage::
 
     .venv/bin/python benchmarks/bench_causes.py [--seeds 0-99] [--conversations 500]
         [--faults lost=0.02,reorder=0.1,duplicate=0.01,fail=0.01,writeback]
-        [--fleets 0.58,mixed] [--policies 0.58,current] [--jobs 2] [--examples 3] [--out FILE]
+        [--fleets 0.58,mixed,0.58-dated,mixed-dated] [--policies 0.58,current] [--jobs 2] [--examples 3] [--out FILE]
 
 Prints a markdown table per (fleet, faults, policy) and the misattribution
 examples (seed, conversation, what the audit said, what the truth holds);
@@ -52,7 +57,12 @@ from typing import Any
 import pandas as pd
 
 DEFAULT_FAULTS = "lost=0.02,reorder=0.1,duplicate=0.01,fail=0.01,writeback"
-FLEETS = {"0.58": {"harness": "0.58.0"}, "mixed": {"harness": "0.58.0", "upgrade_to": "current"}}
+FLEETS: dict[str, dict[str, str]] = {
+    "0.58": {"harness": "0.58.0"},
+    "mixed": {"harness": "0.58.0", "upgrade_to": "current"},
+    "0.58-dated": {"harness": "0.58.0", "timeline": "dated"},
+    "mixed-dated": {"harness": "0.58.0", "upgrade_to": "current", "timeline": "dated"},
+}
 """The fleets measured: keyword arguments of ``simulate.fleet``."""
 SERVED = {"full": {"llm", "display", "pending"}, "pending_all": {"pending"}, "pending_queue": {"pending"}, "blob": set()}
 """The fields a policy's read takes from the log (``ReadPolicy.reads``)."""

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
@@ -53,6 +53,7 @@ __all__ = [
     "compare_policies",
     "diff_df",
     "install",
+    "merge_source_facts",
     "parity_df",
     "parity_rows",
     "parity_summary_df",
@@ -136,8 +137,15 @@ def install(con: Any, normaliser: Normaliser | None = None) -> None:
     run_script(con, "audit.sql")
 
 
-SOURCE_FACTS_SCHEMA = pa.schema([("source", pa.string()), ("queue_writes_seen", pa.bool_())])
+SOURCE_FACTS_SCHEMA = pa.schema([
+    ("source", pa.string()),
+    ("queue_writes_seen", pa.bool_()),
+    ("queue_writes_from", pa.timestamp("us")),
+    ("dual_write_from", pa.timestamp("us")),
+    ("dual_write_until", pa.timestamp("us")),
+])
 """The columns of ``audit_source_facts`` (sql/source_facts.sql): one row per source."""
+_SOURCE_FACT_COLUMNS = ", ".join(SOURCE_FACTS_SCHEMA.names)
 
 
 def source_facts(con: Any, source: str | None = None) -> pa.Table:
@@ -146,16 +154,35 @@ def source_facts(con: Any, source: str | None = None) -> pa.Table:
     A sharded audit computes them once over the whole fleet, outside the
     shards (DESIGN "Shards"), and hands them to every shard
     (:func:`source_facts_shadowed`), so a conversation's causes do not depend
-    on which shard it lands in. Cheap: one pass over the ``subagent_result``
-    entries. Needs only the workbench tables on ``con``.
+    on which shard it lands in. Cheap: one pass over the entries' type and
+    ``created_at``, parsing only the ``subagent_result`` payloads. Needs only
+    the workbench tables on ``con``. Facts of parts of a source (shards)
+    combine with :func:`merge_source_facts`.
     """
     run_script(con, "source_facts.sql")
     table = con.sql(
-        "SELECT source, queue_writes_seen FROM main.audit_source_facts WHERE ?::VARCHAR IS NULL OR source = ? "
+        f"SELECT {_SOURCE_FACT_COLUMNS} FROM main.audit_source_facts WHERE ?::VARCHAR IS NULL OR source = ? "
         "ORDER BY source",
         params=[source, source],
     ).to_arrow_table()
     return table.cast(SOURCE_FACTS_SCHEMA)
+
+
+def merge_source_facts(parts: Iterable[pa.Table]) -> pa.Table:
+    """The facts of a whole source from those of its parts (:func:`source_facts` of each shard).
+
+    Each fact is an "any", a first or a last over the source's entries, so
+    the parts combine exactly: the result equals :func:`source_facts` of
+    all the parts' rows loaded at once.
+    """
+    tables = [part.cast(SOURCE_FACTS_SCHEMA) for part in parts]
+    if not tables:
+        return SOURCE_FACTS_SCHEMA.empty_table()
+    merged = pa.concat_tables(tables).group_by("source").aggregate(
+        [("queue_writes_seen", "any"), ("queue_writes_from", "min"), ("dual_write_from", "min"), ("dual_write_until", "max")]
+    )
+    merged = merged.rename_columns([name.rsplit("_", 1)[0] if name != "source" else name for name in merged.column_names])
+    return merged.select(SOURCE_FACTS_SCHEMA.names).sort_by("source").cast(SOURCE_FACTS_SCHEMA)
 
 
 @contextmanager
@@ -173,7 +200,7 @@ def source_facts_shadowed(con: Any, facts: pa.Table | None) -> Iterator[None]:
     con.execute("DROP TABLE IF EXISTS temp.audit_source_facts")
     rows = facts.cast(SOURCE_FACTS_SCHEMA)  # noqa: F841 - read by the statement below
     try:
-        con.execute("CREATE TEMP TABLE audit_source_facts AS SELECT source, queue_writes_seen FROM rows")
+        con.execute(f"CREATE TEMP TABLE audit_source_facts AS SELECT {_SOURCE_FACT_COLUMNS} FROM rows")
         yield
     finally:
         con.execute("DROP TABLE IF EXISTS temp.audit_source_facts")

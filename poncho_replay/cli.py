@@ -757,12 +757,16 @@ def _harness_release(ctx: click.Context, param: click.Parameter, value: str | No
               "(transcript dual-write), 0.59.3 ... 0.61.2 or current (subagent-result queue only).")  # fmt: skip
 @click.option("--upgrade-to", default=None, callback=_harness_release, metavar="RELEASE",
               help="A later release each conversation moves to at a seeded point, e.g. 0.61.2.")  # fmt: skip
+@click.option("--timeline", type=click.Choice(["sequential", "dated"]), default="sequential", show_default=True,
+              help="sequential: one conversation after another, each moved to --upgrade-to at its own point; "
+              "dated: conversations overlap in time and each release is deployed to the whole fleet at one "
+              "moment (pre-0.57 first, then --harness, then --upgrade-to).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace --out (or the PostgreSQL --schema) if it exists; "
               "without it an existing one is refused.")  # fmt: skip
 @_common
 def simulate(
     n: int, seed: int, out: str, schema: str, faults: dict[str, Any], harness: str, upgrade_to: str | None,
-    force: bool,
+    timeline: str, force: bool,
 ) -> None:  # fmt: skip
     """Write a simulated harness database to audit.
 
@@ -773,6 +777,7 @@ def simulate(
     \b
     Example: poncho-replay simulate --conversations 500 --seed 7 --out fleet.sqlite --faults lost=0.02,writeback
     Example: poncho-replay simulate --out mixed.sqlite --harness 0.58.0 --upgrade-to 0.61.2
+    Example: poncho-replay simulate --out deployed.sqlite --upgrade-to 0.61.2 --timeline dated
     Example: poncho-replay simulate --out postgresql://postgres@127.0.0.1/test --schema fleet1
     """
     from poncho_replay.simulate import Faults, fleet
@@ -787,6 +792,7 @@ def simulate(
             faults=Faults(seed=seed, **faults) if faults else None,
             harness=harness,
             upgrade_to=upgrade_to,
+            timeline=timeline,  # type: ignore[arg-type]
         )
     if target is None:
         shown = f"{redact_url(out)} schema {schema}"

@@ -25,14 +25,12 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from poncho_replay import audit
 from poncho_replay.errors import ReplayError, SourceError
 from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
-from poncho_replay.shards import may_hold_queue_release_write, shard_folders
-from poncho_replay.sources.export import FILES
+from poncho_replay.shards import shard_folders
 
 __all__ = ["audit_shard_folder", "connect", "export_source_facts", "parity", "shard_folder_source_facts"]
 
@@ -85,49 +83,31 @@ def shard_folder_source_facts(folder: str, label: str) -> pa.Table:
         ws.con.close()
 
 
-def _folder_may_hold_queue_release_write(folder: Path) -> bool:
-    """The cheap raw test (:func:`~poncho_replay.shards.may_hold_queue_release_write`) on a shard folder's entries.
-
-    A Parquet file is read two columns at a time; any other file counts as "maybe".
-    """
-    parquet = folder / f"{FILES['conversation_entries']}.parquet"
-    if not parquet.is_file():
-        return any(folder.glob(f"{FILES['conversation_entries']}.*"))
-    try:
-        reader = pq.ParquetFile(parquet)
-        columns = [c for c in ("type", "payload") if c in reader.schema_arrow.names]
-        return any(
-            may_hold_queue_release_write(pa.Table.from_batches([batch]))
-            for batch in reader.iter_batches(columns=columns or None)
-        )
-    except (OSError, pa.ArrowException):
-        return True  # the load will say what is wrong with it
-
-
 def export_source_facts(folders: list[Path], label: str, client: Any | None = None) -> pa.Table:
     """The facts of a whole sharded export (:func:`poncho_replay.audit.source_facts`), before any shard is audited.
 
-    Each shard folder's raw entries are tested first (two columns, a text
-    search); only a folder that passes is loaded and asked (on Dask when
-    ``client`` is given), the first that shows a 0.59.3+ write deciding, so
-    the facts equal those of the whole export loaded at once. A folder that
-    fails to load shows nothing here (its audit task fails too, and the
-    report names it in ``attrs["incomplete"]``).
+    Each shard folder is loaded and asked (on Dask when ``client`` is
+    given), and the parts combine exactly
+    (:func:`~poncho_replay.audit.merge_source_facts`), so the facts equal
+    those of the whole export loaded at once. A folder that fails to load
+    shows nothing here (its audit task fails too, and the report names it in
+    ``attrs["incomplete"]``).
     """
-    for folder in folders:
-        if not _folder_may_hold_queue_release_write(folder):
-            continue
-        try:
-            if client is None:
-                facts = shard_folder_source_facts(str(folder), label)
-            else:
-                task = client.submit(shard_folder_source_facts, str(folder), label, retries=RETRIES, pure=False)
-                facts = task.result()
-        except Exception:  # noqa: BLE001, S112 - a shard that cannot load shows nothing; its audit task names it incomplete
-            continue
-        if any(facts.column("queue_writes_seen").to_pylist()):
-            return facts
-    return audit.SOURCE_FACTS_SCHEMA.empty_table()
+    parts: list[pa.Table] = []
+    if client is None:
+        for folder in folders:
+            try:
+                parts.append(shard_folder_source_facts(str(folder), label))
+            except Exception:  # noqa: BLE001, S112 - a shard that cannot load shows nothing; its audit task names it incomplete
+                continue
+    else:
+        tasks = [client.submit(shard_folder_source_facts, str(f), label, retries=RETRIES, pure=False) for f in folders]
+        for task in tasks:
+            try:
+                parts.append(task.result())
+            except Exception:  # noqa: BLE001, S112 - as above
+                continue
+    return audit.merge_source_facts(parts)
 
 
 def parity(

@@ -31,7 +31,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from poncho_replay import audit
 from poncho_replay.policy import Policy, resolve_policy
@@ -45,7 +44,6 @@ __all__ = [
     "audit_shard",
     "default_shards",
     "export_shards",
-    "may_hold_queue_release_write",
     "parity_by_shards",
     "shard_folders",
     "shard_of",
@@ -156,39 +154,6 @@ def audit_shard(
             return pd.DataFrame(audit.parity_df(con, policy, compare))
     finally:
         con.close()
-
-
-QUEUE_RELEASE_HINTS = ("taskOutcome", "\\u")
-"""Text a raw entry payload holds if it can be a write only 0.59.3+ makes: the key
-``taskOutcome`` (``sql/source_facts.sql``), or an escape that might spell it."""
-
-
-def may_hold_queue_release_write(entries: pa.Table) -> bool:
-    """Whether raw entry rows (a reader's or an export's columns) may hold a write only 0.59.3+ makes.
-
-    A cheap text test, never a false "no": a ``subagent_result`` row whose
-    payload text holds a :data:`QUEUE_RELEASE_HINTS` string (anything this
-    test cannot read counts as "maybe"). A sharded audit that reads raw rows
-    (a spool, a sharded export) loads only the shards this test passes, until
-    one shows such a write by the rule itself (:func:`poncho_replay.audit.source_facts`),
-    so the facts equal the whole load's while a fleet with none costs one
-    scan of two columns.
-    """
-    names = entries.schema.names
-    if entries.num_rows == 0:
-        return False
-    if "type" not in names or "payload" not in names:
-        return True
-    try:
-        kinds = entries.column("type").cast(pa.string())
-        payload = entries.column("payload")
-        if not (pa.types.is_binary(payload.type) or pa.types.is_large_binary(payload.type)):
-            payload = payload.cast(pa.string())
-        hinted = pc.or_kleene(*(pc.match_substring(payload, hint) for hint in QUEUE_RELEASE_HINTS))
-        found = pc.and_kleene(pc.equal(kinds, "subagent_result"), hinted)
-    except (pa.ArrowException, ValueError):
-        return True
-    return bool(pc.any(found).as_py())
 
 
 _TABLES = (("conversations", "id"), ("conversation_entries", "conversation_id"), ("quarantine", "conversation_id"))

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from poncho_replay import audit
 from poncho_replay.policy import Policy, resolve_policy
 from poncho_replay.profiling import phase
-from poncho_replay.shards import SHARD_SQL, default_shards, may_hold_queue_release_write
+from poncho_replay.shards import SHARD_SQL, default_shards
 from poncho_replay.sources.databases import source_label, source_rows
 from poncho_replay.sources.ingest import NULL_SUFFIX, LoadSummary, Stager, with_nulls
 from poncho_replay.sources.postgres import is_postgres_url, read_postgres
@@ -210,36 +210,26 @@ def audit_spooled_shard(
         _release_memory()
 
 
-def _kinds_and_payloads(parts: list[tuple[str, Path]]) -> Iterator[pa.Table]:
-    """Each entries spool file's ``type`` and ``payload`` columns (those it has), valid until the next is read."""
-    for _, path in parts:
-        with pa.memory_map(str(path)) as source:
-            read = pa.ipc.open_file(source).read_all()
-            yield read.select([c for c in ("type", "payload") if c in read.schema.names])
-
-
 def spool_source_facts(spool: ShardSpool) -> pa.Table:
     """The facts of the whole spooled source (:func:`poncho_replay.audit.source_facts`), before any shard is audited.
 
-    The raw rows of each shard are tested first (two columns, a text
-    search: :func:`~poncho_replay.shards.may_hold_queue_release_write`); only
-    a shard that passes is loaded and asked, the first that shows a 0.59.3+
-    write deciding. A fleet 0.59.3+ never wrote costs one scan; an upgraded
-    one, one shard's load.
+    Each shard's entries are loaded and asked (the checks that keep or
+    quarantine an entry row read no conversation row), and the parts combine
+    exactly (:func:`~poncho_replay.audit.merge_source_facts`): the
+    dual-write's first and last entries can be in any shard. One more load
+    of the entries per shard, the price of causes that do not depend on the
+    shard a conversation lands in.
     """
+    parts: list[pa.Table] = []
     for k in range(spool.shards):
-        entries = [(t, p) for t, p in spool.parts(k) if t == "conversation_entries"]
-        if not any(may_hold_queue_release_write(rows) for rows in _kinds_and_payloads(entries)):
-            continue
-        ws, _ = _load_spooled_shard(spool.parts(k), spool.source, spool.kind)
+        entries = [(table, path) for table, path in spool.parts(k) if table == "conversation_entries"]
+        ws, _ = _load_spooled_shard(entries, spool.source, spool.kind)
         try:
-            facts = audit.source_facts(ws.con)
+            parts.append(audit.source_facts(ws.con))
         finally:
             ws.con.close()
             _release_memory()
-        if any(facts.column("queue_writes_seen").to_pylist()):
-            return facts
-    return audit.SOURCE_FACTS_SCHEMA.empty_table()
+    return audit.merge_source_facts(parts)
 
 
 def _release_memory() -> None:

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 import poncho_replay
-from poncho_replay.simulate import Fleet, Simulator, Turn
+from poncho_replay.simulate import Fleet, Simulator, Turn, fleet
 from poncho_replay.simulate.faults import Faults
-from poncho_replay.simulate.scenarios import fleet
 
 Script = Callable[[Simulator], str]
 

@@ -198,13 +198,14 @@ def faults_fates() -> set[str]:
     return {"lost", "fail", "duplicate", "reorder"}
 
 
-def test_the_audit_measured_against_the_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("timeline", ["sequential", "dated"])
+def test_the_audit_measured_against_the_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str], timeline: str) -> None:
     """Runs the benchmark's comparison on small fleets: nothing unexplained; prints the figures."""
     bench = _bench()
     printed: list[str] = []
     for seed in (0, 1):
         for faults in (None, bench.parse_faults(bench.DEFAULT_FAULTS, seed)):
-            data = fleet(30, seed=seed, faults=faults, harness="0.58.0", upgrade_to="current")
+            data = fleet(30, seed=seed, faults=faults, harness="0.58.0", upgrade_to="current", timeline=timeline)  # type: ignore[arg-type]
             db = tmp_path / f"{seed}-{faults is not None}.db"
             data.to_sqlite(db)
             ws = poncho_replay.open()

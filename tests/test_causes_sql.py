@@ -84,6 +84,12 @@ def item_facts(**over: Any) -> dict[str, Any]:
         "guess_at_kept": False,
         "compaction_turn_bubble_in_blob": False,
         "pre_log_messages": 0,
+        "pre_dual_write_messages": 0,
+        "first_after_dual_write": Sql("NULL::BIGINT"),
+        "last_unlogged_user_ts": Sql("NULL::BIGINT"),
+        "resumed_without_append": 0,
+        "keyless_bubbles": 0,
+        "own_unlogged_prefix": 0,
     }
     return {**base, **over}
 
@@ -114,6 +120,8 @@ def defaults() -> dict[str, Any]:
             "llm_log": True,
             "quarantined": Sql("NULL::STRUCT(seq BIGINT, reason VARCHAR, field VARCHAR)[]"),
             "queue_writes_in_source": False,
+            "queue_writes_from": Sql("NULL::TIMESTAMP"),
+            "dual_write_until": Sql("NULL::TIMESTAMP"),
         },
         "log_facts": {
             "callback_seqs": Sql("NULL::BIGINT[]"),
@@ -124,6 +132,7 @@ def defaults() -> dict[str, Any]:
             "reordered": Sql("NULL::STRUCT(compaction_seq BIGINT, turn_id VARCHAR)[]"),
             "amendments": AMENDMENTS,
             "callback_reply_seqs": Sql("NULL::BIGINT[]"),
+            "keyless_bubbles": 0,
             "resume_seqs": Sql("NULL::BIGINT[]"),
             "compaction_seq": Sql("NULL::BIGINT"),
             "first_kept_seq": Sql("NULL::VARCHAR"),
@@ -377,8 +386,87 @@ def test_an_unlogged_turn_is_0593s_only_in_a_source_that_release_wrote(con: duck
         seen = {"queue_writes_in_source": in_source}
         assert fire(con, cause, conversation=seen, display_facts=tail), cause
         assert not fire(con, other, conversation=seen, display_facts=tail), cause
-    # the conversation's own log shows 0.59.3+ (its era): the source's fact is not needed
-    assert fire(con, "dual_write_ended", conversation={"era": "mixed"}, display_facts=tail)
+    # the conversation's own log looks like 0.59.3+'s (its era): so it is, in a source that release wrote; in
+    # one it never wrote, it is a 0.58 callback whose hidden messages and reply were lost
+    assert fire(con, "dual_write_ended", conversation={"era": "mixed", "queue_writes_in_source": True})
+    assert not fire(con, "dual_write_ended", conversation={"era": "mixed", "queue_writes_in_source": False})
+
+
+def test_an_unlogged_tail_dated_before_the_first_0593_write_is_lost_where_releases_took_turns(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # the tail's last user message at 1000 ms; the source's first 0.59.3+ write at 2000 ms
+    tail = item_facts(lost_positions=[10, 11], last_in_log=9, unlogged_tail_users=1, unlogged_tail_bubbles=1,
+                      first_unlogged_user=10, last_unlogged_user_ts=1000)  # fmt: skip
+    first_queue_write = Sql("make_timestamp(2000 * 1000)")
+    in_turn = {"queue_writes_in_source": True, "queue_writes_from": first_queue_write,
+               "dual_write_until": Sql("make_timestamp(1500 * 1000)")}  # fmt: skip
+    assert fire(con, "lost_or_reordered_append", conversation=in_turn, display_facts=tail)
+    assert not fire(con, "dual_write_ended", conversation=in_turn, display_facts=tail)
+    # the source's dual-write went on after its first 0.59.3+ write (releases coexisted): the date decides nothing
+    overlapping = {**in_turn, "dual_write_until": Sql("make_timestamp(2500 * 1000)")}
+    assert fire(con, "dual_write_ended", conversation=overlapping, display_facts=tail)
+    assert not fire(con, "lost_or_reordered_append", conversation=overlapping, display_facts=tail)
+
+
+def test_blob_items_dated_after_the_sources_last_transcript_entry_are_0593s(con: duckdb.DuckDBPyConnection) -> None:
+    # a 0.59.3+ resume's message (position 10) right after the last logged turn, no user message after it
+    after = item_facts(lost_positions=[10], last_in_log=9, first_after_dual_write=10)
+    wrote = {"queue_writes_in_source": True}
+    assert fire(con, "dual_write_ended", conversation=wrote, llm_facts=after)
+    assert not fire(con, "lost_or_reordered_append", conversation=wrote, llm_facts=after)
+    # in a source 0.59.3+ never wrote, the date alone says nothing: a lost append
+    assert fire(con, "lost_or_reordered_append", llm_facts=after)
+    assert not fire(con, "dual_write_ended", llm_facts=after)
+
+
+def test_messages_dated_before_the_sources_dual_write_are_pre_dual_write(con: duckdb.DuckDBPyConnection) -> None:
+    # the log starts with a resume's bubble: without the date, a lost start
+    start = {"first_type": "assistant_message"}
+    gap = item_facts(missing_prefix=4)
+    assert fire(con, "lost_or_reordered_append", log_facts=start, display_facts=gap)
+    assert not fire(con, "pre_dual_write", log_facts=start, display_facts=gap)
+    dated = item_facts(missing_prefix=4, pre_dual_write_messages=4)
+    assert fire(con, "pre_dual_write", log_facts=start, display_facts=dated)
+    assert not fire(con, "lost_or_reordered_append", log_facts=start, display_facts=dated)
+    # a log of queue entries only: the blob's turns dated before any transcript entry of the source
+    queue_only = {"era": "queue", "queue_writes_in_source": True}
+    assert fire(con, "pre_dual_write", conversation=queue_only, log_facts={"first_type": "subagent_result"},
+                display_facts=item_facts(pre_dual_write_messages=6))  # fmt: skip
+
+
+def test_a_merged_resume_whose_amendment_was_lost_is_a_resume_and_a_lost_append(con: duckdb.DuckDBPyConnection) -> None:
+    resumed = item_facts(resumed_without_append=1, lost_positions=[12], last_in_log=11)
+    assert fire(con, "resume_not_captured", llm_facts=resumed)
+    assert fire(con, "lost_or_reordered_append", llm_facts=resumed)
+    # 0.59.3+ logs no resume at all: there the lone message is its own
+    queue = {"era": "mixed", "queue_writes_in_source": True}
+    assert not fire(con, "resume_not_captured", conversation=queue, llm_facts=resumed)
+    assert not fire(con, "resume_not_captured", llm_facts=item_facts(lost_positions=[12], last_in_log=11))
+
+
+def test_a_lost_or_doubled_callback_reply_is_a_lost_append(con: duckdb.DuckDBPyConnection) -> None:
+    # SPEC §5: one callback_started, hidden user messages and one reply bubble (it has no id) per callback turn
+    callback = {"callback_seqs": [8], "hidden_users": [{"seq": 9, "turn_id": "callback-1-c"}], "keyless_bubbles": 1}
+    assert not fire(con, "lost_or_reordered_append", log_facts={**callback, "callback_reply_seqs": [10]},
+                    display_facts=item_facts(keyless_bubbles=1))  # fmt: skip
+    # the blob holds two id-less bubbles, the log one: the second callback's reply never reached the log
+    assert fire(con, "lost_or_reordered_append", log_facts={**callback, "callback_reply_seqs": [10]},
+                display_facts=item_facts(keyless_bubbles=2))  # fmt: skip
+    # one callback_started, two replies: the reply was logged twice (or a callback_started lost)
+    assert fire(con, "lost_or_reordered_append", log_facts={**callback, "callback_reply_seqs": [10, 11]})
+    # a callback_started alone, in a source 0.59.3+ never wrote: 0.58's, its hidden messages and reply lost
+    started = {"callback_seqs": [8]}
+    assert fire(con, "callback_turn_not_captured", log_facts=started, llm_facts=item_facts(display_copies=4))
+    assert not fire(con, "callback_turn_not_captured", conversation={"queue_writes_in_source": True},
+                    log_facts=started, llm_facts=item_facts(display_copies=4))  # fmt: skip
+
+
+def test_a_threads_own_message_before_its_first_logged_one_is_lost(con: duckdb.DuckDBPyConnection) -> None:
+    thread = {"parent_conversation_id": "parent"}
+    assert not fire(con, "lost_or_reordered_append", conversation=thread, display_facts=item_facts(missing_prefix=12))
+    assert fire(con, "lost_or_reordered_append", conversation=thread,
+                display_facts=item_facts(missing_prefix=13, own_unlogged_prefix=1))  # fmt: skip
 
 
 def test_a_guess_that_points_at_a_copy_of_the_kept_message_is_not_off(con: duckdb.DuckDBPyConnection) -> None:
@@ -416,7 +504,7 @@ def test_a_0593_resume_after_a_stale_turn_is_not_a_lost_append(con: duckdb.DuckD
     tail = item_facts(lost_positions=[10, 11, 12], last_in_log=9, unlogged_tail_users=1, first_unlogged_user=11)
     # the display's unlogged tail starts with a 0.59.3+ user message the context lacks (its final write was lost)
     users_first = item_facts(last_in_log=7, unlogged_tail_users=2, unlogged_tail_bubbles=2, first_unlogged_user=8)
-    mixed = {"era": "mixed"}
+    mixed = {"era": "mixed", "queue_writes_in_source": True}
     assert fire(con, "lost_or_reordered_append", llm_facts=tail, display_facts=item_facts())  # all 0.58: lost
     assert not fire(con, "lost_or_reordered_append", conversation=mixed, llm_facts=tail, display_facts=users_first)
     # an unlogged bubble finishes the last logged turn first: a 0.58 resume whose append was lost

@@ -443,6 +443,43 @@ def test_same_seed_same_fleet_for_every_release_mix() -> None:
         assert [(e.conversation_id, e.site, e.fate) for e in a.events] == [(e.conversation_id, e.site, e.fate) for e in b.events]
 
 
+def test_a_dated_fleet_deploys_each_release_to_the_whole_fleet_at_one_moment() -> None:
+    """SPEC §5, §7: before 0.57 nothing is logged, then 0.58 dual-writes, then 0.61.2 only queues, fleet-wide."""
+    data = fleet(80, seed=21, upgrade_to=CURRENT, timeline="dated")
+    rows = [e for log in data.entries.values() for e in log]
+    transcript = [e["createdAt"] for e in rows if e["type"] not in QUEUE]
+    queued_by_current = [e["createdAt"] for e in rows if e["type"] == "subagent_result" and "taskOutcome" in e["result"]]
+    assert transcript and queued_by_current and max(transcript) < min(queued_by_current)
+    pre = [t for t in data.truth_records if t.cause == "pre_dual_write"]
+    assert pre and all(t.detail.endswith("written before the dual-write (0.56.0)") for t in pre)
+    first_logged = min(e["message"]["metadata"]["timestamp"] for e in rows if e["type"] == "user_message")
+    blobs = {c["conversationId"]: c for c in data.conversations}
+    for cid in {t.conversation_id for t in pre}:  # its first user message predates every logged one
+        first = next(m for m in blobs[cid]["messages"] if m["role"] == "user")
+        assert first["metadata"]["timestamp"] < first_logged
+    # conversations overlap in time: some span the upgrade, with turns logged before it and blob-only after
+    spans = sum(1 for cid, log in data.entries.items()
+                if any(e["type"] == "user_message" for e in log) and any(e.site == "upgrade" for e in data.events))  # fmt: skip
+    assert spans > 0
+    mixed = [cid for cid, log in data.entries.items()
+             if any(e["type"] == "user_message" for e in log)
+             and sum(1 for m in blobs[cid]["messages"] if m["role"] == "user")
+             > sum(1 for e in log if e["type"] == "user_message" and not e.get("hidden"))]  # fmt: skip
+    assert len(mixed) >= 5
+
+
+def test_a_dated_fleet_runs_the_sequential_fleets_scripts() -> None:
+    """The timeline changes when each step runs, not what the conversations say."""
+    def texts(f: Fleet) -> dict[str, list[str]]:
+        return {
+            c["title"]: [str(m["content"]) for m in c["messages"]
+                         if m["role"] == "user" and "_subagentCallback" not in (m.get("metadata") or {})]
+            for c in f.conversations
+        }  # fmt: skip
+
+    assert texts(fleet(30, seed=22, timeline="dated")) == texts(fleet(30, seed=22))
+
+
 def test_current_fleet_logs_only_the_queue() -> None:
     data = fleet(80, seed=19, harness=CURRENT)
     assert data.entries, "some conversations received subagent results"

@@ -1,20 +1,17 @@
-"""Named, scripted scenarios (one per harness case) and the random fleet generator.
+"""Named, scripted scenarios, one per harness case.
 
 Each scenario mirrors a conversation class of the real harness 0.58.0
 sample database (its README lists 16): it takes a :class:`Simulator` and
 returns ``{title: conversation_id}``. Titles are the keys of each fixture's
 ``expected.json``. :data:`SCENARIO_CLASSES` groups them into the committed
-fixtures; :func:`fleet` draws random scripts for scale and property tests.
+fixtures; :func:`~poncho_replay.simulate.random_fleet.fleet` draws random
+scripts for scale and property tests.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
-from poncho_replay.models import JsonDict
-from poncho_replay.simulate.data import Fleet
-from poncho_replay.simulate.faults import Faults
 from poncho_replay.simulate.harness import Simulator, Turn
 
 Scenario = Callable[[Simulator], dict[str, str]]
@@ -206,9 +203,6 @@ SCENARIO_CLASSES: dict[str, Scenario] = {
 """Scenario classes, one committed fixture each (``fixtures/<class>/``)."""
 
 
-# --- the simulated fleet ---------------------------------------------------------------------
-
-
 def run_scenarios(names: list[str] | None = None, *, seed: int = 0, sim: Simulator | None = None) -> tuple[Simulator, dict[str, str]]:
     """Run the named scenario classes (all by default) on one simulator."""
     sim = sim or Simulator(seed=seed)
@@ -217,85 +211,3 @@ def run_scenarios(names: list[str] | None = None, *, seed: int = 0, sim: Simulat
         titles.update(SCENARIO_CLASSES[name](sim))
     sim.flush()
     return sim, titles
-
-
-_WORDS = ["plan", "tide", "ship", "rose", "moon", "port", "log", "cert", "node", "🧭", "東京", "naïve", "שלום"]
-_TOOLS = ["web_search", "read_file", "calculator", "shell", "db_query"]
-
-
-def fleet(
-    n_conversations: int,
-    *,
-    seed: int = 0,
-    faults: Faults | None = None,
-    verify: bool = False,
-    harness: str = "0.58.0",
-    upgrade_to: str | None = None,
-) -> Fleet:
-    """A random fleet: same seed (and faults, releases), same data.
-
-    Each conversation draws 4-12 turns with 0-2 tool steps, and now and then
-    a compaction, an approval resume, multi-part content, a subagent result
-    with its callback, a thread, a rename, a stale blob or a
-    pre-dual-write start. About 50 entries per conversation on average
-    under 0.58 (from 0.59.3 only the subagent-result queue is logged).
-    Writes go to a :class:`DictBackend` (no store round trip per entry).
-
-    Args:
-        harness: the release every conversation starts under.
-        upgrade_to: a later release each conversation moves to at a seeded
-            point: before its first turn (created after the upgrade), between
-            two turns, or after its last one (only a later rename or thread
-            runs under it). The points come from their own generator, so the
-            scripts are those of the same fleet without the upgrade.
-    """
-    sim = Simulator(seed=seed, faults=faults, verify=verify, harness=harness)
-    rng = random.Random(seed ^ 0x5EED)
-    upgrades = random.Random(seed ^ 0x0612) if upgrade_to is not None else None
-    owners = [f"owner-{i}" for i in range(50)]
-    for i in range(n_conversations):
-        tenant = "northwind" if rng.random() < 0.05 else None
-        cid = sim.create(rng.choice(owners), f"Conversation {i}", tenant, dual_write=rng.random() >= 0.03)
-        if rng.random() < 0.03:
-            sim.turn(cid, _random_turn(rng, compact=False))
-            sim.set_dual_write(cid, True)
-        turns = rng.randint(4, 12)
-        upgrade_at = upgrades.randint(0, turns) if upgrades is not None else None
-        for t in range(turns):
-            if t == upgrade_at and upgrade_to is not None:
-                sim.upgrade(upgrade_to, cid)
-            sim.turn(cid, _random_turn(rng, compact=t >= 3 and rng.random() < 0.08))
-            r = rng.random()
-            if r < 0.04:
-                sim.resume(cid, " " + _text(rng), merge=rng.random() < 0.7)
-            elif r < 0.07:
-                sim.subagent_result(cid, f"sub-{i}-{t}", _text(rng), _text(rng))
-                if rng.random() < 0.8:
-                    sim.callback(cid, _text(rng))
-        if upgrade_at == turns and upgrade_to is not None:
-            sim.upgrade(upgrade_to, cid)
-        if rng.random() < 0.02:
-            sim.rename(cid, _text(rng))
-        if rng.random() < 0.02:
-            child = sim.thread(cid, f"Thread of {i}")
-            sim.turn(child, _random_turn(rng, compact=False))
-    return Fleet.from_simulator(sim)
-
-
-def _text(rng: random.Random) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 6)))
-
-
-def _random_turn(rng: random.Random, *, compact: bool) -> Turn:
-    user: str | list[JsonDict] = _text(rng)
-    if rng.random() < 0.03:
-        user = [{"type": "text", "text": _text(rng)}, {"type": "file", "data": "upload://f.pdf", "mediaType": "application/pdf"}]
-    steps = rng.choice((0, 0, 1, 1, 1, 2))
-    tools = [(rng.choice(_TOOLS), _text(rng) if rng.random() < 0.5 else "", _text(rng)) for _ in range(steps)]
-    return Turn(
-        user,
-        reply=_text(rng),
-        tools=tools,
-        compact_keep=rng.randint(1, 4) if compact else None,
-        skip_final_update=rng.random() < 0.01,
-    )

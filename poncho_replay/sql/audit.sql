@@ -638,6 +638,8 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
                -- a 0.58 callback turn's reply bubble (turnId callback-<id>; 0.59.3+ logs none)
                list(seq ORDER BY seq) FILTER (WHERE type = 'assistant_message' AND starts_with(turn_id, 'callback-'))
                    AS callback_reply_seqs,
+               -- bubbles logged without an id (a callback's reply, a resume's fresh bubble)
+               count(*) FILTER (WHERE type = 'assistant_message' AND msg_id IS NULL) AS keyless_bubbles,
                arg_min(type, seq) AS first_type, max(created_at) AS last_entry_at
         FROM e GROUP BY ALL
     ),
@@ -665,7 +667,7 @@ CREATE OR REPLACE MACRO audit_log_facts(src := NULL) AS TABLE
     )
     SELECT k.source, k.conversation_id, k.callback_seqs, k.hidden_users, ap.approx_turns, d.duplicates,
            os.seqs AS summaries_without_compaction,
-           r.reordered, am.amendments, k.resume_seqs, k.callback_reply_seqs,
+           r.reordered, am.amendments, k.resume_seqs, k.callback_reply_seqs, k.keyless_bubbles,
            l.seq AS compaction_seq, l.first_kept AS first_kept_seq, k.first_type, k.last_entry_at
     FROM per_entry AS k
     LEFT JOIN latest AS l USING (source, conversation_id)
@@ -698,10 +700,17 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT source, conversation_id, min(message_ts) AS first_ts FROM e WHERE message_ts IS NOT NULL GROUP BY ALL
     ),
     pre_log AS (  -- display messages (kept or moved to compactedHistory) the log never saw, written before its
-                  -- first turn: history from before the dual-write, however a compaction moved it
-        SELECT x.source, x.conversation_id, count(*) AS pre_log_messages
+                  -- first turn (pre_log_messages) or before the source's first transcript entry
+                  -- (pre_dual_write_messages, audit_source_facts): history from before the dual-write,
+                  -- however a compaction moved it
+        SELECT x.source, x.conversation_id,
+               count(*) FILTER (WHERE x.ts < ls.first_ts) AS pre_log_messages,
+               count(*) FILTER (WHERE x.ts < epoch_ms(sf.dual_write_from)) AS pre_dual_write_messages
         FROM (  -- (set apart first, so only the unlogged messages are parsed for their timestamp)
-            SELECT y.* FROM (
+            SELECT y.source, y.conversation_id,
+                   CASE WHEN NOT contains(y.item::VARCHAR, '[Subagent Result]')
+                        THEN TRY_CAST(y.item -> 'metadata' ->> 'timestamp' AS BIGINT) END AS ts
+            FROM (
                 SELECT source, conversation_id, item, item_key AS k FROM blob_items
                 WHERE field = 'display'
                 UNION ALL
@@ -710,9 +719,9 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
             ANTI JOIN log_keys AS lk ON lk.source = y.source AND lk.conversation_id = y.conversation_id
                 AND lk.field = 'display' AND lk.k = y.k
         ) AS x
-        JOIN log_start AS ls USING (source, conversation_id)
-        WHERE CASE WHEN contains(x.item::VARCHAR, '[Subagent Result]') THEN false
-                   ELSE TRY_CAST(x.item -> 'metadata' ->> 'timestamp' AS BIGINT) < ls.first_ts END
+        LEFT JOIN log_start AS ls USING (source, conversation_id)
+        LEFT JOIN audit_source_facts AS sf ON sf.source = x.source
+        WHERE x.ts < greatest(ls.first_ts, epoch_ms(sf.dual_write_from))
         GROUP BY ALL
     ),
     resume_runs AS (  -- a resumed turn's fresh bubble carries the run's id (its turnId is resume-<id>)
@@ -730,14 +739,19 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                         OR starts_with(coalesce(message_text(b.item), ''), '[Subagent Result]'), false)
                END AS is_callback,
                lk.k IS NOT NULL AS in_log,
-               -- an llm item that is a logged display message: the blob copied `messages` into
-               -- _harnessMessages (a callback turn, SPEC §5), it is no lost harness_message
-               b.field = 'llm' AND dk.k IS NOT NULL AS display_copy
+               -- an llm item that is a display message (logged, or the blob's own, e.g. written before
+               -- the dual-write): the blob copied `messages` into _harnessMessages (a callback turn,
+               -- SPEC §5), it is no lost harness_message
+               b.field = 'llm' AND (dk.k IS NOT NULL OR bd.k IS NOT NULL) AS display_copy
         FROM blob_items AS b
         LEFT JOIN log_keys AS lk ON lk.source = b.source AND lk.conversation_id = b.conversation_id
             AND lk.field = b.field AND lk.k = b.item_key
         LEFT JOIN log_keys AS dk ON dk.source = b.source AND dk.conversation_id = b.conversation_id
             AND dk.field = 'display' AND dk.k = b.item_key
+        LEFT JOIN (SELECT DISTINCT source, conversation_id, item_key AS k FROM blob_items
+                   WHERE field = 'display' AND item_key IS NOT NULL) AS bd
+            ON b.field = 'llm' AND bd.source = b.source AND bd.conversation_id = b.conversation_id
+            AND bd.k = b.item_key
     ),
     blob1 AS MATERIALIZED (  -- what only the items the log never saw are read for
         SELECT *,
@@ -755,8 +769,12 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                CASE WHEN in_log OR field <> 'llm' THEN false WHEN NOT contains(item::VARCHAR, 'ompactionSummary') THEN false
                     ELSE coalesce(json_extract(item, '$.metadata.isCompactionSummary')::VARCHAR = 'true'
                                   OR json_extract(item, '$.metadata._compactionSummary')::VARCHAR = 'true', false)
-               END AS is_summary
-        FROM blob0
+               END AS is_summary,
+               -- written after the source's last transcript entry (audit_source_facts): no release that
+               -- dual-writes was running then (a fact for the rules only in a source 0.59.3+ wrote)
+               CASE WHEN NOT in_log THEN TRY_CAST(item -> 'metadata' ->> 'timestamp' AS BIGINT) END AS ts,
+               coalesce(ts > epoch_ms(sf.dual_write_until), false) AS after_dual_write
+        FROM blob0 LEFT JOIN (SELECT source, dual_write_until FROM audit_source_facts) AS sf USING (source)
     ),
     blob AS MATERIALIZED (  -- (without the item's text: what the rules read of it is above)
         SELECT b.* EXCLUDE (item),
@@ -766,7 +784,11 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                b.field = 'llm' AND NOT b.in_log AND b.run_id IS NOT NULL AND (
                    rr.run_id IS NOT NULL
                    OR (am.conversation_id IS NOT NULL AND lr.run_id IS NULL AND b.role = 'assistant'
-                       AND ro.n = 1)) AS resumed
+                       AND ro.n = 1)) AS resumed,
+               -- the same lone message in a log with no amendment at all (resume_unlogged, below)
+               b.field = 'llm' AND NOT b.in_log AND b.run_id IS NOT NULL AND rr.run_id IS NULL
+                   AND am.conversation_id IS NULL AND lr.run_id IS NULL AND b.role = 'assistant'
+                   AND ro.n = 1 AS lone_unseen_run
         FROM blob1 AS b
         LEFT JOIN (SELECT source, conversation_id, run_id, count(*) AS n FROM blob1
                    WHERE field = 'llm' AND NOT in_log AND run_id IS NOT NULL GROUP BY ALL) AS ro
@@ -784,8 +806,35 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                count(*) FILTER (WHERE queue_callback) AS queue_callback_items,
                count(*) FILTER (WHERE display_copy) AS display_copies,
                count(*) FILTER (WHERE resumed) AS resumed_items,
-               count(*) FILTER (WHERE incomplete) AS incomplete_items
+               count(*) FILTER (WHERE incomplete) AS incomplete_items,
+               min(position) FILTER (WHERE after_dual_write) AS first_after_dual_write
         FROM blob GROUP BY ALL
+    ),
+    resume_unlogged AS (  -- a merged resume whose amendment never reached the log (SPEC §5: only that
+                          -- append records a merged resume): a lone assistant message of a run the log never
+                          -- saw that finishes no unlogged user message's turn (a tool-less turn whose finalize
+                          -- was lost leaves that pair); lost_or_reordered_append counts it as lost as well
+        SELECT c.source, c.conversation_id, count(*) AS resumed_without_append
+        FROM blob AS c JOIN blob AS p ON p.source = c.source AND p.conversation_id = c.conversation_id
+            AND p.field = 'llm' AND p.position = c.position - 1
+        WHERE c.lone_unseen_run AND (p.in_log OR p.role IS DISTINCT FROM 'user')
+        GROUP BY ALL
+    ),
+    keyless AS (  -- display bubbles without an id (a callback turn's reply, a resume's fresh bubble, SPEC §5):
+                  -- no identity finds them, so they are only counted, after the first message the log holds
+        SELECT b.source, b.conversation_id, count(*) AS keyless_bubbles
+        FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
+        WHERE b.field = 'display' AND b.k IS NULL AND b.role = 'assistant' AND b.position > coalesce(f.first_in_log, -1)
+        GROUP BY ALL
+    ),
+    own_prefix AS (  -- a thread's display messages before the first one its log holds, dated from the
+                     -- thread's creation on: its own turn's, not the parent's it copied (thread_copy_not_captured)
+        SELECT b.source, b.conversation_id, count(*) AS own_unlogged_prefix
+        FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
+        JOIN conversations AS c ON c.source = b.source AND c.id = b.conversation_id
+        WHERE b.field = 'display' AND NOT b.in_log AND b.position < f.first_in_log AND NOT b.after_dual_write
+          AND c.parent_conversation_id IS NOT NULL AND b.ts >= epoch_ms(c.created_at)
+        GROUP BY ALL
     ),
     tail AS (  -- blob messages after the last one the log knows, none of them logged
         SELECT b.source, b.conversation_id, b.field,
@@ -793,6 +842,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                count(*) FILTER (WHERE b.role = 'assistant') AS unlogged_tail_bubbles,
                -- where the unlogged turns start: the items before it finish the last logged turn
                min(b.position) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS first_unlogged_user,
+               max(b.ts) FILTER (WHERE b.role = 'user' AND NOT b.is_callback) AS last_unlogged_user_ts,
                list(b.position ORDER BY b.position) FILTER (WHERE b.role = 'assistant') AS tail_bubble_positions
         FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
         WHERE NOT b.in_log AND b.position > coalesce(f.last_in_log, -1)
@@ -984,17 +1034,22 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         GROUP BY ALL
     )
     SELECT f.source, f.conversation_id, f.field, f.callback_items, f.queue_callback_items, f.display_copies,
-           f.resumed_items, f.incomplete_items, f.last_in_log,
+           f.resumed_items, f.incomplete_items, f.last_in_log, f.first_after_dual_write,
+           CASE WHEN f.field = 'display' THEN coalesce(kl.keyless_bubbles, 0) END AS keyless_bubbles,
            -- leading blob items the log never saw, followed by ones it did: history from before the dual-write
            CASE WHEN f.first_in_log > 0 THEN f.first_in_log ELSE 0 END AS missing_prefix,
            l.lost_positions, ls.unseen_seqs, coalesce(ls.moved_items, 0) AS moved_items,
            coalesce(t.unlogged_tail_users, 0) AS unlogged_tail_users,
            coalesce(t.unlogged_tail_bubbles, 0) AS unlogged_tail_bubbles, t.first_unlogged_user,
+           t.last_unlogged_user_ts,
            -- unlogged bubbles before the first unlogged user message: they finish the last logged turn
            len(list_filter(coalesce(t.tail_bubble_positions, []),
                            lambda p_: p_ < coalesce(t.first_unlogged_user, p_ + 1))) AS leading_tail_bubbles,
            CASE WHEN f.field = 'display' THEN st.stale_turn_seqs END AS stale_turn_seqs,
            CASE WHEN f.field = 'display' THEN coalesce(pl.pre_log_messages, 0) END AS pre_log_messages,
+           CASE WHEN f.field = 'display' THEN coalesce(pl.pre_dual_write_messages, 0) END AS pre_dual_write_messages,
+           CASE WHEN f.field = 'display' THEN coalesce(op.own_unlogged_prefix, 0) END AS own_unlogged_prefix,
+           CASE WHEN f.field = 'llm' THEN coalesce(ru.resumed_without_append, 0) END AS resumed_without_append,
            CASE WHEN f.field = 'llm' THEN fk.blob_first_kept_seq END AS blob_first_kept_seq,
            CASE WHEN f.field = 'llm' THEN coalesce(sf.unlogged_summaries, 0) END AS unlogged_summaries,
            CASE WHEN f.field = 'llm' THEN coalesce(sf.newest_summary_in_blob, false) END AS newest_summary_in_blob,
@@ -1008,6 +1063,9 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
     LEFT JOIN stale_turns AS st USING (source, conversation_id)
     LEFT JOIN pre_log AS pl USING (source, conversation_id)
     LEFT JOIN first_kept AS fk USING (source, conversation_id)
+    LEFT JOIN resume_unlogged AS ru USING (source, conversation_id)
+    LEFT JOIN own_prefix AS op USING (source, conversation_id)
+    LEFT JOIN keyless AS kl USING (source, conversation_id)
     LEFT JOIN summary_facts AS sf USING (source, conversation_id)
     LEFT JOIN guess_at_kept AS gk USING (source, conversation_id)
     LEFT JOIN compaction_turn_bubble AS cb USING (source, conversation_id);
@@ -1111,7 +1169,8 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                {'n_entries': p.n_entries, 'era': p.era, 'parent_conversation_id': c.parent_conversation_id,
                 'updated_at': c.updated_at, 'llm_log': p.llm_log,
                 'quarantined': coalesce(q.quarantined, []),
-                'queue_writes_in_source': coalesce(sf.queue_writes_seen, false)} AS conversation,
+                'queue_writes_in_source': coalesce(sf.queue_writes_seen, false),
+                'queue_writes_from': sf.queue_writes_from, 'dual_write_until': sf.dual_write_until} AS conversation,
                lf AS log_facts, pf AS queue_facts, pfw.llm_facts, pfw.display_facts, pfw.pending_facts
         FROM conversations AS c
         JOIN plan AS p ON p.source = c.source AND p.conversation_id = c.id
@@ -1131,11 +1190,12 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
             cause_pre_dual_write(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts, b.display_facts,
                                  b.llm, b.display),
             cause_thread_copy_not_captured(b.diverged_fields, b.conversation, b.display_facts),
-            cause_callback_turn_not_captured(b.diverged_fields, b.log_facts, b.llm_facts, b.display_facts),
+            cause_callback_turn_not_captured(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts, b.display_facts),
             cause_approximate_finalize_diff(b.diverged_fields, b.log_facts),
             cause_guessed_first_kept_seq_off(b.diverged_fields, b.log_facts, b.llm_facts, b.llm),
             cause_compaction_moved_history(b.diverged_fields, b.log_facts, b.display_facts),
-            cause_resume_not_captured(b.diverged_fields, b.log_facts, b.llm_facts, b.llm, b.display),
+            cause_resume_not_captured(b.diverged_fields, b.conversation, b.log_facts, b.llm_facts, b.display_facts,
+                                      b.llm, b.display),
             cause_amendment_wrong_target(b.diverged_fields, b.log_facts),
             cause_lost_or_reordered_append(b.diverged_fields, b.conversation, b.log_facts,
                                            b.llm_facts, b.display_facts, b.pending_facts),

@@ -8,16 +8,17 @@
 --   diverged_fields  the fields ('llm', 'display', 'pending') whose served
 --                    value differs from the blob's
 --   conversation     {n_entries, era, parent_conversation_id, updated_at,
---                     llm_log, quarantined, queue_writes_in_source}: the
---                    conversation row, which harness wrote its log
---                    (audit_plan's era), whether the policy serves the LLM
---                    context from the log, and whether any conversation of
---                    its source holds a write only 0.59.3+ makes
---                    (audit_source_facts: a fact of the whole source,
---                    computed outside the shards)
+--                     llm_log, quarantined, queue_writes_in_source,
+--                     queue_writes_from, dual_write_until}: the conversation row, which
+--                    harness wrote its log (audit_plan's era), whether the
+--                    policy serves the LLM context from the log, and whether
+--                    (and from when) any conversation of its source holds a
+--                    write only 0.59.3+ makes (audit_source_facts: facts of
+--                    the whole source, computed outside the shards)
 --   log_facts        audit_log_facts: callback_seqs, hidden_users,
---                    approx_turns, duplicates, reordered, amendments,
---                    resume_seqs, compaction_seq, first_kept_seq, first_type,
+--                    callback_reply_seqs, keyless_bubbles, approx_turns,
+--                    duplicates, reordered, amendments, resume_seqs,
+--                    compaction_seq, first_kept_seq, first_type,
 --                    last_entry_at
 --   llm_facts, display_facts, pending_facts
 --                    audit_item_facts of that field (items followed by
@@ -26,7 +27,12 @@
 --                    lost_positions, unseen_seqs, moved_items,
 --                    blob_first_kept_seq, newest_summary_in_blob,
 --                    newest_summary_first, guess_at_kept, unlogged_summaries,
---                    compaction_turn_bubble_in_blob, leading_tail_bubbles
+--                    compaction_turn_bubble_in_blob, leading_tail_bubbles,
+--                    resumed_without_append, keyless_bubbles,
+--                    own_unlogged_prefix; and dated against the source's
+--                    dual-write (audit_source_facts): pre_log_messages,
+--                    pre_dual_write_messages, first_after_dual_write,
+--                    last_unlogged_user_ts
 --   llm_counts, display_counts, pending_counts
 --                    audit_compare of that field: served, blob, matching,
 --                    changed, missing_in_entries, extra_in_entries,
@@ -40,21 +46,26 @@
 -- pre_dual_write (SPEC §6 "pre-dual-write history"; the dual-write began in
 -- 0.57.0, SPEC §5). Reads conversation.n_entries, parent_conversation_id;
 -- log_facts.compaction_seq, first_type; display_facts.missing_prefix,
--- moved_items, pre_log_messages; llm_facts.missing_prefix; llm_counts.blob,
--- display_counts.blob. No entries at all, or the display transcript starts
--- before the log's first turn (an llm-only gap is a lost finalize or a
--- callback's copy; a gap the blob moved to compactedHistory is a compaction),
--- or display messages the log never saw (kept, or moved to compactedHistory)
--- are dated before its first turn. Ambiguous: in a log that holds only queue
--- entries (0.59.3+) the blob's older turns may be pre-dual-write or 0.59.3+;
--- the deployment's upgrade date against the messages' timestamps would decide.
--- And a 0.58 first turn whose user_message and finalize appends were both
--- lost leaves the same leading gap (no write only pre-0.57 releases make
--- exists to give a source fact, as audit_source_facts does for 0.59.3+); the
--- date 0.57 was deployed, or the harness's warning log of the failed appends,
--- would decide.
+-- moved_items, pre_log_messages, pre_dual_write_messages;
+-- llm_facts.missing_prefix; llm_counts.blob, display_counts.blob. No entries
+-- at all, or the display transcript starts before the log's first turn (an
+-- llm-only gap is a lost finalize or a callback's copy; a gap the blob moved
+-- to compactedHistory is a compaction), or display messages the log never
+-- saw (kept, or moved to compactedHistory) are dated before its first turn,
+-- or before the source's first transcript entry (audit_source_facts: a
+-- release is deployed to the whole fleet, so nothing dual-wrote then; this
+-- also dates the older turns of a log that holds only queue entries).
+-- Ambiguous where the dates cannot help: a source whose releases coexisted
+-- (the simulator's sequential fleet moves each conversation on at its own
+-- point), where a queue-only log's older turns may be pre-dual-write or
+-- 0.59.3+ and dated inside the dual-write's span; and a 0.58 first turn whose
+-- user_message and finalize appends were both lost, which leaves the same
+-- leading gap (no write only pre-0.57 releases make exists to give a source
+-- fact, as audit_source_facts does for 0.59.3+). The deployment's dates, or
+-- the harness's warning log of the failed appends, would decide.
 -- (A log that does not start with a user message lost its start instead:
--- lost_or_reordered_append.)
+-- lost_or_reordered_append, unless the messages before it are dated before
+-- the source's dual-write.)
 CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_facts, llm_facts, display_facts,
                                              llm_counts, display_counts) AS
     CASE WHEN conversation.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
@@ -71,7 +82,12 @@ CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_
          THEN {'cause': 'pre_dual_write', 'evidence': json_object(
             'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0),
             'blob_llm_before_log', coalesce(llm_facts.missing_prefix, 0),
-            'messages_dated_before_log', display_facts.pre_log_messages)} END;
+            'messages_dated_before_log', display_facts.pre_log_messages)}
+         WHEN len(diverged_fields) > 0 AND conversation.parent_conversation_id IS NULL
+              AND coalesce(display_facts.pre_dual_write_messages, 0) > 0
+         THEN {'cause': 'pre_dual_write', 'evidence': json_object(
+            'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0),
+            'messages_dated_before_dual_write', display_facts.pre_dual_write_messages)} END;
 
 -- thread_copy_not_captured (SPEC §5: a thread copies its parent's messages
 -- into the blob; nothing is logged for them). Reads diverged_fields,
@@ -93,7 +109,7 @@ CREATE OR REPLACE MACRO cause_thread_copy_not_captured(diverged_fields, conversa
 -- holds 0.58's hidden user messages or its callback reply bubble (0.59.3+
 -- logs neither; either append may have been lost) or a callback_started and
 -- blob items of a 0.58 callback.
-CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, log_facts, llm_facts, display_facts) AS
+CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, conversation, log_facts, llm_facts, display_facts) AS
     list_transform([{
         'llm': CASE WHEN list_contains(diverged_fields, 'llm') THEN llm_facts END,
         'display': CASE WHEN list_contains(diverged_fields, 'display') THEN display_facts END}], lambda d_:
@@ -102,7 +118,9 @@ CREATE OR REPLACE MACRO cause_callback_turn_not_captured(diverged_fields, log_fa
                       AND (len(coalesce(log_facts.hidden_users, [])) > 0
                            OR len(coalesce(log_facts.callback_reply_seqs, [])) > 0
                            OR (len(coalesce(log_facts.callback_seqs, [])) > 0
-                               AND coalesce(llm_facts.callback_items, 0) + coalesce(display_facts.callback_items, 0) > 0)))
+                               AND (coalesce(llm_facts.callback_items, 0) + coalesce(display_facts.callback_items, 0) > 0
+                                    -- in a source 0.59.3+ never wrote, every callback_started is 0.58's
+                                    OR NOT coalesce(conversation.queue_writes_in_source, false)))))
              THEN {'cause': 'callback_turn_not_captured', 'evidence': json_object(
                 'callback_started_seqs', log_facts.callback_seqs, 'hidden_user_messages', log_facts.hidden_users,
                 'blob_callback_messages', coalesce(d_.llm.callback_items, 0) + coalesce(d_.display.callback_items, 0))}
@@ -147,16 +165,25 @@ CREATE OR REPLACE MACRO cause_compaction_moved_history(diverged_fields, log_fact
 -- no harness_message entries, only an amendment or a fresh bubble). Reads
 -- diverged_fields, log_facts.amendments, resume_seqs;
 -- llm_counts.missing_in_entries, display_counts.changed; llm_facts.resumed_items
--- (blob llm messages of a resumed run the log never saw).
-CREATE OR REPLACE MACRO cause_resume_not_captured(diverged_fields, log_facts, llm_facts, llm_counts, display_counts) AS
-    CASE WHEN len(diverged_fields) > 0
-              AND (len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0)
-              AND (coalesce(llm_counts.missing_in_entries, 0) > 0 OR coalesce(display_counts.changed, 0) > 0
-                   OR (list_contains(diverged_fields, 'llm') AND coalesce(llm_facts.resumed_items, 0) > 0))
+-- (blob llm messages of a resumed run the log never saw), resumed_without_append
+-- (a merged resume whose amendment was lost: the lone message of a run the log
+-- never saw, in a log with no amendment), and what audit_written_after_dual_write
+-- reads (0.59.3+ logs no resume at all: there such a message is its own).
+-- Ambiguous: a 0.58 resume whose amendment was lost just before the upgrade
+-- and a 0.59.3+ resume just after it, when nothing else dates the tail.
+CREATE OR REPLACE MACRO cause_resume_not_captured(diverged_fields, conversation, log_facts, llm_facts, display_facts,
+                                                  llm_counts, display_counts) AS
+    CASE WHEN len(diverged_fields) > 0 AND (
+              ((len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0)
+               AND (coalesce(llm_counts.missing_in_entries, 0) > 0 OR coalesce(display_counts.changed, 0) > 0
+                    OR (list_contains(diverged_fields, 'llm') AND coalesce(llm_facts.resumed_items, 0) > 0)))
+              OR (list_contains(diverged_fields, 'llm') AND coalesce(llm_facts.resumed_without_append, 0) > 0
+                  AND NOT audit_written_after_dual_write(conversation, llm_facts, display_facts)))
          THEN {'cause': 'resume_not_captured', 'evidence': json_object(
             'amendment_seqs', list_transform(coalesce(log_facts.amendments, []), lambda am_: am_.seq),
             'resume_assistant_seqs', log_facts.resume_seqs,
-            'blob_resumed_llm_messages', coalesce(llm_facts.resumed_items, 0))} END;
+            'blob_resumed_llm_messages', coalesce(llm_facts.resumed_items, 0),
+            'blob_resumed_without_append', coalesce(llm_facts.resumed_without_append, 0))} END;
 
 -- amendment_wrong_target (SPEC §5 resume: the amendment targets the latest
 -- assistant_message entry, best-effort; SPEC §6). Reads diverged_fields,
@@ -173,24 +200,34 @@ CREATE OR REPLACE MACRO cause_amendment_wrong_target(diverged_fields, log_facts)
 
 -- Whether 0.59.3+ wrote part of the blob (SPEC §7), shared by the rules that
 -- must tell its unlogged turns from lost appends. Reads conversation.era,
--- queue_writes_in_source; display_facts.unlogged_tail_users;
--- llm/display_facts.queue_callback_items, incomplete_items. The
--- conversation's own log or blob shows that release: a queue-era log
--- (audit_plan), a callback message naming a taskOutcome, a draft bubble's
--- metadata.incomplete (0.59.1+). Or a user message after everything the log
--- holds (one lost append cannot leave it there: a lost user_message is
--- followed by its turn's logged bubble, a lost finalize leaves only the bubble
--- unlogged), but only in a source some write of 0.59.3+ shows
--- (audit_source_facts, SPEC §7): a 0.58 turn whose user_message and finalize
--- appends were both lost leaves the same tail, and in a database 0.59.3+
--- never wrote, that is all it can be. Ambiguous still, in a source 0.59.3+
--- wrote: the two look the same there; only the deployment's upgrade date
--- against the unlogged messages' timestamps (or the harness's warning log of
--- the failed append) would decide. A source whose 0.59.3+ release never
--- queued a subagent result shows no such write: its 0.59.3+ tails read as lost.
+-- queue_writes_in_source, queue_writes_from; display_facts.unlogged_tail_users,
+-- last_unlogged_user_ts; llm/display_facts.first_after_dual_write,
+-- queue_callback_items, incomplete_items. The conversation's own blob shows
+-- that release: a callback message naming a taskOutcome, a draft bubble's
+-- metadata.incomplete (0.59.1+). Or, only in a source some write of 0.59.3+
+-- shows (audit_source_facts, SPEC §7; in a database 0.59.3+ never wrote,
+-- queue entries and unlogged turns are 0.58's): a queue-era log (audit_plan;
+-- a 0.58 callback whose hidden messages and reply were lost leaves one too),
+-- blob items dated after the source's last transcript entry, or a user message
+-- after everything the log holds (one lost append cannot leave it there: a
+-- lost user_message is followed by its turn's logged bubble, a lost finalize
+-- leaves only the bubble unlogged) unless all such are dated before the
+-- source's first 0.59.3+ write in a source whose dual-write ended before that
+-- write (one release at a time: then a 0.58 turn that lost both its
+-- user_message and finalize appends). Ambiguous still, inside the span where
+-- the source shows both releases writing (a rolling deployment, or the
+-- simulator's sequential fleet): there the two look the same, and only the
+-- harness's warning log of the failed appends would decide. A source whose
+-- 0.59.3+ release never queued a subagent result shows no such write: its
+-- 0.59.3+ tails read as lost.
 CREATE OR REPLACE MACRO audit_written_after_dual_write(conversation, llm_facts, display_facts) AS
-    coalesce(conversation.era IN ('queue', 'mixed'), false)
-    OR (coalesce(display_facts.unlogged_tail_users, 0) > 0 AND coalesce(conversation.queue_writes_in_source, false))
+    (coalesce(conversation.queue_writes_in_source, false) AND (
+        coalesce(conversation.era IN ('queue', 'mixed'), false)
+        OR (coalesce(display_facts.unlogged_tail_users, 0) > 0
+            -- (in a source that shows one release at a time: its dual-write ended before its first 0.59.3+ write)
+            AND NOT coalesce(conversation.dual_write_until < conversation.queue_writes_from
+                             AND display_facts.last_unlogged_user_ts < epoch_ms(conversation.queue_writes_from), false))
+        OR llm_facts.first_after_dual_write IS NOT NULL OR display_facts.first_after_dual_write IS NOT NULL))
     OR coalesce(llm_facts.queue_callback_items, 0) + coalesce(display_facts.queue_callback_items, 0) > 0
     OR coalesce(llm_facts.incomplete_items, 0) + coalesce(display_facts.incomplete_items, 0) > 0;
 
@@ -260,13 +297,16 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
         'pending': CASE WHEN list_contains(diverged_fields, 'pending') THEN pending_facts END,
         'resumed': len(coalesce(log_facts.amendments, [])) > 0 OR len(coalesce(log_facts.resume_seqs, [])) > 0,
         'silent_diff': len(list_filter(coalesce(log_facts.approx_turns, []), lambda t_: t_.kind = 'length_diff')) > 0,
-        'after_dual_write': audit_written_after_dual_write(conversation, llm_facts, display_facts)}], lambda d_:
+        'after_dual_write': audit_written_after_dual_write(conversation, llm_facts, display_facts),
+        'dated_after': coalesce(conversation.queue_writes_in_source, false)}], lambda d_:
         list_transform([{
             'llm': list_filter(coalesce(d_.llm.lost_positions, []), lambda pos_: NOT (
                 -- a resumed turn's harness messages are never logged (resume_not_captured)
                 (d_.resumed AND pos_ > coalesce(d_.llm.last_in_log, -1))
                 OR (d_.silent_diff AND pos_ > 0)
                 OR (d_.after_dual_write AND pos_ >= coalesce(d_.llm.first_unlogged_user, pos_ + 1))
+                -- dated after the source's last transcript entry, in a source 0.59.3+ wrote
+                OR (d_.dated_after AND pos_ >= coalesce(d_.llm.first_after_dual_write, pos_ + 1))
                 -- the display's unlogged tail starts with a user message the context lacks (a 0.59.3+
                 -- turn whose final write was lost, right after the last logged turn, no unlogged bubble
                 -- finishing that one): the context's whole unlogged tail is 0.59.3+'s (its resume logs nothing)
@@ -274,7 +314,8 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                     AND coalesce(display_facts.leading_tail_bubbles, 0) = 0
                     AND coalesce(display_facts.unlogged_tail_users, 0) > coalesce(d_.llm.unlogged_tail_users, 0)))),
             'display': list_filter(coalesce(d_.display.lost_positions, []), lambda pos_: NOT (
-                d_.after_dual_write AND pos_ >= coalesce(d_.display.first_unlogged_user, pos_ + 1))),
+                (d_.after_dual_write AND pos_ >= coalesce(d_.display.first_unlogged_user, pos_ + 1))
+                OR (d_.dated_after AND pos_ >= coalesce(d_.display.first_after_dual_write, pos_ + 1)))),
             'pending': coalesce(d_.pending.lost_positions, [])}], lambda lost_:
         CASE WHEN len(diverged_fields) > 0 AND (
                   len(coalesce(log_facts.reordered, [])) > 0 OR len(coalesce(log_facts.duplicates, [])) > 0
@@ -283,9 +324,23 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                   OR len(lost_.llm) + len(lost_.display) + len(lost_.pending) > 0
                   -- the newest compaction entry landed after a later turn's read (audit_compaction_landed_late)
                   OR (list_contains(diverged_fields, 'llm') AND audit_compaction_landed_late(log_facts, llm_facts, display_facts))
+                  -- a 0.58 callback's reply bubble (it has no id, so no identity finds it) in the blob and
+                  -- not in the log: the blob's display holds more id-less bubbles than the log (a reply, a
+                  -- resume's fresh bubble), in a log with a 0.58 callback (its hidden messages, or any
+                  -- callback_started in a source 0.59.3+ never wrote; 0.59.3+ logs no reply at all)
+                  OR (d_.display IS NOT NULL AND NOT d_.after_dual_write
+                      AND len(coalesce(log_facts.hidden_users, [])) + CASE WHEN coalesce(conversation.queue_writes_in_source, false)
+                          THEN 0 ELSE len(coalesce(log_facts.callback_seqs, [])) END > 0
+                      AND coalesce(d_.display.keyless_bubbles, 0) > coalesce(log_facts.keyless_bubbles, 0))
+                  -- more callback replies than callback_started entries: a reply logged twice or a
+                  -- callback_started lost (a callback turn appends one of each, SPEC §5)
+                  OR len(coalesce(log_facts.callback_reply_seqs, [])) > len(coalesce(log_facts.callback_seqs, []))
+                  -- a thread's own messages before its first logged one (dated from its creation on)
+                  OR coalesce(d_.display.own_unlogged_prefix, 0) > 0
                   -- blob messages older than the log, but the log does not start with a turn: its start was lost
                   OR (conversation.parent_conversation_id IS NULL AND log_facts.compaction_seq IS NULL
                       AND log_facts.first_type IS DISTINCT FROM 'user_message'
+                      AND coalesce(display_facts.pre_dual_write_messages, 0) = 0
                       AND greatest(coalesce(d_.display.missing_prefix, 0), coalesce(d_.llm.missing_prefix, 0)) > 0))
              THEN {'cause': 'lost_or_reordered_append', 'evidence': json_object(
                 'reordered', log_facts.reordered, 'duplicated', log_facts.duplicates,
@@ -296,7 +351,14 @@ CREATE OR REPLACE MACRO cause_lost_or_reordered_append(diverged_fields, conversa
                 'first_entry_type', log_facts.first_type,
                 'blob_messages_before_log', coalesce(display_facts.missing_prefix, 0),
                 'compaction_landed_late', CASE WHEN list_contains(diverged_fields, 'llm')
-                    AND audit_compaction_landed_late(log_facts, llm_facts, display_facts) THEN log_facts.compaction_seq END
+                    AND audit_compaction_landed_late(log_facts, llm_facts, display_facts) THEN log_facts.compaction_seq END,
+                'thread_own_messages_unlogged', nullif(coalesce(d_.display.own_unlogged_prefix, 0), 0),
+                'blob_keyless_bubbles', CASE WHEN coalesce(d_.display.keyless_bubbles, 0) > coalesce(log_facts.keyless_bubbles, 0)
+                    THEN d_.display.keyless_bubbles END,
+                'logged_keyless_bubbles', CASE WHEN coalesce(d_.display.keyless_bubbles, 0) > coalesce(log_facts.keyless_bubbles, 0)
+                    THEN log_facts.keyless_bubbles END,
+                'callback_replies', CASE WHEN len(coalesce(log_facts.callback_reply_seqs, [])) > len(coalesce(log_facts.callback_seqs, []))
+                    THEN log_facts.callback_reply_seqs END
                 )} END)[1])[1];
 
 -- stale_blob (SPEC §5: the blob write at a turn's end is not ordered against
