@@ -772,9 +772,13 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
                END AS is_summary,
                -- written after the source's last transcript entry (audit_source_facts): no release that
                -- dual-writes was running then (a fact for the rules only in a source 0.59.3+ wrote)
-               CASE WHEN NOT in_log THEN TRY_CAST(item -> 'metadata' ->> 'timestamp' AS BIGINT) END AS ts,
-               coalesce(ts > epoch_ms(sf.dual_write_until), false) AS after_dual_write
-        FROM blob0 LEFT JOIN (SELECT source, dual_write_until FROM audit_source_facts) AS sf USING (source)
+               -- (a message's metadata.timestamp; a pending result's own timestamp)
+               CASE WHEN NOT in_log THEN TRY_CAST(CASE WHEN field = 'pending' THEN item ->> 'timestamp'
+                                                      ELSE item -> 'metadata' ->> 'timestamp' END AS BIGINT) END AS ts,
+               coalesce(ts > epoch_ms(sf.dual_write_until), false) AS after_dual_write,
+               -- written before the source's first logged message: before any release dual-wrote
+               coalesce(ts < epoch_ms(sf.dual_write_from), false) AS before_dual_write
+        FROM blob0 LEFT JOIN (SELECT source, dual_write_from, dual_write_until FROM audit_source_facts) AS sf USING (source)
     ),
     blob AS MATERIALIZED (  -- (without the item's text: what the rules read of it is above)
         SELECT b.* EXCLUDE (item),
@@ -817,7 +821,10 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT c.source, c.conversation_id, count(*) AS resumed_without_append
         FROM blob AS c JOIN blob AS p ON p.source = c.source AND p.conversation_id = c.conversation_id
             AND p.field = 'llm' AND p.position = c.position - 1
+        JOIN first_found AS f ON f.source = c.source AND f.conversation_id = c.conversation_id AND f.field = 'llm'
         WHERE c.lone_unseen_run AND (p.in_log OR p.role IS DISTINCT FROM 'user')
+          -- after the first message the log holds (a resume before the dual-write logged nothing either)
+          AND c.position > coalesce(f.first_in_log, -1) AND NOT c.before_dual_write
         GROUP BY ALL
     ),
     keyless AS (  -- display bubbles without an id (a callback turn's reply, a resume's fresh bubble, SPEC §5):
@@ -852,7 +859,7 @@ CREATE OR REPLACE MACRO audit_item_facts(policy, src := NULL) AS TABLE
         SELECT b.source, b.conversation_id, b.field, list(b.position ORDER BY b.position) AS lost_positions
         FROM blob AS b JOIN first_found AS f USING (source, conversation_id, field)
         WHERE NOT b.in_log AND NOT b.is_callback AND NOT b.display_copy AND NOT b.resumed AND b.k IS NOT NULL
-          AND (f.first_in_log IS NULL OR b.position > f.first_in_log)
+          AND NOT b.before_dual_write AND (f.first_in_log IS NULL OR b.position > f.first_in_log)
         GROUP BY ALL
     ),
     blob_keys AS (SELECT DISTINCT source, conversation_id, field, k FROM blob WHERE k IS NOT NULL),
