@@ -122,6 +122,7 @@ def defaults() -> dict[str, Any]:
             "queue_writes_in_source": False,
             "queue_writes_from": Sql("NULL::TIMESTAMP"),
             "dual_write_until": Sql("NULL::TIMESTAMP"),
+            "created_at": T0,
         },
         "log_facts": {
             "callback_seqs": Sql("NULL::BIGINT[]"),
@@ -345,6 +346,11 @@ def test_pre_dual_write_also_fires_with_no_entries(con: duckdb.DuckDBPyConnectio
     assert fire(
         con, "pre_dual_write", conversation={"n_entries": 0}, diverged_fields=Sql("[]::VARCHAR[]")
     )
+    # created after the source's last transcript entry, in a source 0.59.3+ wrote: that release's, no history
+    after = {"n_entries": 0, "queue_writes_in_source": True, "created_at": T9, "dual_write_until": T0}
+    assert not fire(con, "pre_dual_write", conversation=after, diverged_fields=Sql("[]::VARCHAR[]"))
+    assert fire(con, "pre_dual_write", conversation={**after, "queue_writes_in_source": False},
+                diverged_fields=Sql("[]::VARCHAR[]"))  # fmt: skip
 
 
 def test_pre_dual_write_also_fires_on_messages_dated_before_the_log(

@@ -1177,7 +1177,8 @@ CREATE OR REPLACE MACRO parity_at(policy, mode, src := NULL) AS TABLE
                 'updated_at': c.updated_at, 'llm_log': p.llm_log,
                 'quarantined': coalesce(q.quarantined, []),
                 'queue_writes_in_source': coalesce(sf.queue_writes_seen, false),
-                'queue_writes_from': sf.queue_writes_from, 'dual_write_until': sf.dual_write_until} AS conversation,
+                'queue_writes_from': sf.queue_writes_from, 'dual_write_until': sf.dual_write_until,
+                'created_at': c.created_at} AS conversation,
                lf AS log_facts, pf AS queue_facts, pfw.llm_facts, pfw.display_facts, pfw.pending_facts
         FROM conversations AS c
         JOIN plan AS p ON p.source = c.source AND p.conversation_id = c.id

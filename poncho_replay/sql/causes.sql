@@ -9,7 +9,7 @@
 --                    value differs from the blob's
 --   conversation     {n_entries, era, parent_conversation_id, updated_at,
 --                     llm_log, quarantined, queue_writes_in_source,
---                     queue_writes_from, dual_write_until}: the conversation row, which
+--                     queue_writes_from, dual_write_until, created_at}: the conversation row, which
 --                    harness wrote its log (audit_plan's era), whether the
 --                    policy serves the LLM context from the log, and whether
 --                    (and from when) any conversation of its source holds a
@@ -45,6 +45,7 @@
 
 -- pre_dual_write (SPEC §6 "pre-dual-write history"; the dual-write began in
 -- 0.57.0, SPEC §5). Reads conversation.n_entries, parent_conversation_id;
+-- created_at, queue_writes_in_source, dual_write_until;
 -- log_facts.compaction_seq, first_type; display_facts.missing_prefix,
 -- moved_items, pre_log_messages, pre_dual_write_messages;
 -- llm_facts.missing_prefix; llm_counts.blob, display_counts.blob. No entries
@@ -68,7 +69,11 @@
 -- the source's dual-write.)
 CREATE OR REPLACE MACRO cause_pre_dual_write(diverged_fields, conversation, log_facts, llm_facts, display_facts,
                                              llm_counts, display_counts) AS
-    CASE WHEN conversation.n_entries = 0 THEN {'cause': 'pre_dual_write', 'evidence': json_object(
+    CASE WHEN conversation.n_entries = 0
+              -- (not one created after the source's dual-write ended, in a source 0.59.3+ wrote: that release's)
+              AND NOT coalesce(conversation.queue_writes_in_source AND conversation.created_at > conversation.dual_write_until,
+                               false)
+         THEN {'cause': 'pre_dual_write', 'evidence': json_object(
             'entries', 0, 'blob_messages', coalesce(display_counts.blob, 0), 'blob_llm', coalesce(llm_counts.blob, 0))}
          WHEN len(diverged_fields) > 0 AND conversation.parent_conversation_id IS NULL
               AND log_facts.compaction_seq IS NULL AND log_facts.first_type = 'user_message'
